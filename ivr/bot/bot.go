@@ -1,0 +1,63 @@
+// Package bot defines what koel asks of a bot: a reply to one user message.
+//
+// Implementations live in sub-packages: [github.com/koelvoice/koel/ivr/bot/faq]
+// answers from a business's FAQ nodes; [github.com/koelvoice/koel/ivr/bot/remote]
+// forwards to an external bot speaking the Rasa REST-webhook format.
+package bot
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUnavailable means the bot could not answer (remote bot down, FAQ not
+// loadable). The engine answers with the connection's break message.
+var ErrUnavailable = errors.New("bot: unavailable")
+
+// Bot answers one user message. Implementations are safe for concurrent use
+// and honour ctx's deadline.
+type Bot interface {
+	Reply(ctx context.Context, req Request) (Response, error)
+}
+
+// Request is one user message for a bot.
+type Request struct {
+	BusinessID int64
+	// UserID is a stable id of the user within the business (the sender id
+	// remote bots see).
+	UserID string
+	// ConversationID identifies the conversation, for bots that keep state.
+	ConversationID int64
+	Text           string
+	// Voice is true when Text is a transcript of speech.
+	Voice bool
+}
+
+// Message is one message of a bot's reply.
+type Message struct {
+	Text         string   `json:"text"`
+	QuickReplies []string `json:"quick_replies"`
+}
+
+// Response is a bot's reply to one [Request].
+type Response struct {
+	Messages []Message
+	// Node is the FAQ node that answered; empty for the fallback or a
+	// remote bot.
+	Node string
+	// Confidence is the match score in [0, 1].
+	Confidence float64
+	// Handoff is true when the user asked for a human agent.
+	Handoff bool
+	// Fallback is true when the bot did not understand and answered with
+	// the business's fallback message.
+	Fallback bool
+}
+
+// Vocabulary is implemented by bots that know the phrases their users say,
+// so speech recognition can be restricted to them.
+type Vocabulary interface {
+	// Phrases returns the phrases users of the business are expected to
+	// say and a version that changes whenever they change.
+	Phrases(ctx context.Context, businessID int64) (phrases []string, version int64, err error)
+}

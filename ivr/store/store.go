@@ -1,0 +1,153 @@
+// Package store persists koel's data: businesses, connections, users,
+// conversations, messages, voice calls and their turns, FAQ nodes, tasks and
+// the delivery outbox.
+//
+// [Store] has two implementations with the same behaviour and the same test
+// suite: SQLite (modernc.org/sqlite, the embedded default) and PostgreSQL
+// (github.com/jackc/pgx/v5, for several koel nodes sharing one database).
+// Schema changes are embedded SQL migrations applied by [Open].
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/koelvoice/koel/ivr"
+)
+
+// Errors returned by every [Store] implementation. Wrapped errors keep them
+// reachable with errors.Is.
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a unique key already exists (a duplicate message
+	// external id, a connection identifier, a call sid).
+	ErrConflict = errors.New("store: conflict")
+	// ErrVersionConflict means an optimistic update lost against another
+	// writer: re-read and retry.
+	ErrVersionConflict = errors.New("store: version conflict")
+	// ErrLocked means a call lock is held by another owner.
+	ErrLocked = errors.New("store: locked")
+)
+
+// Store is everything koel keeps. Implementations are safe for concurrent
+// use. Every method that writes more than one row does so in one transaction:
+// on error nothing was written.
+type Store interface {
+	// Ping checks the database is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	// CreateBusiness inserts b and sets b.ID and b.CreatedAt. When b.ID is
+	// non-zero that id is used (the demo business is id 1).
+	CreateBusiness(ctx context.Context, b *ivr.Business) error
+	// GetBusiness returns ErrNotFound when id does not exist.
+	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
+	// UpdateBusiness writes Name, TokenHash, ClientID, FallbackMessage and Active.
+	UpdateBusiness(ctx context.Context, b ivr.Business) error
+
+	// CreateConnection inserts c and sets c.ID; ErrConflict when the
+	// channel/identifier pair exists.
+	CreateConnection(ctx context.Context, c *ivr.Connection) error
+	// UpdateConnection writes Active and Settings of the connection c.ID.
+	UpdateConnection(ctx context.Context, c ivr.Connection) error
+	// GetConnection finds a connection by channel and identifier.
+	GetConnection(ctx context.Context, channel ivr.Channel, identifier string) (ivr.Connection, error)
+	// GetConnectionByID finds a connection by id.
+	GetConnectionByID(ctx context.Context, id int64) (ivr.Connection, error)
+	// ListConnections lists a business's connections ordered by id.
+	ListConnections(ctx context.Context, businessID int64) ([]ivr.Connection, error)
+
+	// GetUser finds a user by business, channel and external id.
+	GetUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
+	// EnsureUser returns the user, creating it with the given registered flag
+	// when it does not exist. An existing user is returned unchanged.
+	EnsureUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string, registered bool) (ivr.User, error)
+	// RegisterUser creates the user or marks an existing one registered.
+	RegisterUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
+	// GetUserByID finds a user by id.
+	GetUserByID(ctx context.Context, id int64) (ivr.User, error)
+
+	// OpenConversation returns the user's open conversation with the
+	// business, creating one (with the next ConversationNo, handoff "bot")
+	// when there is none.
+	OpenConversation(ctx context.Context, businessID, userID int64) (ivr.Conversation, error)
+	// GetConversation finds a conversation by id.
+	GetConversation(ctx context.Context, id int64) (ivr.Conversation, error)
+	// GetConversationByNo finds a user's conversation by its number.
+	GetConversationByNo(ctx context.Context, userID, conversationNo int64) (ivr.Conversation, error)
+	// CloseConversation marks a conversation closed; closing a closed one is
+	// not an error.
+	CloseConversation(ctx context.Context, id int64) error
+	// SetHandoff changes who answers the conversation.
+	SetHandoff(ctx context.Context, conversationID int64, state ivr.HandoffState) error
+
+	// AppendMessages inserts the messages and the outbox items in one
+	// transaction and sets their IDs and CreatedAt. A message whose
+	// (business, channel, external id) already exists fails the whole call
+	// with ErrConflict.
+	AppendMessages(ctx context.Context, msgs []*ivr.Message, outbox []*ivr.OutboxItem) error
+	// GetMessageByExternalID finds an inbound message by its platform id.
+	GetMessageByExternalID(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.Message, error)
+	// ListMessages returns a conversation's messages oldest first; limit <= 0
+	// means all, otherwise the newest limit messages (still oldest first).
+	ListMessages(ctx context.Context, conversationID int64, limit int) ([]ivr.Message, error)
+	// MessagesAfter returns the messages of a conversation with ID > afterID,
+	// oldest first.
+	MessagesAfter(ctx context.Context, conversationID, afterID int64) ([]ivr.Message, error)
+
+	// CreateCall inserts a call with Version 1; ErrConflict when the sid exists.
+	CreateCall(ctx context.Context, c *ivr.Call) error
+	// GetCall finds a call by sid.
+	GetCall(ctx context.Context, sid string) (ivr.Call, error)
+	// UpdateCall writes c if the stored version equals c.Version and then
+	// increments c.Version; otherwise ErrVersionConflict and nothing changes.
+	UpdateCall(ctx context.Context, c *ivr.Call) error
+	// AcquireCallLock takes the lock of a call sid for owner until now+ttl;
+	// ErrLocked while another owner holds an unexpired lock. The same owner
+	// may re-acquire (extend) its own lock.
+	AcquireCallLock(ctx context.Context, sid, owner string, ttl time.Duration) error
+	// ReleaseCallLock releases owner's lock; releasing a lock one does not
+	// hold is not an error.
+	ReleaseCallLock(ctx context.Context, sid, owner string) error
+	// AddTurn inserts a turn and sets its ID and CreatedAt.
+	AddTurn(ctx context.Context, t *ivr.Turn) error
+	// ListTurns returns a call's turns in Seq order.
+	ListTurns(ctx context.Context, sid string) ([]ivr.Turn, error)
+	// CountActiveCalls counts calls that have not ended (for the active-calls
+	// gauge at start-up).
+	CountActiveCalls(ctx context.Context) (int, error)
+
+	// ReplaceFAQ applies an FAQ import with upsert semantics, in one
+	// transaction: every existing node of the business becomes inactive;
+	// each given node (by Name) is created, or updated and re-activated.
+	// The business's FAQVersion is incremented and returned.
+	ReplaceFAQ(ctx context.Context, businessID int64, nodes []ivr.FAQNode) (int64, error)
+	// ListFAQ returns the business's nodes ordered by name; activeOnly
+	// drops inactive ones.
+	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error)
+
+	// CreateTask inserts a task (ID chosen by the caller).
+	CreateTask(ctx context.Context, t *ivr.Task) error
+	// UpdateTask writes Status, Total, Done and Errors.
+	UpdateTask(ctx context.Context, t ivr.Task) error
+	// GetTask finds a task by id.
+	GetTask(ctx context.Context, id string) (ivr.Task, error)
+
+	// ClaimOutbox leases up to limit pending items due at or before now
+	// (and not leased by someone else) until now+lease, oldest first, and
+	// returns them. Two dispatchers never claim the same item at once.
+	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
+	// MarkDelivered records a successful delivery (Attempts+1).
+	MarkDelivered(ctx context.Context, id int64, at time.Time) error
+	// MarkAttemptFailed records a failed attempt (Attempts+1, LastError),
+	// clears the lease and schedules the next attempt at next; when dead is
+	// true the item becomes OutboxDead instead.
+	MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error
+	// GetOutboxItem finds an item by id.
+	GetOutboxItem(ctx context.Context, id int64) (ivr.OutboxItem, error)
+	// ListOutbox lists items of a status, oldest first (limit <= 0: all).
+	ListOutbox(ctx context.Context, status ivr.OutboxStatus, limit int) ([]ivr.OutboxItem, error)
+}

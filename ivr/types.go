@@ -1,0 +1,329 @@
+// Package ivr is koel's core: the domain types every channel shares, the
+// [Engine] that runs one turn of any conversation, and the voice call state
+// machine that KooKoo and the softphone drive.
+//
+// Package ivr knows nothing about HTTP formats, KooKoo XML or codecs; channels
+// translate their platform's payloads into an [Inbound] and deliver the
+// [Reply] back.
+package ivr
+
+import (
+	"time"
+)
+
+// Channel names a platform a [Connection] serves. The value is also the first
+// path segment of the connection's callback URL where the seeds define one
+// (kookoo/<identifier>, fb/<identifier>, whatsapp/<identifier>, jio/<identifier>).
+type Channel string
+
+// Channels koel knows about.
+const (
+	ChannelKooKoo   Channel = "kookoo"
+	ChannelWebhook  Channel = "webhook"
+	ChannelAPI      Channel = "api" // the synchronous bot API (POST /api/bots/{id}/converse)
+	ChannelSim      Channel = "sim" // the softphone's in-process calls
+	ChannelFacebook Channel = "fb"
+	ChannelWhatsApp Channel = "whatsapp"
+	ChannelJio      Channel = "jio"
+	ChannelWebchat  Channel = "webchat"
+)
+
+// Business is one bot: its FAQ, its API token and its connections.
+type Business struct {
+	ID   int64
+	Name string
+	// TokenHash is the SHA-256 of the business API token. The token itself is
+	// never stored; compare with [TokenMatches].
+	TokenHash []byte
+	// ClientID is the value integrators send in the client-id header.
+	ClientID string
+	// FallbackMessage is the bot's answer when nothing matches.
+	FallbackMessage string
+	// FAQVersion increases every time the FAQ is replaced; caches of the
+	// matcher and the speech vocabulary key on it.
+	FAQVersion int64
+	Active     bool
+	CreatedAt  time.Time
+}
+
+// Connection binds a business to one platform under an identifier, with the
+// platform's settings and credentials.
+type Connection struct {
+	ID         int64
+	BusinessID int64
+	Channel    Channel
+	// Identifier is the last path segment of the callback URL ("demo" for the
+	// demo business's connections). Unique per channel.
+	Identifier string
+	Active     bool
+	Settings   ConnectionSettings
+	CreatedAt  time.Time
+}
+
+// ConnectionSettings holds every channel's settings; each channel reads the
+// fields it needs. Fields tagged secret are credentials: they are never logged
+// and never returned by an API (see [ConnectionSettings.Redacted]).
+type ConnectionSettings struct {
+	// Voice (KooKoo, softphone).
+	WelcomeMessage string `json:"welcome_message,omitempty" yaml:"welcome_message"`
+	BreakMessage   string `json:"break_message,omitempty" yaml:"break_message"`
+	GoodbyeMessage string `json:"goodbye_message,omitempty" yaml:"goodbye_message"`
+	RepromptText   string `json:"reprompt_message,omitempty" yaml:"reprompt_message"`
+	// SilencePeriod is seconds of silence after speech that end a message.
+	SilencePeriod int `json:"silence_period,omitempty" yaml:"silence_period"`
+	// MaxRecordTime is the longest recording in seconds.
+	MaxRecordTime int `json:"max_record_time,omitempty" yaml:"max_record_time"`
+	// MaxFailures is how many consecutive failures or no-inputs end a call.
+	MaxFailures int `json:"max_failures,omitempty" yaml:"max_failures"`
+	// AgentNumber is dialled when the caller asks for a human.
+	AgentNumber string `json:"agent_number,omitempty" yaml:"agent_number"`
+	// CallerID is shown to the agent on transfers (KooKoo dial caller_id).
+	CallerID string `json:"caller_id,omitempty" yaml:"caller_id"`
+
+	// Webhook channel.
+	WebhookURL string `json:"webhook_url,omitempty" yaml:"webhook_url"`
+	// AutoRegister registers unknown users on their first message; when false
+	// the webhook API answers 403 "user is not registered" until the user is
+	// registered through POST /v1.0/register_user/.
+	AutoRegister bool `json:"auto_register,omitempty" yaml:"auto_register"`
+
+	// Credentials (secret).
+	SecretKey   string `json:"secret_key,omitempty" yaml:"secret_key" secret:"true"`
+	AccessToken string `json:"access_token,omitempty" yaml:"access_token" secret:"true"`
+	AppSecret   string `json:"app_secret,omitempty" yaml:"app_secret" secret:"true"`
+	VerifyToken string `json:"verify_token,omitempty" yaml:"verify_token" secret:"true"`
+	AccountSID  string `json:"account_sid,omitempty" yaml:"account_sid"`
+	AuthToken   string `json:"auth_token,omitempty" yaml:"auth_token" secret:"true"`
+	APIKey      string `json:"api_key,omitempty" yaml:"api_key" secret:"true"`
+	// Extra holds settings of adapters added later, by name.
+	Extra map[string]string `json:"extra,omitempty" yaml:"extra"`
+}
+
+// Redacted returns a copy with every credential replaced by "***" when set.
+func (s ConnectionSettings) Redacted() ConnectionSettings {
+	mask := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return "***"
+	}
+	s.SecretKey = mask(s.SecretKey)
+	s.AccessToken = mask(s.AccessToken)
+	s.AppSecret = mask(s.AppSecret)
+	s.VerifyToken = mask(s.VerifyToken)
+	s.AuthToken = mask(s.AuthToken)
+	s.APIKey = mask(s.APIKey)
+	if len(s.Extra) > 0 {
+		extra := make(map[string]string, len(s.Extra))
+		for k := range s.Extra {
+			extra[k] = "***"
+		}
+		s.Extra = extra
+	}
+	return s
+}
+
+// User is one end user of a business on one channel.
+type User struct {
+	ID         int64
+	BusinessID int64
+	Channel    Channel
+	// ExternalID is the platform's id for the user: webhook auth_id, caller
+	// number, Messenger PSID, WhatsApp number.
+	ExternalID string
+	Registered bool
+	CreatedAt  time.Time
+}
+
+// HandoffState says who answers a conversation.
+type HandoffState string
+
+// Handoff states of a conversation.
+const (
+	HandoffBot     HandoffState = "bot"     // the bot answers
+	HandoffPending HandoffState = "pending" // waiting for an agent; the bot stays quiet
+	HandoffAgent   HandoffState = "agent"   // an agent answers
+)
+
+// Conversation is one chat of a user with a business. A user has at most one
+// open conversation per business; ConversationNo counts them per user from 1.
+type Conversation struct {
+	ID             int64
+	BusinessID     int64
+	UserID         int64
+	ConversationNo int64
+	Open           bool
+	Handoff        HandoffState
+	CreatedAt      time.Time
+	ClosedAt       time.Time
+}
+
+// Sender values of a [Message]. Agents are "agent(<name>)", see [AgentSender].
+const (
+	SenderUser = "user"
+	SenderBot  = "bot"
+)
+
+// AgentSender is the Sender value of a message an agent wrote.
+func AgentSender(name string) string { return "agent(" + name + ")" }
+
+// Message is one message of a conversation, from the user, the bot or an agent.
+type Message struct {
+	ID             int64
+	BusinessID     int64
+	ConversationID int64
+	UserID         int64
+	Sender         string
+	Text           string
+	QuickReplies   []string
+	Channel        Channel
+	// ExternalID is the platform's message id of an inbound message, used to
+	// drop duplicate deliveries. Empty when the platform gives none.
+	ExternalID string
+	// Node and Confidence record which FAQ node answered (bot messages).
+	Node       string
+	Confidence float64
+	CreatedAt  time.Time
+}
+
+// CallState is where a voice call is in its state machine.
+type CallState string
+
+// States of a voice call.
+const (
+	CallStateUnknown      CallState = ""
+	CallStateListening    CallState = "listening"    // a <record> is running
+	CallStateMenu         CallState = "menu"         // a <collectdtmf> is running
+	CallStateTransferring CallState = "transferring" // a <dial> to an agent is running
+	CallStateHangingUp    CallState = "hanging_up"   // <hangup/> was sent
+	CallStateEnded        CallState = "ended"
+)
+
+// Call is one voice call, keyed by the KooKoo sid.
+type Call struct {
+	SID            string
+	ConnectionID   int64
+	BusinessID     int64
+	UserID         int64
+	ConversationID int64
+	// Caller is the caller's number as KooKoo sent it (cid). Log it only
+	// through a mask.
+	Caller       string
+	CalledNumber string
+	State        CallState
+	// Turn counts recordings asked for; it names the next <record>.
+	Turn int
+	// Failures counts consecutive failures and no-inputs.
+	Failures int
+	// Outcome is set when the call ends: completed, caller_hangup,
+	// transferred, failed, no_input.
+	Outcome string
+	// LastEventKey and LastResponse answer a duplicate delivery of the last
+	// event with the same response, without side effects.
+	LastEventKey string
+	LastResponse string
+	// Version increases on every update; updates carry the version they read
+	// (optimistic concurrency).
+	Version   int64
+	StartedAt time.Time
+	UpdatedAt time.Time
+	EndedAt   time.Time
+}
+
+// Turn is one caller utterance of a call: what was recorded, what it was
+// transcribed to, and what each step cost.
+type Turn struct {
+	ID           int64
+	CallSID      string
+	Seq          int
+	RecordingURL string
+	RecordStatus string
+	EndReason    string
+	Transcript   string
+	Confidence   float64
+	Reply        string
+	// Error is the failure reason when the turn ended in a break message.
+	Error string
+	// MessageID is the user message this turn stored, 0 when none.
+	MessageID int64
+	// Durations in milliseconds.
+	SpeechMS  int64
+	FetchMS   int64
+	DecodeMS  int64
+	STTMS     int64
+	BotMS     int64
+	TotalMS   int64
+	CreatedAt time.Time
+}
+
+// FAQNode is one question/answer node of a business's FAQ.
+type FAQNode struct {
+	ID         int64
+	BusinessID int64
+	// Name is unique per business; imports upsert by it.
+	Name string
+	// UserSays are the phrasings that select the node.
+	UserSays []string
+	// BotSays are the messages the bot answers with, in order.
+	BotSays   []string
+	Active    bool
+	UpdatedAt time.Time
+}
+
+// TaskStatus is the state of a background task such as an FAQ import.
+type TaskStatus string
+
+// Task states.
+const (
+	TaskPending  TaskStatus = "pending"
+	TaskRunning  TaskStatus = "running"
+	TaskComplete TaskStatus = "complete"
+	TaskFailed   TaskStatus = "failed"
+)
+
+// Task is a background job whose status clients poll (FAQ import).
+type Task struct {
+	ID         string
+	BusinessID int64
+	Kind       string
+	Status     TaskStatus
+	Total      int
+	Done       int
+	// Errors lists problems found, e.g. "line 7: node_name is empty".
+	Errors    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// OutboxStatus is the delivery state of an [OutboxItem].
+type OutboxStatus string
+
+// Outbox states.
+const (
+	OutboxPending   OutboxStatus = "pending"
+	OutboxDelivered OutboxStatus = "delivered"
+	OutboxDead      OutboxStatus = "dead"
+)
+
+// OutboxItem is one HTTP delivery owed to a platform or an integrator, stored
+// with the reply that caused it so it survives a restart.
+type OutboxItem struct {
+	ID           int64
+	ConnectionID int64
+	// IdempotencyKey is unique; receivers use it to drop duplicates.
+	IdempotencyKey string
+	URL            string
+	// Body is the exact bytes POSTed; ContentType their media type.
+	Body        []byte
+	ContentType string
+	Status      OutboxStatus
+	Attempts    int
+	MaxAttempts int
+	// NextAttemptAt is when the item is due; LeaseUntil is set while a
+	// dispatcher owns it.
+	NextAttemptAt time.Time
+	LeaseUntil    time.Time
+	LastError     string
+	CreatedAt     time.Time
+	DeliveredAt   time.Time
+}
