@@ -10,25 +10,25 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/koelvoice/koel/ivr"
 )
 
-// Errors returned by every [Store] implementation. Wrapped errors keep them
-// reachable with errors.Is.
+// Errors returned by every [Store] implementation; they are the same values
+// as ivr's, so packages that cannot import store test with those. Wrapped
+// errors keep them reachable with errors.Is.
 var (
 	// ErrNotFound means the row asked for does not exist.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = ivr.ErrNotFound
 	// ErrConflict means a unique key already exists (a duplicate message
 	// external id, a connection identifier, a call sid).
-	ErrConflict = errors.New("store: conflict")
+	ErrConflict = ivr.ErrConflict
 	// ErrVersionConflict means an optimistic update lost against another
 	// writer: re-read and retry.
-	ErrVersionConflict = errors.New("store: version conflict")
+	ErrVersionConflict = ivr.ErrVersionConflict
 	// ErrLocked means a call lock is held by another owner.
-	ErrLocked = errors.New("store: locked")
+	ErrLocked = ivr.ErrLocked
 )
 
 // Store is everything koel keeps. Implementations are safe for concurrent

@@ -1,0 +1,344 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/koelvoice/koel/ivr/bot"
+)
+
+// Errors of [Engine.Handle].
+var (
+	// ErrUserNotRegistered means the user is unknown and the inbound asked
+	// for registered users only (webhook API: 403 "user is not registered").
+	ErrUserNotRegistered = errors.New("ivr: user is not registered")
+	// ErrEmptyText means the inbound message has no text.
+	ErrEmptyText = errors.New("ivr: empty message text")
+	// ErrTextTooLong means the inbound text exceeds [MaxTextBytes].
+	ErrTextTooLong = errors.New("ivr: message text too long")
+)
+
+// MaxTextBytes caps the text of one inbound message.
+const MaxTextBytes = 4096
+
+// DefaultBreakMessage answers when the bot fails and the connection has no
+// break message of its own.
+const DefaultBreakMessage = "Sorry, I am having trouble right now. Please try again in a moment."
+
+// DefaultBotTimeout bounds one bot reply when [EngineConfig.BotTimeout] is zero.
+const DefaultBotTimeout = 3 * time.Second
+
+// EngineStore is what the engine needs from the store.
+type EngineStore interface {
+	GetUser(ctx context.Context, businessID int64, channel Channel, externalID string) (User, error)
+	EnsureUser(ctx context.Context, businessID int64, channel Channel, externalID string, registered bool) (User, error)
+	OpenConversation(ctx context.Context, businessID, userID int64) (Conversation, error)
+	AppendMessages(ctx context.Context, msgs []*Message, outbox []*OutboxItem) error
+	GetMessageByExternalID(ctx context.Context, businessID int64, channel Channel, externalID string) (Message, error)
+}
+
+// Deliverer turns a stored reply into the deliveries a channel owes the
+// platform (for channels that answer asynchronously). The engine stores the
+// items in the same transaction as the reply, so a reply is never stored
+// without its delivery or delivered without being stored.
+type Deliverer interface {
+	Deliveries(in Inbound, user User, conv Conversation, reply []*Message) ([]*OutboxItem, error)
+}
+
+// Inbound is one user message from any channel.
+type Inbound struct {
+	BusinessID int64
+	// Connection is the channel connection the message came through; its
+	// BreakMessage answers bot failures. Zero for the bot API.
+	Connection Connection
+	Channel    Channel
+	// UserExternalID is the platform's id of the user (auth_id, caller
+	// number, PSID, phone number).
+	UserExternalID string
+	Text           string
+	// ExternalMessageID is the platform's id of the message, when it has
+	// one; a second delivery of the same id is answered as a duplicate.
+	ExternalMessageID string
+	// Voice is true when Text is a transcript of speech.
+	Voice bool
+	// RequireRegistered refuses unknown or unregistered users with
+	// [ErrUserNotRegistered] instead of creating them.
+	RequireRegistered bool
+	// Deliver, when set, adds outbox items for the reply.
+	Deliver Deliverer
+}
+
+// Reply is the engine's answer to one [Inbound].
+type Reply struct {
+	Messages   []bot.Message
+	Node       string
+	Confidence float64
+	Handoff    bool
+	Fallback   bool
+	// Failed is true when the bot failed or timed out and Messages hold the
+	// break message; FailReason says why ("timeout", "error").
+	Failed     bool
+	FailReason string
+	// Duplicate is true when the inbound's ExternalMessageID was seen
+	// before: nothing was stored or asked, InboundID is the first copy's.
+	Duplicate bool
+	// Suppressed is true when an agent owns the conversation: the inbound
+	// was stored, the bot was not asked and Messages is empty.
+	Suppressed bool
+
+	User         User
+	Conversation Conversation
+	Inbound      Message
+	// Stored are the reply messages as stored, in order.
+	Stored []Message
+}
+
+// EngineConfig configures an [Engine].
+type EngineConfig struct {
+	Store EngineStore
+	Bot   bot.Bot
+	// BotTimeout bounds one bot reply (0 = DefaultBotTimeout).
+	BotTimeout time.Duration
+	// BreakMessage answers bot failures when the connection has none
+	// ("" = DefaultBreakMessage).
+	BreakMessage string
+	Logger       *slog.Logger
+	Metrics      *Metrics
+	// Now returns the current time (nil = time.Now).
+	Now func() time.Time
+}
+
+// Engine runs one turn of any conversation: find or create the user and the
+// open conversation, store the inbound message, ask the bot with a deadline,
+// store the reply (with its deliveries) and return it.
+//
+// Messages of one user are handled in arrival order within a process: the
+// engine serializes turns per (business, channel, user) with a striped lock,
+// so a fast second message cannot overtake a slow first one.
+type Engine struct {
+	store        EngineStore
+	bot          bot.Bot
+	botTimeout   time.Duration
+	breakMessage string
+	log          *slog.Logger
+	metrics      *Metrics
+	now          func() time.Time
+
+	seed    maphash.Seed
+	stripes [256]sync.Mutex
+}
+
+// NewEngine returns an engine. Store and Bot are required.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("ivr: engine needs a store")
+	}
+	if cfg.Bot == nil {
+		return nil, errors.New("ivr: engine needs a bot")
+	}
+	e := &Engine{
+		store:        cfg.Store,
+		bot:          cfg.Bot,
+		botTimeout:   cfg.BotTimeout,
+		breakMessage: cfg.BreakMessage,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		now:          cfg.Now,
+		seed:         maphash.MakeSeed(),
+	}
+	if e.botTimeout <= 0 {
+		e.botTimeout = DefaultBotTimeout
+	}
+	if e.breakMessage == "" {
+		e.breakMessage = DefaultBreakMessage
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e, nil
+}
+
+func (e *Engine) lockUser(in Inbound) func() {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteString(strconv.FormatInt(in.BusinessID, 10))
+	h.WriteString(string(in.Channel))
+	h.WriteString(in.UserExternalID)
+	mu := &e.stripes[h.Sum64()%uint64(len(e.stripes))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Handle runs one turn. A bot failure is not an error: the reply then holds
+// the break message and Failed is set. Errors are store failures and invalid
+// input ([ErrEmptyText], [ErrTextTooLong], [ErrUserNotRegistered]); on error
+// nothing of the reply was stored.
+func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
+	start := e.now()
+	if in.Text == "" {
+		return Reply{}, ErrEmptyText
+	}
+	if len(in.Text) > MaxTextBytes {
+		return Reply{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTextTooLong, len(in.Text), MaxTextBytes)
+	}
+	unlock := e.lockUser(in)
+	defer unlock()
+
+	if in.ExternalMessageID != "" {
+		prev, err := e.store.GetMessageByExternalID(ctx, in.BusinessID, in.Channel, in.ExternalMessageID)
+		if err == nil {
+			e.metrics.duplicate(in.Channel)
+			return Reply{Duplicate: true, Inbound: prev}, nil
+		}
+		if !isNotFound(err) {
+			return Reply{}, fmt.Errorf("ivr: dedupe lookup: %w", err)
+		}
+	}
+
+	user, err := e.user(ctx, in)
+	if err != nil {
+		return Reply{}, err
+	}
+	conv, err := e.store.OpenConversation(ctx, in.BusinessID, user.ID)
+	if err != nil {
+		return Reply{}, fmt.Errorf("ivr: open conversation: %w", err)
+	}
+
+	inbound := &Message{
+		BusinessID:     in.BusinessID,
+		ConversationID: conv.ID,
+		UserID:         user.ID,
+		Sender:         SenderUser,
+		Text:           in.Text,
+		Channel:        in.Channel,
+		ExternalID:     in.ExternalMessageID,
+	}
+	if err := e.store.AppendMessages(ctx, []*Message{inbound}, nil); err != nil {
+		if isConflict(err) && in.ExternalMessageID != "" {
+			// A concurrent delivery of the same platform message won.
+			prev, gerr := e.store.GetMessageByExternalID(ctx, in.BusinessID, in.Channel, in.ExternalMessageID)
+			if gerr == nil {
+				e.metrics.duplicate(in.Channel)
+				return Reply{Duplicate: true, Inbound: prev}, nil
+			}
+		}
+		return Reply{}, fmt.Errorf("ivr: store inbound message: %w", err)
+	}
+	e.metrics.message(in.Channel, SenderUser)
+
+	reply := Reply{User: user, Conversation: conv, Inbound: *inbound}
+	if conv.Handoff != HandoffBot && conv.Handoff != "" {
+		reply.Suppressed = true
+		return reply, nil
+	}
+
+	resp, failReason := e.ask(ctx, in, user, conv)
+	if failReason != "" {
+		reply.Failed, reply.FailReason = true, failReason
+		text := in.Connection.Settings.BreakMessage
+		if text == "" {
+			text = e.breakMessage
+		}
+		resp = bot.Response{Messages: []bot.Message{{Text: text}}}
+	}
+	reply.Messages = resp.Messages
+	reply.Node, reply.Confidence = resp.Node, resp.Confidence
+	reply.Handoff, reply.Fallback = resp.Handoff, resp.Fallback
+
+	out := make([]*Message, 0, len(resp.Messages))
+	for _, m := range resp.Messages {
+		out = append(out, &Message{
+			BusinessID:     in.BusinessID,
+			ConversationID: conv.ID,
+			UserID:         user.ID,
+			Sender:         SenderBot,
+			Text:           m.Text,
+			QuickReplies:   m.QuickReplies,
+			Channel:        in.Channel,
+			Node:           resp.Node,
+			Confidence:     resp.Confidence,
+		})
+	}
+	var deliveries []*OutboxItem
+	if in.Deliver != nil && len(out) > 0 {
+		deliveries, err = in.Deliver.Deliveries(in, user, conv, out)
+		if err != nil {
+			return Reply{}, fmt.Errorf("ivr: build deliveries: %w", err)
+		}
+	}
+	if len(out) > 0 || len(deliveries) > 0 {
+		if err := e.store.AppendMessages(ctx, out, deliveries); err != nil {
+			return Reply{}, fmt.Errorf("ivr: store reply: %w", err)
+		}
+	}
+	for _, m := range out {
+		reply.Stored = append(reply.Stored, *m)
+		e.metrics.message(in.Channel, SenderBot)
+	}
+	e.metrics.turn(in.Channel, e.now().Sub(start))
+	return reply, nil
+}
+
+func (e *Engine) user(ctx context.Context, in Inbound) (User, error) {
+	if in.RequireRegistered {
+		u, err := e.store.GetUser(ctx, in.BusinessID, in.Channel, in.UserExternalID)
+		if isNotFound(err) || (err == nil && !u.Registered) {
+			return User{}, ErrUserNotRegistered
+		}
+		if err != nil {
+			return User{}, fmt.Errorf("ivr: get user: %w", err)
+		}
+		return u, nil
+	}
+	u, err := e.store.EnsureUser(ctx, in.BusinessID, in.Channel, in.UserExternalID, true)
+	if err != nil {
+		return User{}, fmt.Errorf("ivr: ensure user: %w", err)
+	}
+	return u, nil
+}
+
+// ask calls the bot under the engine's deadline. It returns a fail reason
+// ("timeout" or "error") instead of an error: bot failures become break
+// messages, not request failures.
+func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversation) (bot.Response, string) {
+	ctx, cancel := context.WithTimeout(ctx, e.botTimeout)
+	defer cancel()
+	start := e.now()
+	resp, err := e.bot.Reply(ctx, bot.Request{
+		BusinessID:     in.BusinessID,
+		UserID:         user.ExternalID,
+		ConversationID: conv.ID,
+		Text:           in.Text,
+		Voice:          in.Voice,
+	})
+	e.metrics.botLatency(e.now().Sub(start))
+	if err == nil && len(resp.Messages) == 0 {
+		err = errors.New("bot returned no messages")
+	}
+	if err == nil {
+		if resp.Fallback {
+			e.metrics.fallback(in.Channel)
+		}
+		return resp, ""
+	}
+	reason := "error"
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		reason = "timeout"
+	}
+	e.metrics.botFailure(reason)
+	e.log.LogAttrs(ctx, slog.LevelWarn, "bot failed; answering with the break message",
+		slog.Int64("business_id", in.BusinessID),
+		slog.Int64("conversation_id", conv.ID),
+		slog.String("reason", reason),
+		slog.String("error", err.Error()))
+	return bot.Response{}, reason
+}
