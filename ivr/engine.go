@@ -40,13 +40,15 @@ type EngineStore interface {
 	EnsureUser(ctx context.Context, businessID int64, channel Channel, externalID string, registered bool) (User, error)
 	OpenConversation(ctx context.Context, businessID, userID int64) (Conversation, error)
 	AppendMessages(ctx context.Context, msgs []*Message, outbox []*OutboxItem) error
+	AppendMessagesThen(ctx context.Context, msgs []*Message, then func(stored []*Message) ([]*OutboxItem, error)) error
 	GetMessageByExternalID(ctx context.Context, businessID int64, channel Channel, externalID string) (Message, error)
 }
 
-// Deliverer turns a stored reply into the deliveries a channel owes the
-// platform (for channels that answer asynchronously). The engine stores the
-// items in the same transaction as the reply, so a reply is never stored
-// without its delivery or delivered without being stored.
+// Deliverer turns a reply into the deliveries a channel owes the platform
+// (for channels that answer asynchronously). The engine calls it inside the
+// transaction that stores the reply, with the messages' IDs set, and stores
+// the items in that same transaction: a reply is never stored without its
+// delivery, nor delivered without being stored.
 type Deliverer interface {
 	Deliveries(in Inbound, user User, conv Conversation, reply []*Message) ([]*OutboxItem, error)
 }
@@ -268,15 +270,20 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 			Confidence:     resp.Confidence,
 		})
 	}
-	var deliveries []*OutboxItem
-	if in.Deliver != nil && len(out) > 0 {
-		deliveries, err = in.Deliver.Deliveries(in, user, conv, out)
-		if err != nil {
-			return Reply{}, fmt.Errorf("ivr: build deliveries: %w", err)
+	if len(out) > 0 {
+		var then func([]*Message) ([]*OutboxItem, error)
+		if in.Deliver != nil {
+			then = func(stored []*Message) ([]*OutboxItem, error) {
+				return in.Deliver.Deliveries(in, user, conv, stored)
+			}
 		}
-	}
-	if len(out) > 0 || len(deliveries) > 0 {
-		if err := e.store.AppendMessages(ctx, out, deliveries); err != nil {
+		var err error
+		if then != nil {
+			err = e.store.AppendMessagesThen(ctx, out, then)
+		} else {
+			err = e.store.AppendMessages(ctx, out, nil)
+		}
+		if err != nil {
 			return Reply{}, fmt.Errorf("ivr: store reply: %w", err)
 		}
 	}

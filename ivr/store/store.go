@@ -10,6 +10,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/koelvoice/koel/ivr"
@@ -29,6 +30,11 @@ var (
 	ErrVersionConflict = ivr.ErrVersionConflict
 	// ErrLocked means a call lock is held by another owner.
 	ErrLocked = ivr.ErrLocked
+	// ErrInvalid means the input was rejected before anything was written:
+	// an empty or oversized key, text that is not valid UTF-8 or holds a NUL
+	// byte, an FAQ import with an empty or duplicate node name, an unknown
+	// enum value, a non-positive lease.
+	ErrInvalid = errors.New("store: invalid input")
 )
 
 // Store is everything koel keeps. Implementations are safe for concurrent
@@ -89,6 +95,12 @@ type Store interface {
 	// (business, channel, external id) already exists fails the whole call
 	// with ErrConflict.
 	AppendMessages(ctx context.Context, msgs []*ivr.Message, outbox []*ivr.OutboxItem) error
+	// AppendMessagesThen inserts msgs (setting their IDs and CreatedAt), then,
+	// inside the same transaction, calls then with them and inserts the
+	// outbox items it returns. An error from then rolls everything back and
+	// is returned wrapped. It lets a delivery carry the id of the message it
+	// delivers while both are stored atomically.
+	AppendMessagesThen(ctx context.Context, msgs []*ivr.Message, then func(stored []*ivr.Message) ([]*ivr.OutboxItem, error)) error
 	// GetMessageByExternalID finds an inbound message by its platform id.
 	GetMessageByExternalID(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.Message, error)
 	// ListMessages returns a conversation's messages oldest first; limit <= 0

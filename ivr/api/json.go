@@ -1,0 +1,117 @@
+// Package api holds koel's own HTTP APIs — the synchronous bot API today;
+// agent handoff, chat transcripts, FAQ import and admin APIs join it — and
+// the JSON helpers every JSON endpoint shares: bodies capped and decoded
+// strictly, errors written in the seeds' shape {"error_message": "..."}.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// DefaultMaxBody caps JSON request bodies (bytes) where an endpoint sets no
+// cap of its own.
+const DefaultMaxBody = 64 << 10
+
+// Error is an API error: an HTTP status and the message clients see.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Message) }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON shape of every error koel's APIs return.
+type ErrorBody struct {
+	ErrorMessage string `json:"error_message"`
+}
+
+// WriteError writes err as {"error_message": ...}. An *Error keeps its status
+// and message; anything else is a 500 with a generic message (the caller
+// logs the detail).
+func WriteError(w http.ResponseWriter, err error) {
+	var ae *Error
+	if !errors.As(err, &ae) {
+		ae = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+	}
+	WriteJSON(w, ae.Status, ErrorBody{ErrorMessage: ae.Message})
+}
+
+// WriteJSON writes v as JSON with the status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DecodeJSON reads one JSON object from r's body into v, refusing bodies over
+// maxBytes (413), anything that is not a single JSON object, unknown fields
+// and mistyped fields (400). The error is an *Error ready for WriteError.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBody
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return Errorf(http.StatusUnsupportedMediaType, "content type must be application/json")
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, maxBytes)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err, maxBytes)
+		}
+		return Errorf(http.StatusBadRequest, "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error, maxBytes int64) *Error {
+	var (
+		mbe *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBytes)
+	case errors.Is(err, io.EOF):
+		return Errorf(http.StatusBadRequest, "request body is empty")
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(http.StatusBadRequest, "malformed JSON")
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return Errorf(http.StatusBadRequest, "field %s must be %s", typ.Field, typ.Type.String())
+		}
+		return Errorf(http.StatusBadRequest, "request body must be a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return Errorf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return Errorf(http.StatusBadRequest, "malformed JSON")
+	}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>" header.
+func BearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	return tok, tok != ""
+}

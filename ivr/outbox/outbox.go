@@ -1,0 +1,303 @@
+// Package outbox delivers the HTTP requests koel owes platforms and
+// integrators (webhook replies, platform send APIs) from a durable queue in
+// the store.
+//
+// An item is written in the same transaction as the reply it carries, so a
+// crash between the two cannot lose or invent a delivery. The [Dispatcher]
+// claims due items with a lease (so several koel nodes never send one item
+// twice at once), POSTs them with an idempotency key and an HMAC-SHA256
+// signature, and on a non-2xx answer or a timeout schedules the next attempt
+// with exponential backoff and jitter. After the item's MaxAttempts it is
+// dead-lettered (status "dead") and stays in the store for inspection.
+//
+// Why not River: river (riverqueue) is a fine Postgres queue, but its SQLite
+// driver is young and its database/sql driver only runs migrations; koel needs
+// the same queue on both backends and — more important — needs to enqueue in
+// the very transaction that stores the reply, through koel's own store
+// interface. A table with a lease column and one claim query per dialect does
+// that in about a hundred lines, with the retry policy koel wants.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/koelvoice/koel/ivr"
+)
+
+// Header names of a delivery.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderTimestamp      = "X-Koel-Timestamp"
+	HeaderSignature      = "X-Koel-Signature"
+	HeaderAttempt        = "X-Koel-Delivery-Attempt"
+)
+
+// DefaultMaxAttempts is used for items stored with MaxAttempts 0.
+const DefaultMaxAttempts = 8
+
+// Store is what the dispatcher needs from the store.
+type Store interface {
+	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
+	MarkDelivered(ctx context.Context, id int64, at time.Time) error
+	MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error
+	GetConnectionByID(ctx context.Context, id int64) (ivr.Connection, error)
+}
+
+// Config configures a [Dispatcher]. Zero values take the defaults noted.
+type Config struct {
+	Store  Store
+	Client *http.Client // nil: a client that does not follow redirects
+	Logger *slog.Logger
+	// Registerer receives the dispatcher's metrics (nil: none).
+	Registerer prometheus.Registerer
+	// PollInterval is how often due items are looked for (200 ms).
+	PollInterval time.Duration
+	// Batch is the number of items claimed at once (32).
+	Batch int
+	// Lease is how long a claimed item is owned (30 s).
+	Lease time.Duration
+	// AttemptTimeout bounds one POST (10 s).
+	AttemptTimeout time.Duration
+	// BaseBackoff and MaxBackoff shape the retry delay:
+	// BaseBackoff·2^(attempt-1), capped at MaxBackoff, with ±25 % jitter
+	// (1 s, 10 min).
+	BaseBackoff, MaxBackoff time.Duration
+	// Now returns the time (time.Now).
+	Now func() time.Time
+}
+
+// Dispatcher delivers due outbox items until its context ends.
+type Dispatcher struct {
+	cfg     Config
+	log     *slog.Logger
+	wake    chan struct{}
+	results *prometheus.CounterVec
+	seconds prometheus.Histogram
+}
+
+// New returns a dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("outbox: dispatcher needs a store")
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 32
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 10 * time.Second
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.results = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "koel_outbox_attempts_total",
+		Help: "Outbox delivery attempts, by result (delivered, retry, dead).",
+	}, []string{"result"})
+	d.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "koel_outbox_attempt_duration_seconds",
+		Help:    "Time of one outbox delivery attempt.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{d.results, d.seconds} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("outbox: register metrics: %w", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Notify wakes the dispatcher to look for due items now (call it after
+// storing a new item). It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers due items until ctx ends. It returns ctx's error.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := d.DeliverDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "outbox pass failed", "error", err)
+			}
+			if n < d.cfg.Batch || err != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-d.wake:
+		}
+	}
+}
+
+// DeliverDue claims one batch of due items and attempts each once. It
+// returns how many it attempted.
+func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
+	items, err := d.cfg.Store.ClaimOutbox(ctx, d.cfg.Now(), d.cfg.Batch, d.cfg.Lease)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: claim: %w", err)
+	}
+	for _, it := range items {
+		if err := d.attempt(ctx, it); err != nil {
+			return len(items), err
+		}
+	}
+	return len(items), nil
+}
+
+// attempt POSTs one item and records the outcome. Only store failures are
+// returned; delivery failures are recorded on the item.
+func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem) error {
+	start := d.cfg.Now()
+	attemptNo := it.Attempts + 1
+	sendErr := d.send(ctx, it, attemptNo)
+	d.seconds.Observe(d.cfg.Now().Sub(start).Seconds())
+	if sendErr == nil {
+		d.results.WithLabelValues("delivered").Inc()
+		if err := d.cfg.Store.MarkDelivered(ctx, it.ID, d.cfg.Now()); err != nil {
+			return fmt.Errorf("outbox: mark %d delivered: %w", it.ID, err)
+		}
+		return nil
+	}
+	maxAttempts := it.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	dead := attemptNo >= maxAttempts
+	next := d.cfg.Now().Add(d.backoff(attemptNo))
+	result := "retry"
+	if dead {
+		result = "dead"
+	}
+	d.results.WithLabelValues(result).Inc()
+	d.log.WarnContext(ctx, "outbox delivery failed",
+		"item", it.ID, "connection_id", it.ConnectionID, "attempt", attemptNo,
+		"dead", dead, "error", sendErr.Error())
+	if err := d.cfg.Store.MarkAttemptFailed(ctx, it.ID, sendErr.Error(), next, dead); err != nil {
+		return fmt.Errorf("outbox: mark %d failed: %w", it.ID, err)
+	}
+	return nil
+}
+
+func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, attemptNo int) error {
+	conn, err := d.cfg.Store.GetConnectionByID(ctx, it.ConnectionID)
+	if err != nil {
+		return fmt.Errorf("load connection %d: %w", it.ConnectionID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.URL, bytes.NewReader(it.Body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	ct := it.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	ts := strconv.FormatInt(d.cfg.Now().Unix(), 10)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("User-Agent", "koel-outbox/1")
+	req.Header.Set(HeaderIdempotencyKey, it.IdempotencyKey)
+	req.Header.Set(HeaderAttempt, strconv.Itoa(attemptNo))
+	req.Header.Set(HeaderTimestamp, ts)
+	if conn.Settings.SecretKey != "" {
+		req.Header.Set(HeaderSignature, Sign(conn.Settings.SecretKey, ts, it.Body))
+	}
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// backoff is the delay before attempt n+1 after n failed attempts.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	delay := d.cfg.MaxBackoff
+	if n-1 < 30 {
+		if b := d.cfg.BaseBackoff << (n - 1); b > 0 && b < delay {
+			delay = b
+		}
+	}
+	jitter := (rand.Float64()*0.5 - 0.25) * float64(delay)
+	return delay + time.Duration(jitter)
+}
+
+// Sign returns the signature header value of a delivery:
+// "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)).
+func Sign(secret, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// ErrBadSignature is returned by [Verify] for a wrong, missing or expired
+// signature.
+var ErrBadSignature = errors.New("outbox: bad signature")
+
+// Verify checks a delivery's signature as a receiver should: the signature
+// must match (compared in constant time) and the timestamp must be within
+// tolerance of now, so a captured delivery cannot be replayed later.
+func Verify(secret, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: timestamp %q", ErrBadSignature, timestamp)
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return fmt.Errorf("%w: timestamp outside tolerance", ErrBadSignature)
+	}
+	want := Sign(secret, timestamp, body)
+	if !hmac.Equal([]byte(want), []byte(signature)) {
+		return ErrBadSignature
+	}
+	return nil
+}
