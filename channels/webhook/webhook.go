@@ -1,0 +1,371 @@
+// Package webhook is koel's Webhook channel, as the seed "Deploying to
+// Webhook" describes it: an integrator POSTs a user's message to
+// /v1.0/log_message_from_user/ and koel POSTs the bot's reply, in the
+// Standard Message Format, to the connection's webhook URL.
+//
+// # Authentication
+//
+// Requests carry "Authorization: Bearer <token>" — the business's API token —
+// and "client-id: <client id>" — the business's client id. Both are checked
+// in constant time; any mismatch, and an unknown business_id, answer 401
+// {"error_message": "invalid authorization details"}.
+//
+// # Users
+//
+// A user is known by its auth_id. When the business's webhook connection has
+// auto_register set, a user is registered by their first message; otherwise
+// the integrator registers users first with POST /v1.0/register_user/
+// ({"business_id": 1, "user": {"auth_id": "..."}}, same headers), and a
+// message from an unregistered user answers 403 {"error_message": "user is
+// not registered"} and stores nothing.
+//
+// # Delivery
+//
+// Replies are not sent from the request: each reply message becomes an
+// outbox item stored in the same transaction, delivered by the outbox
+// dispatcher with retries, an Idempotency-Key header and an
+// X-Koel-Signature header (HMAC-SHA256 with the connection's secret key, see
+// package outbox).
+package webhook
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/api"
+)
+
+// Paths of the webhook API.
+const (
+	PathLogMessage   = "/v1.0/log_message_from_user/"
+	PathRegisterUser = "/v1.0/register_user/"
+)
+
+// MessageTypeStandard is the only message_type koel processes.
+const MessageTypeStandard = 0
+
+// MaxBody caps request bodies (bytes).
+const MaxBody = 32 << 10
+
+// MaxAuthIDBytes caps auth_id.
+const MaxAuthIDBytes = 256
+
+// Store is what the webhook channel needs from the store.
+type Store interface {
+	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
+	ListConnections(ctx context.Context, businessID int64) ([]ivr.Connection, error)
+	RegisterUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
+}
+
+// Engine runs one conversation turn.
+type Engine interface {
+	Handle(ctx context.Context, in ivr.Inbound) (ivr.Reply, error)
+}
+
+// Notifier is told when new deliveries were stored (the outbox dispatcher).
+type Notifier interface{ Notify() }
+
+// Channel serves the webhook API.
+type Channel struct {
+	Store    Store
+	Engine   Engine
+	Notifier Notifier // may be nil
+	Logger   *slog.Logger
+	// MaxAttempts bounds deliveries of one reply (0: outbox default).
+	MaxAttempts int
+	// Now returns the time (nil: time.Now).
+	Now func() time.Time
+}
+
+// Routes registers the webhook API on r.
+func (c *Channel) Routes(r *mux.Router) {
+	r.Handle(PathLogMessage, http.HandlerFunc(c.logMessage)).Methods(http.MethodPost)
+	r.Handle(PathRegisterUser, http.HandlerFunc(c.registerUser)).Methods(http.MethodPost)
+}
+
+// User is the user object of the webhook API.
+type User struct {
+	AuthID string `json:"auth_id"`
+}
+
+// LogMessageRequest is the body of POST /v1.0/log_message_from_user/.
+type LogMessageRequest struct {
+	User        *User   `json:"user"`
+	MessageBody *string `json:"message_body"`
+	MessageType *int    `json:"message_type"`
+	BusinessID  *int64  `json:"business_id"`
+}
+
+// LogMessageResponse is the 200 answer of POST /v1.0/log_message_from_user/.
+type LogMessageResponse struct {
+	MessageID   int64  `json:"message_id"`
+	MessageBody string `json:"message_body"`
+	CreatedAt   string `json:"created_at"`
+	MessageType int    `json:"message_type"`
+}
+
+// RegisterUserRequest is the body of POST /v1.0/register_user/.
+type RegisterUserRequest struct {
+	User       *User  `json:"user"`
+	BusinessID *int64 `json:"business_id"`
+}
+
+// StandardMessage is the Standard Message Format koel POSTs to the
+// integrator's webhook URL.
+type StandardMessage struct {
+	Version    string       `json:"version"`
+	Timestamp  string       `json:"timestamp"`
+	User       User         `json:"user"`
+	BusinessID int64        `json:"business_id"`
+	EventName  string       `json:"event_name"`
+	Agent      MessageAgent `json:"agent"`
+	Message    MessageEvent `json:"message"`
+}
+
+// MessageAgent is who wrote a StandardMessage.
+type MessageAgent struct {
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	ProfileImage string `json:"profile_image"`
+	IsAutomated  bool   `json:"is_automated"`
+}
+
+// MessageEvent is the message of a StandardMessage.
+type MessageEvent struct {
+	ID   int64       `json:"id"`
+	Body MessageBody `json:"body"`
+}
+
+// MessageBody is the body of a MessageEvent.
+type MessageBody struct {
+	Text string      `json:"text"`
+	Type string      `json:"type"`
+	Data MessageData `json:"data"`
+}
+
+// MessageData holds a message's quick replies.
+type MessageData struct {
+	QuickReplies []string `json:"quick_replies"`
+}
+
+// ISOTime formats t as the seed's ISO timestamps: 2018-10-04T12:41:27.980Z.
+func ISOTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (c *Channel) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Channel) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *api.Error
+	if !errors.As(err, &ae) && c.Logger != nil {
+		c.Logger.ErrorContext(r.Context(), "webhook request failed", "error", err)
+	}
+	api.WriteError(w, err)
+}
+
+var errInvalidAuth = api.Errorf(http.StatusUnauthorized, "invalid authorization details")
+
+// authenticate checks the bearer token and client-id against the business
+// and returns its active webhook connection.
+func (c *Channel) authenticate(ctx context.Context, r *http.Request, businessID int64) (ivr.Business, ivr.Connection, error) {
+	token, ok := api.BearerToken(r)
+	clientID := r.Header.Get("client-id")
+	if !ok || clientID == "" {
+		return ivr.Business{}, ivr.Connection{}, errInvalidAuth
+	}
+	b, err := c.Store.GetBusiness(ctx, businessID)
+	if errors.Is(err, ivr.ErrNotFound) {
+		return ivr.Business{}, ivr.Connection{}, errInvalidAuth
+	}
+	if err != nil {
+		return ivr.Business{}, ivr.Connection{}, fmt.Errorf("webhook: get business: %w", err)
+	}
+	tokenOK := ivr.TokenMatches(b.TokenHash, token)
+	clientOK := subtle.ConstantTimeCompare([]byte(b.ClientID), []byte(clientID)) == 1
+	if !tokenOK || !clientOK {
+		return ivr.Business{}, ivr.Connection{}, errInvalidAuth
+	}
+	if !b.Active {
+		return ivr.Business{}, ivr.Connection{}, api.Errorf(http.StatusForbidden, "business %q is inactive", fmt.Sprint(b.ID))
+	}
+	conns, err := c.Store.ListConnections(ctx, b.ID)
+	if err != nil {
+		return ivr.Business{}, ivr.Connection{}, fmt.Errorf("webhook: list connections: %w", err)
+	}
+	for _, conn := range conns {
+		if conn.Channel == ivr.ChannelWebhook && conn.Active {
+			return b, conn, nil
+		}
+	}
+	return ivr.Business{}, ivr.Connection{}, api.Errorf(http.StatusForbidden, "webhook channel is not active for business %q", fmt.Sprint(b.ID))
+}
+
+func validAuthID(u *User) (string, error) {
+	if u == nil || strings.TrimSpace(u.AuthID) == "" {
+		return "", api.Errorf(http.StatusBadRequest, "auth_id missing in the request")
+	}
+	id := strings.TrimSpace(u.AuthID)
+	if len(id) > MaxAuthIDBytes {
+		return "", api.Errorf(http.StatusBadRequest, "auth_id is longer than %d bytes", MaxAuthIDBytes)
+	}
+	return id, nil
+}
+
+func (c *Channel) logMessage(w http.ResponseWriter, r *http.Request) {
+	if err := c.serveLogMessage(w, r); err != nil {
+		c.fail(w, r, err)
+	}
+}
+
+func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, ok := api.BearerToken(r); !ok || r.Header.Get("client-id") == "" {
+		return errInvalidAuth
+	}
+	var req LogMessageRequest
+	if err := api.DecodeJSON(w, r, MaxBody, &req); err != nil {
+		return err
+	}
+	if req.BusinessID == nil {
+		return api.Errorf(http.StatusBadRequest, "business_id missing in the request")
+	}
+	authID, err := validAuthID(req.User)
+	if err != nil {
+		return err
+	}
+	if req.MessageBody == nil || strings.TrimSpace(*req.MessageBody) == "" {
+		return api.Errorf(http.StatusBadRequest, "message_body missing in the request")
+	}
+	if len(*req.MessageBody) > ivr.MaxTextBytes {
+		return api.Errorf(http.StatusRequestEntityTooLarge, "message_body is longer than %d bytes", ivr.MaxTextBytes)
+	}
+	msgType := MessageTypeStandard
+	if req.MessageType != nil {
+		msgType = *req.MessageType
+	}
+	if msgType != MessageTypeStandard {
+		return api.Errorf(http.StatusBadRequest, "unsupported message_type %d (only 0 is processed)", msgType)
+	}
+	b, conn, err := c.authenticate(ctx, r, *req.BusinessID)
+	if err != nil {
+		return err
+	}
+	reply, err := c.Engine.Handle(ctx, ivr.Inbound{
+		BusinessID:        b.ID,
+		Connection:        conn,
+		Channel:           ivr.ChannelWebhook,
+		UserExternalID:    authID,
+		Text:              *req.MessageBody,
+		RequireRegistered: !conn.Settings.AutoRegister,
+		Deliver:           &deliverer{conn: conn, maxAttempts: c.MaxAttempts, now: c.now},
+	})
+	if errors.Is(err, ivr.ErrUserNotRegistered) {
+		return api.Errorf(http.StatusForbidden, "user is not registered")
+	}
+	if err != nil {
+		return err
+	}
+	if len(reply.Stored) > 0 && c.Notifier != nil {
+		c.Notifier.Notify()
+	}
+	api.WriteJSON(w, http.StatusOK, LogMessageResponse{
+		MessageID:   reply.Inbound.ID,
+		MessageBody: reply.Inbound.Text,
+		CreatedAt:   ISOTime(reply.Inbound.CreatedAt),
+		MessageType: msgType,
+	})
+	return nil
+}
+
+func (c *Channel) registerUser(w http.ResponseWriter, r *http.Request) {
+	if err := c.serveRegisterUser(w, r); err != nil {
+		c.fail(w, r, err)
+	}
+}
+
+func (c *Channel) serveRegisterUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, ok := api.BearerToken(r); !ok || r.Header.Get("client-id") == "" {
+		return errInvalidAuth
+	}
+	var req RegisterUserRequest
+	if err := api.DecodeJSON(w, r, MaxBody, &req); err != nil {
+		return err
+	}
+	if req.BusinessID == nil {
+		return api.Errorf(http.StatusBadRequest, "business_id missing in the request")
+	}
+	authID, err := validAuthID(req.User)
+	if err != nil {
+		return err
+	}
+	b, _, err := c.authenticate(ctx, r, *req.BusinessID)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Store.RegisterUser(ctx, b.ID, ivr.ChannelWebhook, authID); err != nil {
+		return fmt.Errorf("webhook: register user: %w", err)
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+	return nil
+}
+
+// deliverer turns reply messages into outbox items in the Standard Message
+// Format, one per message, keyed by the message id.
+type deliverer struct {
+	conn        ivr.Connection
+	maxAttempts int
+	now         func() time.Time
+}
+
+func (d *deliverer) Deliveries(in ivr.Inbound, user ivr.User, _ ivr.Conversation, reply []*ivr.Message) ([]*ivr.OutboxItem, error) {
+	if d.conn.Settings.WebhookURL == "" {
+		return nil, nil // nowhere to deliver; the reply stays in the transcript
+	}
+	items := make([]*ivr.OutboxItem, 0, len(reply))
+	for _, m := range reply {
+		qr := m.QuickReplies
+		if qr == nil {
+			qr = []string{}
+		}
+		body, err := json.Marshal(StandardMessage{
+			Version:    "1.0",
+			Timestamp:  ISOTime(m.CreatedAt),
+			User:       User{AuthID: user.ExternalID},
+			BusinessID: in.BusinessID,
+			EventName:  "message",
+			Agent:      MessageAgent{Name: "bot", IsAutomated: true},
+			Message: MessageEvent{
+				ID:   m.ID,
+				Body: MessageBody{Text: m.Text, Type: "TEXT", Data: MessageData{QuickReplies: qr}},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("webhook: encode standard message: %w", err)
+		}
+		items = append(items, &ivr.OutboxItem{
+			ConnectionID:   d.conn.ID,
+			IdempotencyKey: fmt.Sprintf("webhook-%d-msg-%d", d.conn.ID, m.ID),
+			URL:            d.conn.Settings.WebhookURL,
+			Body:           body,
+			ContentType:    "application/json",
+			Status:         ivr.OutboxPending,
+			MaxAttempts:    d.maxAttempts,
+			NextAttemptAt:  d.now(),
+		})
+	}
+	return items, nil
+}
