@@ -1,0 +1,480 @@
+package ivr
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	testVoice = ConnectionSettings{
+		WelcomeMessage: "Welcome to the demo.",
+		BreakMessage:   "Sorry, something went wrong.",
+		GoodbyeMessage: "Bye now.",
+		RepromptText:   "Please say that again.",
+		SilencePeriod:  2,
+		MaxRecordTime:  8,
+		MaxFailures:    3,
+		AgentNumber:    "09876543210",
+		CallerID:       "918065740671",
+	}
+	testVoiceNoAgent = func() ConnectionSettings {
+		s := testVoice
+		s.AgentNumber = ""
+		return s
+	}()
+)
+
+func listenAt(turn int) Listen {
+	return Listen{Name: fmt.Sprintf("sid1-%d", turn), Silence: 2 * time.Second, MaxDuration: 8 * time.Second}
+}
+
+func TestCallStep(t *testing.T) {
+	base := Call{SID: "sid1", Turn: 4, Failures: 1, State: CallStateListening}
+	in := func(st CallState) Call { c := base; c.State = st; return c }
+	withFailures := func(c Call, n int) Call { c.Failures = n; return c }
+	withOutcome := func(c Call, o string) Call { c.Outcome = o; return c }
+
+	type want struct {
+		state    CallState
+		turn     int
+		failures int
+		outcome  string
+		actions  []CallAction
+	}
+	tests := []struct {
+		name string
+		call Call
+		ev   CallEvent
+		s    ConnectionSettings
+		want want
+	}{
+		{
+			name: "new call welcomes and listens",
+			call: Call{SID: "sid1"},
+			ev:   CallStarted{},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 1, actions: []CallAction{Say{"Welcome to the demo."}, listenAt(1)}},
+		},
+		{
+			name: "new call with empty settings uses the defaults",
+			call: Call{SID: "sid1"},
+			ev:   CallStarted{},
+			s:    ConnectionSettings{},
+			want: want{state: CallStateListening, turn: 1, actions: []CallAction{
+				Say{DefaultWelcomeMessage},
+				Listen{Name: "sid1-1", Silence: DefaultSilencePeriod * time.Second, MaxDuration: DefaultMaxRecordTime * time.Second},
+			}},
+		},
+		{
+			name: "absurd settings are clamped",
+			call: Call{SID: "sid1"},
+			ev:   CallStarted{},
+			s:    ConnectionSettings{WelcomeMessage: "hi", SilencePeriod: 1000, MaxRecordTime: -5},
+			want: want{state: CallStateListening, turn: 1, actions: []CallAction{
+				Say{"hi"},
+				Listen{Name: "sid1-1", Silence: MaxSilencePeriod * time.Second, MaxDuration: DefaultMaxRecordTime * time.Second},
+			}},
+		},
+		{
+			name: "reply is spoken and the call listens again; failures reset",
+			call: base,
+			ev:   Recorded{Reply: []string{"We open at nine.", "Anything else?"}},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"We open at nine."}, Say{"Anything else?"}, listenAt(5)}},
+		},
+		{
+			name: "blank reply messages are not spoken",
+			call: base,
+			ev:   Recorded{Reply: []string{"  ", "Yes."}},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Yes."}, listenAt(5)}},
+		},
+		{
+			name: "suppressed reply (agent owns the conversation) just listens",
+			call: base,
+			ev:   Recorded{},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, actions: []CallAction{listenAt(5)}},
+		},
+		{
+			name: "handoff transfers after the reply",
+			call: base,
+			ev:   Recorded{Reply: []string{"Connecting you."}, Handoff: true},
+			s:    testVoice,
+			want: want{state: CallStateTransferring, turn: 4, actions: []CallAction{
+				Say{"Connecting you."}, Transfer{Number: "09876543210", CallerID: "918065740671"},
+			}},
+		},
+		{
+			name: "handoff without an agent number keeps the bot",
+			call: base,
+			ev:   Recorded{Reply: []string{"Connecting you."}, Handoff: true},
+			s:    testVoiceNoAgent,
+			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Connecting you."}, Say{NoAgentMessage}, listenAt(5)}},
+		},
+		{
+			name: "failure speaks the break message and listens",
+			call: base,
+			ev:   Recorded{FailReason: FailFetch},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 2, actions: []CallAction{Say{"Sorry, something went wrong."}, listenAt(5)}},
+		},
+		{
+			name: "the last allowed failure says goodbye and hangs up",
+			call: withFailures(base, 2),
+			ev:   Recorded{FailReason: FailSTT},
+			s:    testVoice,
+			want: want{state: CallStateHangingUp, turn: 4, failures: 3, outcome: OutcomeFailed, actions: []CallAction{
+				Say{"Sorry, something went wrong."}, Say{"Bye now."}, HangUp{},
+			}},
+		},
+		{
+			name: "no speech with an agent offers the menu",
+			call: base,
+			ev:   Recorded{NoSpeech: true},
+			s:    testVoice,
+			want: want{state: CallStateMenu, turn: 4, failures: 2, actions: []CallAction{
+				Menu{Prompt: "Please say that again. " + MenuHint, MaxDigits: 1, Timeout: MenuTimeout},
+			}},
+		},
+		{
+			name: "no speech without an agent re-prompts and listens",
+			call: base,
+			ev:   Recorded{NoSpeech: true},
+			s:    testVoiceNoAgent,
+			want: want{state: CallStateListening, turn: 5, failures: 2, actions: []CallAction{Say{"Please say that again."}, listenAt(5)}},
+		},
+		{
+			name: "the last allowed no-input hangs up",
+			call: withFailures(in(CallStateMenu), 2),
+			ev:   Recorded{NoSpeech: true},
+			s:    testVoice,
+			want: want{state: CallStateHangingUp, turn: 4, failures: 3, outcome: OutcomeNoInput, actions: []CallAction{Say{"Bye now."}, HangUp{}}},
+		},
+		{
+			name: "max failures of one hangs up on the first no-input",
+			call: withFailures(base, 0),
+			ev:   Recorded{NoSpeech: true},
+			s:    func() ConnectionSettings { s := testVoice; s.MaxFailures = 1; return s }(),
+			want: want{state: CallStateHangingUp, turn: 4, failures: 1, outcome: OutcomeNoInput, actions: []CallAction{Say{"Bye now."}, HangUp{}}},
+		},
+		{
+			name: "menu timeout listens without counting a failure",
+			call: in(CallStateMenu),
+			ev:   DTMF{},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{listenAt(5)}},
+		},
+		{
+			name: "agent digit in the menu transfers",
+			call: in(CallStateMenu),
+			ev:   DTMF{Digits: "0"},
+			s:    testVoice,
+			want: want{state: CallStateTransferring, turn: 4, failures: 1, actions: []CallAction{
+				Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"},
+			}},
+		},
+		{
+			name: "agent digit with a terminator transfers",
+			call: in(CallStateMenu),
+			ev:   DTMF{Digits: "0#"},
+			s:    testVoice,
+			want: want{state: CallStateTransferring, turn: 4, failures: 1, actions: []CallAction{
+				Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"},
+			}},
+		},
+		{
+			name: "agent digit while listening transfers",
+			call: base,
+			ev:   DTMF{Digits: "0"},
+			s:    testVoice,
+			want: want{state: CallStateTransferring, turn: 4, failures: 1, actions: []CallAction{
+				Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"},
+			}},
+		},
+		{
+			name: "agent digit without an agent number listens",
+			call: in(CallStateMenu),
+			ev:   DTMF{Digits: "0"},
+			s:    testVoiceNoAgent,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{NoAgentMessage}, listenAt(5)}},
+		},
+		{
+			name: "other digits are not an option",
+			call: in(CallStateMenu),
+			ev:   DTMF{Digits: "7"},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{InvalidDigitMessage}, listenAt(5)}},
+		},
+		{
+			name: "empty DTMF while listening (follow-up request) listens",
+			call: base,
+			ev:   DTMF{},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{listenAt(5)}},
+		},
+		{
+			name: "a recording in the menu state is handled",
+			call: in(CallStateMenu),
+			ev:   Recorded{Reply: []string{"Sure."}},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Sure."}, listenAt(5)}},
+		},
+		{
+			name: "a recording for a call whose NewCall was missed is handled",
+			call: Call{SID: "sid1"},
+			ev:   Recorded{Reply: []string{"Sure."}},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 1, actions: []CallAction{Say{"Sure."}, listenAt(1)}},
+		},
+		{
+			name: "answered transfer ends with a goodbye",
+			call: in(CallStateTransferring),
+			ev:   DialEnded{Answered: true},
+			s:    testVoice,
+			want: want{state: CallStateHangingUp, turn: 4, failures: 1, outcome: OutcomeTransferred, actions: []CallAction{Say{"Bye now."}, HangUp{}}},
+		},
+		{
+			name: "unanswered transfer returns to the bot",
+			call: in(CallStateTransferring),
+			ev:   DialEnded{Answered: false},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{NoAgentMessage}, listenAt(5)}},
+		},
+		{
+			name: "caller hangs up while listening",
+			call: base,
+			ev:   CallerHungUp{},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeCallerHangup},
+		},
+		{
+			name: "caller hangs up while talking to the agent",
+			call: in(CallStateTransferring),
+			ev:   CallerHungUp{DialAnswered: true},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeTransferred},
+		},
+		{
+			name: "caller hangs up while the agent phone rings",
+			call: in(CallStateTransferring),
+			ev:   CallerHungUp{},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeCallerHangup},
+		},
+		{
+			name: "hang-up crossing our goodbye keeps our outcome",
+			call: withOutcome(in(CallStateHangingUp), OutcomeNoInput),
+			ev:   CallerHungUp{},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeNoInput},
+		},
+		{
+			name: "disconnect after our hang-up keeps the outcome",
+			call: withOutcome(in(CallStateHangingUp), OutcomeTransferred),
+			ev:   Disconnected{},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeTransferred},
+		},
+		{
+			name: "disconnect of a live call is a failure",
+			call: base,
+			ev:   Disconnected{},
+			s:    testVoice,
+			want: want{state: CallStateEnded, turn: 4, failures: 1, outcome: OutcomeFailed},
+		},
+		{
+			name: "events while hanging up repeat the hang-up",
+			call: withOutcome(in(CallStateHangingUp), OutcomeFailed),
+			ev:   Recorded{Reply: []string{"late"}},
+			s:    testVoice,
+			want: want{state: CallStateHangingUp, turn: 4, failures: 1, outcome: OutcomeFailed, actions: []CallAction{HangUp{}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.call
+			got, actions := tt.call.Step(tt.ev, tt.s)
+			if diff := cmp.Diff(before, tt.call); diff != "" {
+				t.Fatalf("Step modified its receiver (-before +after):\n%s", diff)
+			}
+			gotWant := want{state: got.State, turn: got.Turn, failures: got.Failures, outcome: got.Outcome, actions: actions}
+			if diff := cmp.Diff(tt.want, gotWant, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("Step(%T%+v) (-want +got):\n%s", tt.ev, tt.ev, diff)
+			}
+			if got.SID != tt.call.SID {
+				t.Errorf("SID changed to %q", got.SID)
+			}
+		})
+	}
+}
+
+// TestCallStepNoSenseEvents checks that every event that makes no sense in a
+// state leaves the call exactly as it was and asks for nothing.
+func TestCallStepNoSenseEvents(t *testing.T) {
+	events := map[string]CallEvent{
+		"CallStarted":  CallStarted{},
+		"Recorded":     Recorded{Reply: []string{"x"}},
+		"NoSpeech":     Recorded{NoSpeech: true},
+		"Failed":       Recorded{FailReason: FailBot},
+		"DTMF":         DTMF{Digits: "0"},
+		"DTMFEmpty":    DTMF{},
+		"DialAnswered": DialEnded{Answered: true},
+		"DialMissed":   DialEnded{},
+		"Hangup":       CallerHungUp{},
+		"Disconnect":   Disconnected{},
+	}
+	noSense := map[CallState][]string{
+		CallStateUnknown:      {"DialAnswered", "DialMissed"},
+		CallStateListening:    {"CallStarted", "DialAnswered", "DialMissed"},
+		CallStateMenu:         {"CallStarted", "DialAnswered", "DialMissed"},
+		CallStateTransferring: {"CallStarted", "Recorded", "NoSpeech", "Failed", "DTMF", "DTMFEmpty"},
+		CallStateHangingUp:    {"CallStarted"},
+		CallStateEnded:        {"CallStarted", "Recorded", "NoSpeech", "Failed", "DTMF", "DTMFEmpty", "DialAnswered", "DialMissed", "Hangup", "Disconnect"},
+	}
+	for state, names := range noSense {
+		for _, name := range names {
+			t.Run(string(state)+"/"+name, func(t *testing.T) {
+				c := Call{SID: "s", State: state, Turn: 2, Failures: 1, Outcome: "x", Version: 7}
+				got, actions := c.Step(events[name], testVoice)
+				if diff := cmp.Diff(c, got); diff != "" {
+					t.Errorf("state changed (-want +got):\n%s", diff)
+				}
+				if len(actions) != 0 {
+					t.Errorf("actions = %v, want none", actions)
+				}
+			})
+		}
+	}
+}
+
+// TestCallStepInvariants checks properties that hold for every state and
+// event: the input action comes last and alone, a live call always gets
+// something to do unless the event made no sense, and Turn only grows by one
+// per new recording.
+func TestCallStepInvariants(t *testing.T) {
+	states := []CallState{CallStateUnknown, CallStateListening, CallStateMenu, CallStateTransferring, CallStateHangingUp, CallStateEnded}
+	events := []CallEvent{
+		CallStarted{}, Recorded{Reply: []string{"a"}}, Recorded{Reply: []string{"a"}, Handoff: true},
+		Recorded{NoSpeech: true}, Recorded{FailReason: FailDecode}, DTMF{}, DTMF{Digits: "0"}, DTMF{Digits: "5"},
+		DialEnded{Answered: true}, DialEnded{}, CallerHungUp{}, CallerHungUp{DialAnswered: true}, Disconnected{},
+	}
+	for _, s := range []ConnectionSettings{testVoice, testVoiceNoAgent, {}} {
+		for _, st := range states {
+			for failures := range 4 {
+				for _, ev := range events {
+					c := Call{SID: "s", State: st, Turn: 3, Failures: failures}
+					got, actions := c.Step(ev, s)
+					inputs := 0
+					for i, a := range actions {
+						if _, ok := a.(Say); ok {
+							continue
+						}
+						inputs++
+						if i != len(actions)-1 {
+							t.Errorf("%s/%T: input action %T not last in %v", st, ev, a, actions)
+						}
+					}
+					if inputs > 1 {
+						t.Errorf("%s/%T: %d input actions", st, ev, inputs)
+					}
+					if len(actions) > 0 && inputs == 0 {
+						t.Errorf("%s/%T: actions %v end without an input action", st, ev, actions)
+					}
+					if d := got.Turn - c.Turn; d != 0 && d != 1 {
+						t.Errorf("%s/%T: turn moved by %d", st, ev, d)
+					}
+					var listens bool
+					if len(actions) > 0 {
+						_, listens = actions[len(actions)-1].(Listen)
+					}
+					if listens != (got.Turn == c.Turn+1) {
+						t.Errorf("%s/%T: turn %d→%d with actions %v", st, ev, c.Turn, got.Turn, actions)
+					}
+					if c.Live() && got.State == CallStateEnded && got.Outcome == "" {
+						t.Errorf("%s/%T: ended without an outcome", st, ev)
+					}
+					if got.Failures > c.Failures && got.Failures >= VoiceSettings(s).MaxFailures && got.State != CallStateHangingUp {
+						t.Errorf("%s/%T: failures reached %d and the call goes on", st, ev, got.Failures)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestVoiceSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		in   ConnectionSettings
+		want ConnectionSettings
+	}{
+		{
+			name: "zero gets defaults",
+			in:   ConnectionSettings{},
+			want: ConnectionSettings{
+				WelcomeMessage: DefaultWelcomeMessage, BreakMessage: DefaultBreakMessage,
+				GoodbyeMessage: DefaultGoodbyeMessage, RepromptText: DefaultRepromptMessage,
+				SilencePeriod: DefaultSilencePeriod, MaxRecordTime: DefaultMaxRecordTime, MaxFailures: DefaultMaxFailures,
+			},
+		},
+		{
+			name: "set values are kept, too large ones capped, blanks trimmed",
+			in: ConnectionSettings{
+				WelcomeMessage: "w", BreakMessage: "b", GoodbyeMessage: "g", RepromptText: " ",
+				SilencePeriod: 2, MaxRecordTime: 999, MaxFailures: 99, AgentNumber: " 123 ", CallerID: "9 ",
+			},
+			want: ConnectionSettings{
+				WelcomeMessage: "w", BreakMessage: "b", GoodbyeMessage: "g", RepromptText: DefaultRepromptMessage,
+				SilencePeriod: 2, MaxRecordTime: MaxMaxRecordTime, MaxFailures: MaxMaxFailures, AgentNumber: "123", CallerID: "9",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, VoiceSettings(tt.in)); diff != "" {
+				t.Errorf("VoiceSettings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCallConversation walks a whole call through Step, the way the KooKoo
+// app drives it.
+func TestCallConversation(t *testing.T) {
+	c := Call{SID: "sid1"}
+	steps := []struct {
+		ev        CallEvent
+		wantState CallState
+		wantLast  CallAction
+	}{
+		{CallStarted{}, CallStateListening, listenAt(1)},
+		{Recorded{Reply: []string{"We open at nine."}}, CallStateListening, listenAt(2)},
+		{Recorded{NoSpeech: true}, CallStateMenu, Menu{Prompt: "Please say that again. " + MenuHint, MaxDigits: 1, Timeout: MenuTimeout}},
+		{DTMF{Digits: "0"}, CallStateTransferring, Transfer{Number: "09876543210", CallerID: "918065740671"}},
+		{DialEnded{Answered: false}, CallStateListening, listenAt(3)},
+		{Recorded{FailReason: FailFetch}, CallStateListening, listenAt(4)},
+		{Recorded{Reply: []string{"Goodbye."}}, CallStateListening, listenAt(5)},
+		{CallerHungUp{}, CallStateEnded, nil},
+	}
+	for i, st := range steps {
+		var actions []CallAction
+		c, actions = c.Step(st.ev, testVoice)
+		if c.State != st.wantState {
+			t.Fatalf("step %d (%T): state %q, want %q", i, st.ev, c.State, st.wantState)
+		}
+		var last CallAction
+		if len(actions) > 0 {
+			last = actions[len(actions)-1]
+		}
+		if diff := cmp.Diff(st.wantLast, last); diff != "" {
+			t.Fatalf("step %d (%T): last action (-want +got):\n%s", i, st.ev, diff)
+		}
+	}
+	if c.Outcome != OutcomeCallerHangup || c.Failures != 0 {
+		t.Errorf("outcome %q failures %d, want caller_hangup and 0", c.Outcome, c.Failures)
+	}
+}
