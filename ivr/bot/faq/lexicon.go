@@ -1,0 +1,112 @@
+package faq
+
+import "strings"
+
+// The lexicon maps words that customers use interchangeably in support
+// conversations (shops, orders, payments, accounts, devices, agents) to one
+// canonical word, applied to the FAQ's phrases and to the user's text alike,
+// so that "where is my parcel" meets "where is my order". It is general
+// customer-service English, not a list of any one FAQ's phrases; an FAQ that
+// distinguishes two words grouped here (a "coupon" node and a "voucher" node)
+// would see them merge, which is why the groups are kept narrow.
+
+// phraseRewrites turn multi-word expressions into one word. Longer
+// expressions are tried first.
+var phraseRewrites = map[string]string{
+	"log in": "login", "log on": "login", "sign in": "login", "logged in": "login",
+	"sign on": "login", "sign up": "signup", "log out": "logout", "sign out": "logout",
+	"send back": "return", "sent back": "return", "give back": "return", "take back": "return",
+	"money back": "refund", "pay back": "refund", "charge back": "refund",
+	"not working": "broken", "stopped working": "broken", "does not work": "broken",
+	"do not work": "broken", "not work": "broken", "is dead": "broken",
+	"e mail": "email", "credit card": "creditcard", "debit card": "debitcard",
+	"real person": "agent", "live person": "agent", "human being": "agent",
+	"customer service": "support", "customer care": "support", "customer support": "support",
+	"call centre": "support", "call center": "support", "help desk": "support",
+	"see you": "bye", "see ya": "bye", "talk later": "bye", "bye bye": "bye",
+	"close by": "near", "how come": "why", "right now": "now", "at the moment": "now",
+}
+
+// maxRewriteWords is the longest expression in phraseRewrites.
+const maxRewriteWords = 3
+
+// rewriteStarts holds the first word of every expression in phraseRewrites.
+var rewriteStarts = func() map[string]bool {
+	m := map[string]bool{}
+	for k := range phraseRewrites {
+		m[strings.Fields(k)[0]] = true
+	}
+	return m
+}()
+
+// synonyms map a word to its group's canonical word.
+var synonyms = func() map[string]string {
+	groups := [][]string{
+		{"store", "shop", "shops", "showroom", "showrooms", "outlet", "outlets", "branch", "branches", "stores"},
+		{"order", "parcel", "package", "shipment", "consignment", "orders", "parcels", "packages"},
+		{"repair", "fix", "fixed", "fixing", "mend", "repaired", "repairs", "repairing"},
+		{"warranty", "guarantee", "guaranty", "warrantee"},
+		{"offer", "deal", "deals", "promotion", "promotions", "promo", "promos", "offers"},
+		{"coupon", "voucher", "promocode", "coupons", "vouchers"},
+		{"discount", "rebate", "discounts"},
+		{"agent", "human", "person", "representative", "rep", "executive", "operator",
+			"advisor", "adviser", "someone", "somebody", "agents", "humans"},
+		{"talk", "speak", "chat", "talking", "speaking"},
+		{"cost", "price", "charge", "charges", "fee", "fees", "costs", "prices", "charged"},
+		{"deliver", "delivery", "shipping", "ship", "shipped", "dispatch", "dispatched", "courier",
+			"delivered", "deliveries"},
+		{"invoice", "receipt", "invoices", "receipts"},
+		{"method", "option", "mode", "methods", "options", "modes"},
+		{"broken", "damaged", "faulty", "defective", "cracked", "dead"},
+		{"hours", "timings", "timing", "schedule"},
+		{"near", "nearest", "nearby", "closest"},
+		{"bye", "goodbye", "cya", "ciao", "farewell"},
+		{"hello", "hi", "hey", "hiya", "namaste", "greetings", "hallo"},
+		{"phone", "mobile", "smartphone", "cellphone", "handset"},
+		{"laptop", "notebook", "computer", "pc"},
+		{"tv", "television", "telly"},
+		{"fridge", "refrigerator"},
+		{"item", "product", "goods", "items", "products"},
+		{"buy", "purchase", "bought", "purchased", "buying"},
+		{"email", "mail", "emails", "mails"},
+		{"change", "update", "modify", "edit", "alter", "changed", "updated"},
+		{"wrong", "incorrect", "mistaken"},
+		{"installment", "instalment", "installments", "instalments"},
+		{"password", "passcode", "passwd", "pwd"},
+		{"address", "addresses"},
+	}
+	m := map[string]string{}
+	for _, g := range groups {
+		for _, w := range g[1:] {
+			m[w] = g[0]
+		}
+	}
+	return m
+}()
+
+// canonical rewrites multi-word expressions and maps synonyms to their
+// group's word. It reuses words' backing array.
+func canonical(words []string) []string {
+	out := words[:0]
+	for i := 0; i < len(words); {
+		matched := false
+		for n := min(maxRewriteWords, len(words)-i); n >= 2 && rewriteStarts[words[i]]; n-- {
+			if rep, ok := phraseRewrites[strings.Join(words[i:i+n], " ")]; ok {
+				out = append(out, rep)
+				i += n
+				matched = true
+				break
+			}
+		}
+		if matched {
+			continue
+		}
+		w := words[i]
+		if s, ok := synonyms[w]; ok {
+			w = s
+		}
+		out = append(out, w)
+		i++
+	}
+	return out
+}
