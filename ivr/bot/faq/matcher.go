@@ -86,7 +86,7 @@ type Match struct {
 //
 // # Measured
 //
-// On the demo FAQ (21 nodes, 95 user-says) with the test data in testdata/
+// On the demo FAQ (21 nodes, 89 user-says) with the test data in testdata/
 // (75 paraphrases written as callers and texters say them, none a user-says
 // itself, and 32 off-topic sentences), at the default threshold 0.40:
 // top-1 accuracy 92.0 % (69/75, 66/75 also above the threshold) and
