@@ -160,19 +160,19 @@ func (c *OutboundClient) Call(ctx context.Context, req OutboundRequest) (string,
 	masked := MaskNumber(req.PhoneNo)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidOutbound, redactURLError(err, c.apiKey))
+		return "", fmt.Errorf("%w: %w", ErrInvalidOutbound, redactURLError(err))
 	}
 	hreq.Header.Set("Accept", "application/xml, text/xml")
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		err = redactURLError(err, c.apiKey)
+		err = redactURLError(err)
 		c.log.WarnContext(ctx, "kookoo outbound call failed", "phone", masked, "err", err)
 		return "", fmt.Errorf("kookoo: outbound call: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if err != nil {
-		err = redactURLError(err, c.apiKey)
+		err = redactURLError(err)
 		c.log.WarnContext(ctx, "kookoo outbound call failed", "phone", masked, "err", err)
 		return "", fmt.Errorf("kookoo: outbound call: read reply: %w", err)
 	}
@@ -268,7 +268,7 @@ func parseOutboundReply(code int, body []byte) (string, *OutboundError) {
 		return msg, nil
 	}
 	if status == "" {
-		return "", &OutboundError{HTTPStatus: code, Message: "reply without status: " + snippet(body)}
+		return "", &OutboundError{HTTPStatus: code, Message: "unreadable reply (no status): " + snippet(body)}
 	}
 	upper := strings.ToUpper(msg)
 	retry := true
@@ -291,33 +291,20 @@ func snippet(b []byte) string {
 	return s
 }
 
-// redactURLError removes the API key from a *url.Error's URL, which
-// net/http puts in the error text.
-func redactURLError(err error, key string) error {
+// redactURLError removes the query (API key, phone number) from a
+// *url.Error's URL, which net/http puts in the error text.
+func redactURLError(err error) error {
 	var ue *url.Error
-	if !errors.As(err, &ue) || key == "" {
+	if !errors.As(err, &ue) {
 		return err
 	}
 	red := *ue
-	red.URL = redactURL(ue.URL)
-	if strings.Contains(red.URL, key) || strings.Contains(red.URL, url.QueryEscape(key)) {
-		red.URL = "(redacted)"
+	red.URL = "(redacted)"
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		red.URL = u.String()
 	}
 	return &red
-}
-
-// redactURL replaces the api_key parameter's value.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(redacted)"
-	}
-	q := u.Query()
-	if q.Has("api_key") {
-		q.Set("api_key", "REDACTED")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }
 
 // OutboundNumber returns the number as KooKoo's outbound API wants it: an
