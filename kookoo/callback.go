@@ -50,7 +50,7 @@ func ParseCallback(r *http.Request) (CallbackEvent, error) {
 	if err := checkSizes(v); err != nil {
 		return CallbackEvent{}, err
 	}
-	sid, _ := first(v, "sid")
+	sid, _ := firstValue(v, "sid")
 	if !validSID(sid) {
 		return CallbackEvent{}, fmt.Errorf("%w: sid missing or not 1-%d characters of [A-Za-z0-9._:-]", ErrInvalidCallback, maxSIDBytes)
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-func postForm(target, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
+func postForm(target, xmlTextAndClose string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(xmlTextAndClose))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return r
 }

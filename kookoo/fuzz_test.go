@@ -76,13 +76,13 @@ func FuzzParseResponse(f *testing.F) {
 			}
 			return
 		}
-		first := resp.Render()
-		parsed, err := ParseResponse(first)
+		firstValue := resp.Render()
+		parsed, err := ParseResponse(firstValue)
 		if err != nil {
-			t.Fatalf("rendered response does not parse: %v\n%s", err, first)
+			t.Fatalf("rendered response does not parse: %v\n%s", err, firstValue)
 		}
-		if second := parsed.Render(); !bytes.Equal(first, second) {
-			t.Fatalf("render is not a fixed point:\n first: %s\nsecond: %s", first, second)
+		if second := parsed.Render(); !bytes.Equal(firstValue, second) {
+			t.Fatalf("render is not a fixed point:\n first: %s\nsecond: %s", firstValue, second)
 		}
 		_ = resp.Validate()
 	})

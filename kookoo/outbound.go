@@ -170,13 +170,13 @@ func (c *OutboundClient) Call(ctx context.Context, req OutboundRequest) (string,
 		return "", fmt.Errorf("kookoo: outbound call: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	xmlTextAndClose, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if err != nil {
 		err = redactURLError(err)
 		c.log.WarnContext(ctx, "kookoo outbound call failed", "phone", masked, "err", err)
 		return "", fmt.Errorf("kookoo: outbound call: read reply: %w", err)
 	}
-	sid, oerr := parseOutboundReply(resp.StatusCode, body)
+	sid, oerr := parseOutboundReply(resp.StatusCode, xmlTextAndClose)
 	if oerr != nil {
 		c.log.WarnContext(ctx, "kookoo outbound call refused", "phone", masked,
 			"http_status", oerr.HTTPStatus, "status", oerr.Status,
@@ -246,21 +246,21 @@ type outboundReply struct {
 	Message string `xml:"message"`
 }
 
-func parseOutboundReply(code int, body []byte) (string, *OutboundError) {
-	if len(body) > maxReplyBytes {
+func parseOutboundReply(code int, xmlTextAndClose []byte) (string, *OutboundError) {
+	if len(xmlTextAndClose) > maxReplyBytes {
 		return "", &OutboundError{HTTPStatus: code, Message: fmt.Sprintf("reply over %d bytes", maxReplyBytes)}
 	}
 	if code < 200 || code > 299 {
-		return "", &OutboundError{HTTPStatus: code, Message: snippet(body),
+		return "", &OutboundError{HTTPStatus: code, Message: replySnippet(xmlTextAndClose),
 			Retryable: code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout}
 	}
 	var r outboundReply
-	if err := xml.Unmarshal(body, &r); err != nil {
+	if err := xml.Unmarshal(xmlTextAndClose, &r); err != nil {
 		// KooKoo may have queued the call: do not retry blindly.
-		return "", &OutboundError{HTTPStatus: code, Message: "unreadable reply: " + snippet(body)}
+		return "", &OutboundError{HTTPStatus: code, Message: "unreadable reply: " + replySnippet(xmlTextAndClose)}
 	}
 	status := strings.ToLower(strings.TrimSpace(r.Status))
-	msg := clean(strings.TrimSpace(r.Message))
+	msg := cleanText(strings.TrimSpace(r.Message))
 	if status == "queued" {
 		if !validSID(msg) {
 			return "", &OutboundError{HTTPStatus: code, Status: status, Message: "queued without a valid sid"}
@@ -268,7 +268,7 @@ func parseOutboundReply(code int, body []byte) (string, *OutboundError) {
 		return msg, nil
 	}
 	if status == "" {
-		return "", &OutboundError{HTTPStatus: code, Message: "unreadable reply (no status): " + snippet(body)}
+		return "", &OutboundError{HTTPStatus: code, Message: "unreadable reply (no status): " + replySnippet(xmlTextAndClose)}
 	}
 	upper := strings.ToUpper(msg)
 	retry := true
@@ -278,13 +278,13 @@ func parseOutboundReply(code int, body []byte) (string, *OutboundError) {
 			break
 		}
 	}
-	return "", &OutboundError{HTTPStatus: code, Status: truncate(clean(status)), Message: msg, Retryable: retry}
+	return "", &OutboundError{HTTPStatus: code, Status: truncateForError(cleanText(status)), Message: msg, Retryable: retry}
 }
 
-// snippet returns the start of a reply body for an error message.
-func snippet(b []byte) string {
+// replySnippet returns the start of a reply body for an error message.
+func replySnippet(b []byte) string {
 	const n = 200
-	s := strings.TrimSpace(clean(string(b)))
+	s := strings.TrimSpace(cleanText(string(b)))
 	if len(s) > n {
 		s = strings.ToValidUTF8(s[:n], "") + "..."
 	}

@@ -99,7 +99,7 @@ func (p *parser) root(start xml.StartElement) (Response, error) {
 	for {
 		tok, err := p.d.Token()
 		if err != nil {
-			return Response{}, fmt.Errorf("%w: %w", ErrMalformedResponse, eof(err))
+			return Response{}, fmt.Errorf("%w: %w", ErrMalformedResponse, unexpectedEOF(err))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -198,7 +198,7 @@ func (p *parser) collectDTMF(a map[string]string) (Verb, error) {
 	for {
 		tok, err := p.d.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, eof(err))
+			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, unexpectedEOF(err))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -229,7 +229,7 @@ func (p *parser) text(name string) (string, error) {
 	for {
 		tok, err := p.d.Token()
 		if err != nil {
-			return "", fmt.Errorf("%w: %w", ErrMalformedResponse, eof(err))
+			return "", fmt.Errorf("%w: %w", ErrMalformedResponse, unexpectedEOF(err))
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
@@ -259,7 +259,7 @@ func (p *parser) unknown(name string, attrs []xml.Attr) (Verb, error) {
 	for depth > 0 {
 		tok, err := p.d.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, eof(err))
+			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, unexpectedEOF(err))
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
@@ -281,8 +281,8 @@ func (p *parser) malformed(tag string, err error) error {
 	return fmt.Errorf("%w: <%s>: %w", ErrMalformedResponse, tag, err)
 }
 
-// eof turns io.EOF inside an element into io.ErrUnexpectedEOF.
-func eof(err error) error {
+// unexpectedEOF turns io.EOF inside an element into io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
 	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
@@ -310,7 +310,7 @@ func intAttr(name, s string, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s=%q is not an integer", name, truncate(s))
+		return 0, fmt.Errorf("%s=%q is not an integer", name, truncateForError(s))
 	}
 	if n < 0 {
 		return 0, nil
@@ -339,13 +339,13 @@ func boolAttr(name, s string) (bool, error) {
 	case "", "false", "no", "0", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s=%q is not a boolean", name, truncate(s))
+	return false, fmt.Errorf("%s=%q is not a boolean", name, truncateForError(s))
 }
 
 func isXMLSpace(b []byte) bool { return len(bytes.Trim(b, " \t\r\n")) == 0 }
 
-// truncate shortens s for an error message.
-func truncate(s string) string {
+// truncateForError shortens s for an error message.
+func truncateForError(s string) string {
 	const n = 32
 	if len(s) <= n {
 		return s

@@ -273,7 +273,7 @@ func requestValues(r *http.Request) (url.Values, error) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
-		return nil, fmt.Errorf("%w: %s", ErrMethodNotAllowed, truncate(r.Method))
+		return nil, fmt.Errorf("%w: %s", ErrMethodNotAllowed, truncateForError(r.Method))
 	}
 	if len(r.URL.RawQuery) > MaxRequestBytes {
 		return nil, fmt.Errorf("%w: query string over %d bytes", ErrTooLarge, MaxRequestBytes)
@@ -285,11 +285,11 @@ func requestValues(r *http.Request) (url.Values, error) {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return query, nil
 	}
-	body, err := readForm(r)
-	if err != nil || len(body) == 0 {
+	xmlTextAndClose, err := readForm(r)
+	if err != nil || len(xmlTextAndClose) == 0 {
 		return query, err
 	}
-	for k, vs := range body {
+	for k, vs := range xmlTextAndClose {
 		query[k] = vs
 	}
 	return query, nil
@@ -357,18 +357,18 @@ func ParseValues(v url.Values) (Request, error) {
 		return emptyRequest(), err
 	}
 	head := emptyRequest()
-	raw, present := first(v, paramEvent)
+	raw, present := firstValue(v, paramEvent)
 	head.EventMissing = !present
 	var eventErr error
 	if present && raw != "" {
 		if ev, ok := knownEvents[strings.ToLower(raw)]; ok {
 			head.Event = ev
 		} else {
-			head.Event = Event(clean(raw))
+			head.Event = Event(cleanText(raw))
 			eventErr = fmt.Errorf("%w: %q", ErrUnknownEvent, head.Event)
 		}
 	}
-	if sid, _ := first(v, paramSID); sid != "" {
+	if sid, _ := firstValue(v, paramSID); sid != "" {
 		if err := checkSID(sid); err != nil {
 			return head, err
 		}
@@ -396,7 +396,7 @@ func ParseValues(v url.Values) (Request, error) {
 	req.Message = cleanParam(v, paramMessage)
 	req.OutboundSID = cleanParam(v, paramOutboundSID)
 
-	data, _ := first(v, paramData)
+	data, _ := firstValue(v, paramData)
 	if err := checkData(req.Event, data); err != nil {
 		return head, err
 	}
@@ -445,15 +445,15 @@ func checkSizes(v url.Values) error {
 		}
 		for _, s := range vs {
 			if len(s) > limit {
-				return fmt.Errorf("%w: parameter %q over %d bytes", ErrTooLarge, clean(k), limit)
+				return fmt.Errorf("%w: parameter %q over %d bytes", ErrTooLarge, cleanText(k), limit)
 			}
 		}
 	}
 	return nil
 }
 
-// first returns the first value of k and whether k is present at all.
-func first(v url.Values, k string) (string, bool) {
+// firstValue returns the first value of k and whether k is present at all.
+func firstValue(v url.Values, k string) (string, bool) {
 	vs, ok := v[k]
 	if !ok {
 		return "", false
@@ -466,12 +466,12 @@ func first(v url.Values, k string) (string, bool) {
 
 // cleanParam returns the first value of k, made printable.
 func cleanParam(v url.Values, k string) string {
-	s, _ := first(v, k)
-	return clean(s)
+	s, _ := firstValue(v, k)
+	return cleanText(s)
 }
 
-// clean makes s valid UTF-8 without control characters. It is idempotent.
-func clean(s string) string {
+// cleanText makes s valid UTF-8 without control characters. It is idempotent.
+func cleanText(s string) string {
 	if utf8.ValidString(s) && !hasControl(s) {
 		return s
 	}
@@ -560,7 +560,7 @@ func isHTTPURL(s string) bool {
 // intParam reads a duration in whole seconds: -1 when absent, empty or
 // negative (KooKoo sends -1 for "not applicable").
 func intParam(v url.Values, k string) (int, error) {
-	s, _ := first(v, k)
+	s, _ := firstValue(v, k)
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return -1, nil

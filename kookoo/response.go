@@ -39,9 +39,9 @@ func (r Response) Render() []byte {
 	var b bytes.Buffer
 	b.Grow(64 + 96*len(r.Verbs))
 	b.WriteString("<response")
-	attr(&b, "sid", r.SID)
+	xmlAttr(&b, "sid", r.SID)
 	if r.Filler {
-		attr(&b, "filler", "yes")
+		xmlAttr(&b, "filler", "yes")
 	}
 	b.WriteByte('>')
 	for _, v := range r.Verbs {
@@ -118,13 +118,13 @@ func (r Response) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // WriteResponse writes resp to w with status 200 and [ContentType] and
 // returns the error of the write, if any.
 func WriteResponse(w http.ResponseWriter, resp Response) error {
-	body := resp.Render()
+	xmlTextAndClose := resp.Render()
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(xmlTextAndClose)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(body); err != nil {
+	if _, err := w.Write(xmlTextAndClose); err != nil {
 		return fmt.Errorf("kookoo: write response: %w", err)
 	}
 	return nil

@@ -70,10 +70,10 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderParseRoundTrip(t *testing.T) {
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
-			first := tc.resp.Render()
-			parsed, err := ParseResponse(first)
+			firstValue := tc.resp.Render()
+			parsed, err := ParseResponse(firstValue)
 			if err != nil {
-				t.Fatalf("ParseResponse(%s): %v", first, err)
+				t.Fatalf("ParseResponse(%s): %v", firstValue, err)
 			}
 			if tc.name == "playtext_escaping" || tc.name == "playtext_invalid_xml_chars" {
 				// Text keeps its meaning but not its surrounding
@@ -81,8 +81,8 @@ func TestRenderParseRoundTrip(t *testing.T) {
 			} else if d := cmp.Diff(tc.resp, parsed, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("parsed response differs (-rendered +parsed):\n%s", d)
 			}
-			if second := parsed.Render(); string(second) != string(first) {
-				t.Errorf("render is not a fixed point:\n first: %s\nsecond: %s", first, second)
+			if second := parsed.Render(); string(second) != string(firstValue) {
+				t.Errorf("render is not a fixed point:\n first: %s\nsecond: %s", firstValue, second)
 			}
 		})
 	}

@@ -58,14 +58,14 @@ type PlayText struct {
 func (PlayText) TagName() string { return "playtext" }
 
 func (v PlayText) render(b *bytes.Buffer) {
-	openTag(b, "playtext")
-	attr(b, "lang", v.Lang)
+	xmlOpen(b, "playtext")
+	xmlAttr(b, "lang", v.Lang)
 	if v.Speed != 0 {
-		attr(b, "speed", strconv.Itoa(v.Speed))
+		xmlAttr(b, "speed", strconv.Itoa(v.Speed))
 	}
-	attr(b, "quality", v.Quality)
-	attr(b, "type", v.Type)
-	body(b, "playtext", v.Text)
+	xmlAttr(b, "quality", v.Quality)
+	xmlAttr(b, "type", v.Type)
+	xmlTextAndClose(b, "playtext", v.Text)
 }
 
 func (v PlayText) validate() error {
@@ -93,10 +93,10 @@ type SayAs struct {
 func (SayAs) TagName() string { return "say-as" }
 
 func (v SayAs) render(b *bytes.Buffer) {
-	openTag(b, "say-as")
-	attr(b, "format", v.Format)
-	attr(b, "lang", v.Lang)
-	body(b, "say-as", v.Value)
+	xmlOpen(b, "say-as")
+	xmlAttr(b, "format", v.Format)
+	xmlAttr(b, "lang", v.Lang)
+	xmlTextAndClose(b, "say-as", v.Value)
 }
 
 func (v SayAs) validate() error {
@@ -120,8 +120,8 @@ type PlayAudio struct {
 func (PlayAudio) TagName() string { return "playaudio" }
 
 func (v PlayAudio) render(b *bytes.Buffer) {
-	openTag(b, "playaudio")
-	body(b, "playaudio", v.URL)
+	xmlOpen(b, "playaudio")
+	xmlTextAndClose(b, "playaudio", v.URL)
 }
 
 func (v PlayAudio) validate() error { return checkURL(v.URL) }
@@ -144,13 +144,13 @@ type CollectDTMF struct {
 func (CollectDTMF) TagName() string { return "collectdtmf" }
 
 func (v CollectDTMF) render(b *bytes.Buffer) {
-	openTag(b, "collectdtmf")
+	xmlOpen(b, "collectdtmf")
 	if v.MaxDigits != 0 {
-		attr(b, "l", strconv.Itoa(v.MaxDigits))
+		xmlAttr(b, "l", strconv.Itoa(v.MaxDigits))
 	}
-	attr(b, "t", v.TermChar)
+	xmlAttr(b, "t", v.TermChar)
 	if v.Timeout > 0 {
-		attr(b, "o", strconv.FormatInt(v.Timeout.Milliseconds(), 10))
+		xmlAttr(b, "o", strconv.FormatInt(v.Timeout.Milliseconds(), 10))
 	}
 	b.WriteByte('>')
 	for _, p := range v.Prompts {
@@ -158,7 +158,7 @@ func (v CollectDTMF) render(b *bytes.Buffer) {
 			p.render(b)
 		}
 	}
-	closeTag(b, "collectdtmf")
+	xmlClose(b, "collectdtmf")
 }
 
 func (v CollectDTMF) validate() error {
@@ -209,13 +209,13 @@ type Record struct {
 func (Record) TagName() string { return "record" }
 
 func (v Record) render(b *bytes.Buffer) {
-	openTag(b, "record")
-	attr(b, "format", v.Format)
-	secondsAttr(b, "silence", v.Silence)
-	secondsAttr(b, "maxduration", v.MaxDuration)
-	attr(b, "termchar", v.TermChar)
-	attr(b, "option", v.Option)
-	body(b, "record", v.Name)
+	xmlOpen(b, "record")
+	xmlAttr(b, "format", v.Format)
+	xmlSecondsAttr(b, "silence", v.Silence)
+	xmlSecondsAttr(b, "maxduration", v.MaxDuration)
+	xmlAttr(b, "termchar", v.TermChar)
+	xmlAttr(b, "option", v.Option)
+	xmlTextAndClose(b, "record", v.Name)
 }
 
 func (v Record) validate() error {
@@ -269,16 +269,16 @@ type Dial struct {
 func (Dial) TagName() string { return "dial" }
 
 func (v Dial) render(b *bytes.Buffer) {
-	openTag(b, "dial")
+	xmlOpen(b, "dial")
 	if v.Record {
-		attr(b, "record", "true")
+		xmlAttr(b, "record", "true")
 	}
-	secondsAttr(b, "limittime", v.LimitTime)
-	secondsAttr(b, "timeout", v.Timeout)
-	attr(b, "moh", v.MOH)
-	attr(b, "caller_id", v.CallerID)
-	attr(b, "promptToCalledNumber", v.PromptToCalledNumber)
-	body(b, "dial", v.Number)
+	xmlSecondsAttr(b, "limittime", v.LimitTime)
+	xmlSecondsAttr(b, "timeout", v.Timeout)
+	xmlAttr(b, "moh", v.MOH)
+	xmlAttr(b, "caller_id", v.CallerID)
+	xmlAttr(b, "promptToCalledNumber", v.PromptToCalledNumber)
+	xmlTextAndClose(b, "dial", v.Number)
 }
 
 func (v Dial) validate() error {
@@ -325,15 +325,15 @@ type Conference struct {
 func (Conference) TagName() string { return "conference" }
 
 func (v Conference) render(b *bytes.Buffer) {
-	openTag(b, "conference")
-	attr(b, "caller_id", v.CallerID)
+	xmlOpen(b, "conference")
+	xmlAttr(b, "caller_id", v.CallerID)
 	if v.Record {
-		attr(b, "record", "true")
+		xmlAttr(b, "record", "true")
 	}
 	if v.Timeout > 0 {
-		attr(b, "timeout", strconv.FormatInt(v.Timeout.Milliseconds(), 10))
+		xmlAttr(b, "timeout", strconv.FormatInt(v.Timeout.Milliseconds(), 10))
 	}
-	body(b, "conference", v.Name)
+	xmlTextAndClose(b, "conference", v.Name)
 }
 
 func (v Conference) validate() error {
@@ -367,8 +367,8 @@ type GotoURL struct {
 func (GotoURL) TagName() string { return "gotourl" }
 
 func (v GotoURL) render(b *bytes.Buffer) {
-	openTag(b, "gotourl")
-	body(b, "gotourl", v.URL)
+	xmlOpen(b, "gotourl")
+	xmlTextAndClose(b, "gotourl", v.URL)
 }
 
 func (v GotoURL) validate() error { return checkURL(v.URL) }
@@ -387,12 +387,12 @@ type SendSMS struct {
 func (SendSMS) TagName() string { return "sendsms" }
 
 func (v SendSMS) render(b *bytes.Buffer) {
-	openTag(b, "sendsms")
-	attr(b, "to", v.To)
+	xmlOpen(b, "sendsms")
+	xmlAttr(b, "to", v.To)
 	if v.Unicode {
-		attr(b, "unicode", "true")
+		xmlAttr(b, "unicode", "true")
 	}
-	body(b, "sendsms", v.Text)
+	xmlTextAndClose(b, "sendsms", v.Text)
 }
 
 func (v SendSMS) validate() error {
@@ -422,17 +422,17 @@ func (v Unknown) render(b *bytes.Buffer) {
 	if !validXMLName(v.Tag) {
 		return
 	}
-	openTag(b, v.Tag)
+	xmlOpen(b, v.Tag)
 	for _, k := range slices.Sorted(maps.Keys(v.Attrs)) {
 		if validXMLName(k) {
-			forceAttr(b, k, v.Attrs[k])
+			xmlAttrAlways(b, k, v.Attrs[k])
 		}
 	}
 	if v.Body == "" {
 		b.WriteString("/>")
 		return
 	}
-	body(b, v.Tag, v.Body)
+	xmlTextAndClose(b, v.Tag, v.Body)
 }
 
 func (v Unknown) validate() error {
@@ -461,49 +461,49 @@ var modelledTags = map[string]bool{
 
 // --- rendering helpers ---
 
-func openTag(b *bytes.Buffer, name string) {
+func xmlOpen(b *bytes.Buffer, name string) {
 	b.WriteByte('<')
 	b.WriteString(name)
 }
 
-func closeTag(b *bytes.Buffer, name string) {
+func xmlClose(b *bytes.Buffer, name string) {
 	b.WriteString("</")
 	b.WriteString(name)
 	b.WriteByte('>')
 }
 
-// attr writes name="value", escaped, unless value is empty.
-func attr(b *bytes.Buffer, name, value string) {
+// xmlAttr writes name="value", escaped, unless value is empty.
+func xmlAttr(b *bytes.Buffer, name, value string) {
 	if value != "" {
-		forceAttr(b, name, value)
+		xmlAttrAlways(b, name, value)
 	}
 }
 
-func forceAttr(b *bytes.Buffer, name, value string) {
+func xmlAttrAlways(b *bytes.Buffer, name, value string) {
 	b.WriteByte(' ')
 	b.WriteString(name)
 	b.WriteString(`="`)
-	escape(b, value)
+	escapeXML(b, value)
 	b.WriteByte('"')
 }
 
-// secondsAttr writes d in whole seconds, rounded up, unless d <= 0.
-func secondsAttr(b *bytes.Buffer, name string, d time.Duration) {
+// xmlSecondsAttr writes d in whole seconds, rounded up, unless d <= 0.
+func xmlSecondsAttr(b *bytes.Buffer, name string, d time.Duration) {
 	if d > 0 {
-		attr(b, name, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+		xmlAttr(b, name, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 }
 
-// body closes the start tag, writes text escaped and closes the element.
-func body(b *bytes.Buffer, name, text string) {
+// xmlTextAndClose closes the start tag, writes text escaped and closes the element.
+func xmlTextAndClose(b *bytes.Buffer, name, text string) {
 	b.WriteByte('>')
-	escape(b, text)
-	closeTag(b, name)
+	escapeXML(b, text)
+	xmlClose(b, name)
 }
 
-// escape writes s as XML character data: markup characters and line breaks
+// escapeXML writes s as XML character data: markup characters and line breaks
 // are escaped, and characters XML cannot hold become U+FFFD.
-func escape(b *bytes.Buffer, s string) {
+func escapeXML(b *bytes.Buffer, s string) {
 	_ = xml.EscapeText(b, []byte(s)) // a bytes.Buffer never fails
 }
 
