@@ -161,6 +161,24 @@ func TestEndpointerSpeech(t *testing.T) {
 		})
 	}
 
+	t.Run("speech_in_noise", func(t *testing.T) {
+		// Noise at -40 dBFS under the speech lifts the noise floor, so the
+		// quiet tail of the sentence is no longer voiced: the end may come
+		// up to 100 ms before the clean measurement, never after it.
+		clean := audiotest.Concat(lead, s1, audiotest.Silence(3*time.Second))
+		first, last := loudFrames(t, clean.Samples)
+		noisy := audiotest.Mix(audiotest.Noise(clean.Duration(), -40, 9), telephone(clean))
+		e := mustEndpointer(t, audio.EndpointConfig{SilencePeriod: time.Second, MaxRecordTime: 30 * time.Second})
+		res, done := run(t, e, noisy, audio.FrameSamples)
+		golden["speech_in_noise_-40dBFS"] = toGolden(res)
+		if !done || res.Reason != audio.EndSilence || res.End != res.SpeechEnd+time.Second {
+			t.Fatalf("got %+v", res)
+		}
+		if res.SpeechEnd > last+frame || res.SpeechEnd < last-100*time.Millisecond || !within(res.SpeechStart, first, 3*frame) {
+			t.Fatalf("speech %v-%v, measured on clean audio %v-%v", res.SpeechStart, res.SpeechEnd, first, last)
+		}
+	})
+
 	t.Run("max_record_time", func(t *testing.T) {
 		clean := audiotest.Concat(lead, s1, s2, audiotest.Silence(3*time.Second))
 		for _, max := range []time.Duration{2 * time.Second, 3500 * time.Millisecond} {

@@ -66,11 +66,11 @@ func NewResampler(from, to int) (*Resampler, error) {
 	beta := 0.1102 * (resampleAttenuationDB - 8.7)
 	i0beta := besselI0(beta)
 	r.coef = make([]float32, r.l*r.taps)
+	vals := make([]float64, r.taps)
 	for p := range r.l {
 		frac := float64(p) / float64(r.l)
 		row := r.coef[p*r.taps : (p+1)*r.taps]
 		var sum float64
-		vals := make([]float64, r.taps)
 		for k := range r.taps {
 			d := float64(k-r.half+1) - frac // tap time minus output time, in input samples
 			x := d / float64(r.half)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -102,6 +103,16 @@ func (h wavHeader) bytes(data []byte) []byte {
 
 func pcmHeader() wavHeader {
 	return wavHeader{riff: "RIFF", tag: 1, channels: 1, rate: 8000, align: 2, bits: 16, fmtSize: 16, dataSize: 8}
+}
+
+// TestEncodeWAVGolden pins the bytes EncodeWAV writes, headers included.
+func TestEncodeWAVGolden(t *testing.T) {
+	p := audio.PCM{Rate: 8000, Samples: []int16{0, 1000, -1000, 32767, -32768}}
+	for _, enc := range []audio.Encoding{audio.EncodingPCM16, audio.EncodingUlaw, audio.EncodingAlaw} {
+		t.Run(enc.String(), func(t *testing.T) {
+			golden(t, filepath.Join("wav", enc.String()+".wav"), encodeWAV(t, p, enc))
+		})
+	}
 }
 
 func TestDecodeWAVVariants(t *testing.T) {
