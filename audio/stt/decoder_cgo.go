@@ -1,0 +1,200 @@
+//go:build cgo && !nopocketsphinx
+
+package stt
+
+/*
+#cgo pkg-config: pocketsphinx sphinxbase
+#include <stdlib.h>
+#include <pocketsphinx.h>
+
+// koel_init parses argv against ps_args() and creates a decoder. cgo cannot
+// call the variadic cmd_ln_init, so the options go through cmd_ln_parse_r.
+static ps_decoder_t *koel_init(int argc, char **argv) {
+	cmd_ln_t *cfg = cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
+	if (cfg == NULL) {
+		return NULL;
+	}
+	ps_decoder_t *ps = ps_init(cfg);
+	cmd_ln_free_r(cfg); // ps_init retained its own reference
+	return ps;
+}
+
+// koel_hyp copies out the hypothesis and its path score.
+static char const *koel_hyp(ps_decoder_t *ps, int *score) {
+	int32 s = 0;
+	char const *h = ps_get_hyp(ps, &s);
+	*score = (int)s;
+	return h;
+}
+
+// koel_seg_next walks the segmentation of the best hypothesis. It returns
+// the word (owned by the iterator, valid until the next call) and fills the
+// frame range and acoustic score; it frees the iterator at the end.
+static ps_seg_t *koel_seg_next(ps_seg_t *seg, char const **word, int *sf, int *ef, int *ascr) {
+	if (seg == NULL) {
+		return NULL;
+	}
+	*word = ps_seg_word(seg);
+	ps_seg_frames(seg, sf, ef);
+	int32 a = 0, l = 0, b = 0;
+	ps_seg_prob(seg, &a, &l, &b);
+	*ascr = (int)a;
+	return seg;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// decoder is a thin, single-goroutine wrapper around ps_decoder_t. It is
+// not safe for concurrent use: the pool hands each decoder to one stream at
+// a time.
+type decoder struct {
+	ps      *C.ps_decoder_t
+	inUtt   bool
+	key     string // vocabulary currently loaded
+	lastUse int64  // pool bookkeeping (monotonic counter)
+}
+
+// segment is one word of a recognised utterance.
+type segment struct {
+	Word       string
+	Start, End int // frames (10 ms)
+	Ascr       int // acoustic score (log domain, sphinx units)
+}
+
+// newDecoder creates a decoder from command-line style options
+// ("-hmm", dir, "-dict", file, ...).
+func newDecoder(args []string) (*decoder, error) {
+	argv := make([]*C.char, len(args))
+	for i, a := range args {
+		argv[i] = C.CString(a)
+	}
+	defer func() {
+		for _, p := range argv {
+			C.free(unsafe.Pointer(p))
+		}
+	}()
+	var argvp **C.char
+	// The argv array itself must live in C memory: it holds pointers.
+	carr := C.malloc(C.size_t(len(argv)) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(carr)
+	sl := unsafe.Slice((**C.char)(carr), len(argv))
+	copy(sl, argv)
+	argvp = (**C.char)(carr)
+	ps := C.koel_init(C.int(len(argv)), argvp)
+	if ps == nil {
+		return nil, errors.New("pocketsphinx: decoder initialisation failed (see options and model files)")
+	}
+	return &decoder{ps: ps}, nil
+}
+
+// free releases the decoder's C memory. The decoder must not be used after.
+func (d *decoder) free() {
+	if d.ps != nil {
+		C.ps_free(d.ps)
+		d.ps = nil
+	}
+}
+
+// loadVocabulary switches the decoder to another dictionary and search.
+// search is "lm" (ARPA file) or "jsgf" (grammar file).
+func (d *decoder) loadVocabulary(key, dict, kind, file string) error {
+	cdict := C.CString(dict)
+	defer C.free(unsafe.Pointer(cdict))
+	if rc := C.ps_load_dict(d.ps, cdict, nil, nil); rc < 0 {
+		return fmt.Errorf("pocketsphinx: load dictionary %s: code %d", dict, int(rc))
+	}
+	name := C.CString("koel")
+	defer C.free(unsafe.Pointer(name))
+	cfile := C.CString(file)
+	defer C.free(unsafe.Pointer(cfile))
+	var rc C.int
+	switch kind {
+	case "lm":
+		rc = C.ps_set_lm_file(d.ps, name, cfile)
+	case "jsgf":
+		rc = C.ps_set_jsgf_file(d.ps, name, cfile)
+	default:
+		return fmt.Errorf("pocketsphinx: unknown search kind %q", kind)
+	}
+	if rc < 0 {
+		return fmt.Errorf("pocketsphinx: load %s %s: code %d", kind, file, int(rc))
+	}
+	if rc := C.ps_set_search(d.ps, name); rc < 0 {
+		return fmt.Errorf("pocketsphinx: activate search: code %d", int(rc))
+	}
+	d.key = key
+	return nil
+}
+
+// start begins an utterance.
+func (d *decoder) start() error {
+	if rc := C.ps_start_utt(d.ps); rc < 0 {
+		return fmt.Errorf("pocketsphinx: start utterance: code %d", int(rc))
+	}
+	d.inUtt = true
+	return nil
+}
+
+// process feeds 16 kHz samples. C reads pcm during the call only.
+func (d *decoder) process(pcm []int16) error {
+	if len(pcm) == 0 {
+		return nil
+	}
+	rc := C.ps_process_raw(d.ps, (*C.int16)(unsafe.Pointer(&pcm[0])), C.size_t(len(pcm)), 0, 0)
+	if rc < 0 {
+		return fmt.Errorf("pocketsphinx: process audio: code %d", int(rc))
+	}
+	return nil
+}
+
+// end finishes the utterance.
+func (d *decoder) end() error {
+	if !d.inUtt {
+		return nil
+	}
+	d.inUtt = false
+	if rc := C.ps_end_utt(d.ps); rc < 0 {
+		return fmt.Errorf("pocketsphinx: end utterance: code %d", int(rc))
+	}
+	return nil
+}
+
+// hyp returns the current best hypothesis and its path score.
+func (d *decoder) hyp() (string, int) {
+	var score C.int
+	h := C.koel_hyp(d.ps, &score)
+	if h == nil {
+		return "", int(score)
+	}
+	return C.GoString(h), int(score)
+}
+
+// prob returns the log posterior of the final hypothesis (0 = certain).
+func (d *decoder) prob() int {
+	return int(C.ps_get_prob(d.ps))
+}
+
+// segments returns the word segmentation of the final hypothesis.
+func (d *decoder) segments() []segment {
+	var out []segment
+	seg := C.ps_seg_iter(d.ps)
+	for seg != nil {
+		var w *C.char
+		var sf, ef, ascr C.int
+		C.koel_seg_next(seg, &w, &sf, &ef, &ascr)
+		out = append(out, segment{Word: C.GoString(w), Start: int(sf), End: int(ef), Ascr: int(ascr)})
+		seg = C.ps_seg_next(seg) // frees the iterator when it returns NULL
+	}
+	return out
+}
+
+// logMath converts a sphinx log-domain value to natural log.
+func (d *decoder) logToLn(v int) float64 {
+	return float64(C.logmath_log_to_ln(C.ps_get_logmath(d.ps), C.int(v)))
+}

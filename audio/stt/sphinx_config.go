@@ -1,0 +1,153 @@
+package stt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultModelDir is where Debian's pocketsphinx-en-us installs its model.
+const DefaultModelDir = "/usr/share/pocketsphinx/model/en-us"
+
+// SearchMode selects how recognition is restricted to a vocabulary.
+type SearchMode int
+
+const (
+	// SearchDefault is the zero value: SearchLM.
+	SearchDefault SearchMode = iota
+	// SearchLM decodes with a trigram language model trained on the
+	// vocabulary's phrases and carrier words: callers may phrase a
+	// question their own way.
+	SearchLM
+	// SearchGrammar decodes with a JSGF grammar: one phrase, optionally
+	// wrapped in a carrier prefix/suffix. Strict; best for menus.
+	SearchGrammar
+)
+
+// String names the mode.
+func (m SearchMode) String() string {
+	switch m {
+	case SearchLM, SearchDefault:
+		return "lm"
+	case SearchGrammar:
+		return "grammar"
+	default:
+		return fmt.Sprintf("SearchMode(%d)", int(m))
+	}
+}
+
+// SphinxConfig configures the pocketsphinx backend. Zero values take the
+// documented defaults.
+type SphinxConfig struct {
+	// ModelDir holds the en-us acoustic model directory "en-us" and
+	// "cmudict-en-us.dict". Default DefaultModelDir.
+	ModelDir string
+	// DataDir is where the telephone model directory and the vocabulary
+	// builds go. Required.
+	DataDir string
+	// PoolSize bounds the number of decoders (about 30 MB each). Default 4.
+	PoolSize int
+	// Search selects language model or grammar decoding. Default SearchLM.
+	Search SearchMode
+	// Logger receives warnings and debug lines. Default: discard.
+	Logger *slog.Logger
+	// Registerer, if set, receives the backend's metrics.
+	Registerer prometheus.Registerer
+}
+
+// telephoneCMNInit is the initial cepstral mean for band-limited telephone
+// audio upsampled to 16 kHz (measured; see the feasibility notes). The
+// model's own feat.params has a wide-band value that makes the first
+// utterance of a fresh decoder come back empty.
+const telephoneCMNInit = "55.9,32.5,-36.7,44.0,-29.7,-4.6,2.2,-36.5,14.2,-8.2,15.6,-1.9,-18.0"
+
+// modelFiles are the acoustic model files linked into the telephone model.
+var modelFiles = []string{"mdef", "means", "variances", "sendump", "transition_matrices", "noisedict"}
+
+func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
+	out := *c
+	if out.ModelDir == "" {
+		out.ModelDir = DefaultModelDir
+	}
+	if out.DataDir == "" {
+		return out, fmt.Errorf("stt: SphinxConfig.DataDir is required")
+	}
+	if out.PoolSize == 0 {
+		out.PoolSize = 4
+	}
+	if out.PoolSize < 0 || out.PoolSize > 256 {
+		return out, fmt.Errorf("stt: SphinxConfig.PoolSize %d out of range 1..256", out.PoolSize)
+	}
+	if out.Search == SearchDefault {
+		out.Search = SearchLM
+	}
+	if out.Search != SearchLM && out.Search != SearchGrammar {
+		return out, fmt.Errorf("stt: unknown search mode %v", out.Search)
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out, nil
+}
+
+// prepareModel builds dataDir/model-telephone-<hash>: links to the acoustic
+// model's files plus a feat.params whose -cmninit suits telephone audio
+// (feat.params overrides command-line options, so it has to be rewritten).
+// It returns the directory. A missing model is ErrUnavailable.
+func prepareModel(modelDir, dataDir string) (string, error) {
+	src := filepath.Join(modelDir, "en-us")
+	params, err := os.ReadFile(filepath.Join(src, "feat.params"))
+	if err != nil {
+		return "", fmt.Errorf("%w: acoustic model: %w", ErrUnavailable, err)
+	}
+	for _, f := range modelFiles {
+		if _, err := os.Stat(filepath.Join(src, f)); err != nil {
+			return "", fmt.Errorf("%w: acoustic model: %w", ErrUnavailable, err)
+		}
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(params), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "-cmninit") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("-cmninit " + telephoneCMNInit + "\n")
+
+	// The directory name depends on the source and the parameters, so a
+	// build is never modified once installed, only reused.
+	sum := sha256.Sum256([]byte(src + "\x00" + b.String()))
+	dir := filepath.Join(dataDir, "model-telephone-"+hex.EncodeToString(sum[:])[:12])
+	if _, err := os.Stat(filepath.Join(dir, "feat.params")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("stt: create data dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(dataDir, ".model-")
+	if err != nil {
+		return "", fmt.Errorf("stt: create model dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range modelFiles {
+		if err := os.Symlink(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
+			return "", fmt.Errorf("stt: link model file: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "feat.params"), []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("stt: write feat.params: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "feat.params")); statErr == nil {
+			return dir, nil // a concurrent start installed it
+		}
+		return "", fmt.Errorf("stt: install model dir: %w", err)
+	}
+	return dir, nil
+}
