@@ -1,0 +1,19 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/koelvoice/koel/ivr/store"
+	"github.com/koelvoice/koel/ivr/store/storetest"
+)
+
+func TestPostgres(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.NewPostgres(t) })
+}
+
+func TestPostgresClocked(t *testing.T) {
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) store.Store {
+		return storetest.NewPostgres(t, store.WithClock(now))
+	})
+}

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/koelvoice/koel/ivr"
+)
+
+// FAQ nodes, tasks and the delivery outbox.
+
+const faqCols = `id, business_id, name, user_says, bot_says, active, updated_at`
+
+func scanFAQ(r rowScanner) (ivr.FAQNode, error) {
+	var n ivr.FAQNode
+	err := r.Scan(&n.ID, &n.BusinessID, &n.Name, listCol{&n.UserSays}, listCol{&n.BotSays}, &n.Active, timeCol{&n.UpdatedAt})
+	return n, err
+}
+
+// validateFAQ checks a whole import before anything is written: node names
+// are non-empty and unique, every phrase is storable.
+func validateFAQ(nodes []ivr.FAQNode) error {
+	if len(nodes) > MaxFAQNodes {
+		return fmt.Errorf("%w: %d nodes (limit %d)", ErrInvalid, len(nodes), MaxFAQNodes)
+	}
+	seen := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		var v validator
+		if strings.TrimSpace(n.Name) == "" {
+			v.fail("node %d: name is empty", i+1)
+		}
+		v.text("name", n.Name, MaxKeyBytes)
+		v.list("user says", n.UserSays)
+		v.list("bot says", n.BotSays)
+		if v.err != nil {
+			return fmt.Errorf("node %d: %w", i+1, v.err)
+		}
+		if first, dup := seen[n.Name]; dup {
+			return fmt.Errorf("%w: node %d: name %.64q repeats node %d", ErrInvalid, i+1, n.Name, first)
+		}
+		seen[n.Name] = i + 1
+	}
+	return nil
+}
+
+// ReplaceFAQ implements [Store]. Bumping the business's FAQ version first
+// locks the business row (PostgreSQL), so concurrent imports of one
+// business apply one after the other.
+func (s *sqlStore) ReplaceFAQ(ctx context.Context, businessID int64, nodes []ivr.FAQNode) (int64, error) {
+	op := fmt.Sprintf("replace FAQ of business %d", businessID)
+	if err := validateFAQ(nodes); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	now := timeValue(s.clock())
+	var version int64
+	err := s.inTx(ctx, op, func(c conn) error {
+		if err := c.row(ctx, `UPDATE businesses SET faq_version = faq_version + 1 WHERE id = ? RETURNING faq_version`,
+			businessID).Scan(&version); err != nil {
+			return fmt.Errorf("business %d: %w", businessID, err)
+		}
+		if _, err := c.exec(ctx, `UPDATE faq_nodes SET active = FALSE, updated_at = ? WHERE business_id = ? AND active`,
+			now, businessID); err != nil {
+			return err
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			if _, err := c.exec(ctx, `INSERT INTO faq_nodes (business_id, name, user_says, bot_says, active, updated_at)
+				VALUES (?, ?, ?, ?, TRUE, ?)
+				ON CONFLICT (business_id, name) DO UPDATE SET user_says = excluded.user_says, bot_says = excluded.bot_says,
+				active = TRUE, updated_at = excluded.updated_at`,
+				businessID, n.Name, listCol{&n.UserSays}, listCol{&n.BotSays}, now); err != nil {
+				return fmt.Errorf("node %d: %w", i+1, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// ListFAQ implements [Store]. Names sort by their bytes on both backends.
+func (s *sqlStore) ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error) {
+	op := fmt.Sprintf("list FAQ of business %d", businessID)
+	if activeOnly {
+		return listRows(ctx, s, s.reader(), op, scanFAQ,
+			`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? AND active ORDER BY name`, businessID)
+	}
+	return listRows(ctx, s, s.reader(), op, scanFAQ,
+		`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? ORDER BY name`, businessID)
+}
+
+const taskCols = `id, business_id, kind, status, total, done, errors, created_at, updated_at`
+
+func scanTask(r rowScanner) (ivr.Task, error) {
+	var t ivr.Task
+	err := r.Scan(&t.ID, &t.BusinessID, &t.Kind, &t.Status, &t.Total, &t.Done, listCol{&t.Errors},
+		timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt})
+	return t, err
+}
+
+func validateTask(t *ivr.Task) error {
+	var v validator
+	v.key("task id", t.ID)
+	v.text("kind", t.Kind, MaxKeyBytes)
+	switch t.Status {
+	case ivr.TaskPending, ivr.TaskRunning, ivr.TaskComplete, ivr.TaskFailed:
+	default:
+		v.fail("unknown task status %.32q", t.Status)
+	}
+	if t.Total < 0 || t.Done < 0 {
+		v.fail("total and done must not be negative")
+	}
+	v.list("errors", t.Errors)
+	return v.err
+}
+
+// CreateTask implements [Store]. An empty Status means pending; CreatedAt
+// and UpdatedAt are set to now.
+func (s *sqlStore) CreateTask(ctx context.Context, t *ivr.Task) error {
+	op := fmt.Sprintf("create task %.64q", t.ID)
+	task := *t
+	if task.Status == "" {
+		task.Status = ivr.TaskPending
+	}
+	if err := validateTask(&task); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	now := s.clock()
+	_, err := s.writer().exec(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		task.ID, task.BusinessID, task.Kind, string(task.Status), task.Total, task.Done, listCol{&task.Errors},
+		timeValue(now), timeValue(now))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	t.Status, t.CreatedAt, t.UpdatedAt = task.Status, now, now
+	return nil
+}
+
+// UpdateTask implements [Store]; UpdatedAt becomes now.
+func (s *sqlStore) UpdateTask(ctx context.Context, t ivr.Task) error {
+	op := fmt.Sprintf("update task %.64q", t.ID)
+	if err := validateTask(&t); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	res, err := s.writer().exec(ctx, `UPDATE tasks SET status = ?, total = ?, done = ?, errors = ?, updated_at = ? WHERE id = ?`,
+		string(t.Status), t.Total, t.Done, listCol{&t.Errors}, timeValue(s.clock()), t.ID)
+	return s.mustAffect(op, res, err)
+}
+
+// GetTask implements [Store].
+func (s *sqlStore) GetTask(ctx context.Context, id string) (ivr.Task, error) {
+	return getRow(ctx, s, s.reader(), fmt.Sprintf("get task %.64q", id), scanTask,
+		`SELECT `+taskCols+` FROM tasks WHERE id = ?`, id)
+}
+
+const outboxCols = `id, connection_id, idempotency_key, url, body, content_type, status, attempts, max_attempts,
+	next_attempt_at, lease_until, last_error, created_at, delivered_at`
+
+func scanOutbox(r rowScanner) (ivr.OutboxItem, error) {
+	var o ivr.OutboxItem
+	err := r.Scan(&o.ID, &o.ConnectionID, &o.IdempotencyKey, &o.URL, bytesCol{&o.Body}, &o.ContentType, &o.Status,
+		&o.Attempts, &o.MaxAttempts, timeCol{&o.NextAttemptAt}, timeCol{&o.LeaseUntil}, &o.LastError,
+		timeCol{&o.CreatedAt}, timeCol{&o.DeliveredAt})
+	return o, err
+}
+
+// ClaimOutbox implements [Store]. On PostgreSQL the candidate rows are
+// locked with FOR UPDATE SKIP LOCKED, so concurrent claimers split the due
+// items between them; on SQLite the single writer serializes claimers.
+func (s *sqlStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error) {
+	const op = "claim outbox"
+	switch {
+	case limit <= 0 || limit > MaxBatch:
+		return nil, fmt.Errorf("%s: %w: limit %d is outside 1..%d", op, ErrInvalid, limit, MaxBatch)
+	case lease <= 0:
+		return nil, fmt.Errorf("%s: %w: lease %v is not positive", op, ErrInvalid, lease)
+	}
+	at := now.UnixMicro()
+	items, err := listRows(ctx, s, s.writer(), op, scanOutbox,
+		`UPDATE outbox SET lease_until = ? WHERE id IN (
+			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+			ORDER BY id LIMIT ?`+s.d.skipLocked+`)
+		RETURNING `+outboxCols,
+		now.Add(lease).UnixMicro(), at, at, limit)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(items, func(a, b ivr.OutboxItem) int { return cmpInt64(a.ID, b.ID) })
+	return items, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// MarkDelivered implements [Store].
+func (s *sqlStore) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
+	if at.IsZero() {
+		at = s.clock()
+	}
+	res, err := s.writer().exec(ctx, `UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, lease_until = NULL WHERE id = ?`,
+		timeValue(at), id)
+	return s.mustAffect(fmt.Sprintf("mark outbox item %d delivered", id), res, err)
+}
+
+// MarkAttemptFailed implements [Store]. lastErr is recorded as diagnostic
+// text: invalid UTF-8 and NUL bytes are replaced and it is cut to
+// [MaxTextBytes].
+func (s *sqlStore) MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error {
+	if next.IsZero() {
+		next = s.clock()
+	}
+	status := ivr.OutboxPending
+	if dead {
+		status = ivr.OutboxDead
+	}
+	res, err := s.writer().exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = NULL WHERE id = ?`,
+		string(status), clean(lastErr, MaxTextBytes), next.UnixMicro(), id)
+	return s.mustAffect(fmt.Sprintf("mark outbox item %d failed", id), res, err)
+}
+
+// GetOutboxItem implements [Store].
+func (s *sqlStore) GetOutboxItem(ctx context.Context, id int64) (ivr.OutboxItem, error) {
+	return getRow(ctx, s, s.reader(), fmt.Sprintf("get outbox item %d", id), scanOutbox,
+		`SELECT `+outboxCols+` FROM outbox WHERE id = ?`, id)
+}
+
+// ListOutbox implements [Store].
+func (s *sqlStore) ListOutbox(ctx context.Context, status ivr.OutboxStatus, limit int) ([]ivr.OutboxItem, error) {
+	op := fmt.Sprintf("list %.32q outbox items", status)
+	if limit <= 0 {
+		return listRows(ctx, s, s.reader(), op, scanOutbox,
+			`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id`, string(status))
+	}
+	return listRows(ctx, s, s.reader(), op, scanOutbox,
+		`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, string(status), limit)
+}
