@@ -484,7 +484,8 @@ func (s *sqlStore) GetMessageByExternalID(ctx context.Context, businessID int64,
 		return ivr.Message{}, fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	return getRow(ctx, s, s.reader(), op, scanMessage,
-		`SELECT `+messageCols+` FROM messages WHERE business_id = ? AND channel = ? AND external_id = ?`,
+		// external_id <> '' lets the planner use the partial unique index.
+		`SELECT `+messageCols+` FROM messages WHERE business_id = ? AND channel = ? AND external_id = ? AND external_id <> ''`,
 		businessID, string(channel), externalID)
 }
 

@@ -114,4 +114,3 @@ func sqliteDialect() *dialect {
 }
 
 var _ Store = (*sqlStore)(nil)
-

@@ -649,7 +649,7 @@ func testCallLocks(t *testing.T, s store.Store, c *Clock) {
 
 	c.Advance(8 * time.Second)
 	must(t, s.AcquireCallLock(ctx, "sid", "node-a", 10*time.Second)) // extend to t=18s
-	c.Advance(5 * time.Second)                                        // t=13s: the original lease is over, the extension is not
+	c.Advance(5 * time.Second)                                       // t=13s: the original lease is over, the extension is not
 	wantErr(t, s.AcquireCallLock(ctx, "sid", "node-b", 10*time.Second), store.ErrLocked)
 
 	must(t, s.ReleaseCallLock(ctx, "sid", "node-b")) // not the owner: no effect, no error
