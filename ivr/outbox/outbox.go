@@ -180,9 +180,17 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
 	}
-	for _, it := range items {
-		if err := d.attempt(ctx, it); err != nil {
-			return len(items), err
+	for i, it := range items {
+		if ctx.Err() != nil {
+			// Shutting down: the items not attempted keep their lease and
+			// are picked up again when it expires.
+			return i, ctx.Err()
+		}
+		// An attempt that has started is finished and recorded even when
+		// ctx ends meanwhile, so a drain never leaves an attempt
+		// half-recorded; AttemptTimeout bounds it.
+		if err := d.attempt(context.WithoutCancel(ctx), it); err != nil {
+			return i + 1, err
 		}
 	}
 	return len(items), nil

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is koel serve's configuration. Sources, later ones winning:
+// defaults, the YAML file given with --config, environment variables
+// (KOEL_*), command-line flags. Zero values mean "the default".
+type Config struct {
+	// Addr is the HTTP listen address (KOEL_ADDR, --addr; ":8080").
+	Addr string `yaml:"addr"`
+	// DataDir holds the SQLite database, speech models and caches
+	// (KOEL_DATA_DIR, --data-dir; "./data").
+	DataDir string `yaml:"data_dir"`
+	// DatabaseURL selects PostgreSQL (postgres://...); empty means SQLite
+	// in DataDir (KOEL_DATABASE_URL, --database-url). Secret: its password
+	// is never logged.
+	DatabaseURL string `yaml:"database_url"`
+	// PublicURL is how callers and KooKoo reach this server, used for the
+	// URLs koel hands out (KOEL_PUBLIC_URL; default http://<addr>).
+	PublicURL string `yaml:"public_url"`
+	// Dev relaxes production safety for local work: recordings may be
+	// fetched from loopback (KOEL_DEV=1, --dev).
+	Dev bool `yaml:"dev"`
+	// LogLevel is debug, info, warn or error (KOEL_LOG_LEVEL; info).
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json (KOEL_LOG_FORMAT; text).
+	LogFormat string `yaml:"log_format"`
+	// DrainTimeout bounds the graceful drain on SIGTERM (KOEL_DRAIN_TIMEOUT; 30s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+
+	Demo DemoConfig `yaml:"demo"`
+	Bot  BotConfig  `yaml:"bot"`
+	STT  STTConfig  `yaml:"stt"`
+	TTS  TTSConfig  `yaml:"tts"`
+	// Recordings configures fetching KooKoo recordings.
+	Recordings RecordingsConfig `yaml:"recordings"`
+	Outbox     OutboxConfig     `yaml:"outbox"`
+	Sim        SimConfig        `yaml:"sim"`
+}
+
+// DemoConfig configures the demo business.
+type DemoConfig struct {
+	// Disabled skips creating the demo business (KOEL_DEMO=0).
+	Disabled bool `yaml:"disabled"`
+	// Token is the demo business's API token (KOEL_DEMO_TOKEN); empty
+	// generates one, printed once at start. Secret.
+	Token string `yaml:"token"`
+	// WebhookURL is where the demo webhook connection delivers replies
+	// (KOEL_DEMO_WEBHOOK_URL).
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhookSecret signs the demo webhook's deliveries
+	// (KOEL_DEMO_WEBHOOK_SECRET); empty generates one. Secret.
+	WebhookSecret string `yaml:"webhook_secret"`
+}
+
+// BotConfig selects the bot.
+type BotConfig struct {
+	// Kind is "faq" (default) or "remote".
+	Kind string `yaml:"kind"`
+	// RemoteURL is the Rasa REST-webhook URL of a remote bot (KOEL_BOT_URL).
+	RemoteURL string `yaml:"remote_url"`
+	// Timeout bounds one reply (KOEL_BOT_TIMEOUT; 3s).
+	Timeout time.Duration `yaml:"timeout"`
+	// Threshold is the FAQ matcher's confidence threshold (0 = default).
+	Threshold float64 `yaml:"threshold"`
+}
+
+// STTConfig selects speech-to-text.
+type STTConfig struct {
+	// Engine is "sphinx" (default), "http" or "none".
+	Engine string `yaml:"engine"`
+	// URL is the OpenAI-compatible server's base URL (engine http).
+	URL string `yaml:"url"`
+	// APIKey for the HTTP engine (KOEL_STT_API_KEY). Secret.
+	APIKey string `yaml:"api_key"`
+	Model  string `yaml:"model"`
+	// PoolSize bounds warm pocketsphinx decoders (0 = default).
+	PoolSize int `yaml:"pool_size"`
+}
+
+// TTSConfig selects text-to-speech.
+type TTSConfig struct {
+	// Engine is "espeak" (default) or "http".
+	Engine string `yaml:"engine"`
+	URL    string `yaml:"url"`
+	// APIKey for the HTTP engine (KOEL_TTS_API_KEY). Secret.
+	APIKey string `yaml:"api_key"`
+	Model  string `yaml:"model"`
+	// Voice and Rate (words per minute) of the synthesized speech.
+	Voice string `yaml:"voice"`
+	Rate  int    `yaml:"rate"`
+}
+
+// RecordingsConfig configures the SSRF-safe recording fetcher.
+type RecordingsConfig struct {
+	// AllowedHosts lists hosts recordings may come from (default: KooKoo's
+	// recording hosts).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// MaxBytes caps one recording (default 10 MiB).
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// OutboxConfig configures deliveries.
+type OutboxConfig struct {
+	// MaxAttempts before an item is dead-lettered (default 8).
+	MaxAttempts int `yaml:"max_attempts"`
+	// BaseBackoff is the first retry delay, doubled each attempt (1s).
+	BaseBackoff time.Duration `yaml:"base_backoff"`
+	// MaxBackoff caps the retry delay (10m).
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+}
+
+// SimConfig configures the softphone.
+type SimConfig struct {
+	// Disabled turns the softphone off (KOEL_SIM=0).
+	Disabled bool `yaml:"disabled"`
+	// MaxCalls caps concurrent softphone calls (default 100).
+	MaxCalls int `yaml:"max_calls"`
+}
+
+// defaults fills in every zero field.
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Bot.Kind == "" {
+		c.Bot.Kind = "faq"
+	}
+	if c.Bot.Timeout <= 0 {
+		c.Bot.Timeout = 3 * time.Second
+	}
+	if c.STT.Engine == "" {
+		c.STT.Engine = "sphinx"
+	}
+	if c.TTS.Engine == "" {
+		c.TTS.Engine = "espeak"
+	}
+	if c.Recordings.MaxBytes <= 0 {
+		c.Recordings.MaxBytes = 10 << 20
+	}
+	if c.Sim.MaxCalls <= 0 {
+		c.Sim.MaxCalls = 100
+	}
+}
+
+// validate reports configuration errors a user can fix.
+func (c *Config) validate() error {
+	var errs []error
+	switch c.Bot.Kind {
+	case "faq":
+	case "remote":
+		if c.Bot.RemoteURL == "" {
+			errs = append(errs, errors.New("bot.kind remote needs bot.remote_url (KOEL_BOT_URL)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("bot.kind %q: want faq or remote", c.Bot.Kind))
+	}
+	switch c.STT.Engine {
+	case "sphinx", "none":
+	case "http":
+		if c.STT.URL == "" {
+			errs = append(errs, errors.New("stt.engine http needs stt.url"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("stt.engine %q: want sphinx, http or none", c.STT.Engine))
+	}
+	switch c.TTS.Engine {
+	case "espeak":
+	case "http":
+		if c.TTS.URL == "" {
+			errs = append(errs, errors.New("tts.engine http needs tts.url"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("tts.engine %q: want espeak or http", c.TTS.Engine))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database_url must be a postgres:// URL (empty means SQLite in the data dir)"))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public_url %q must be an absolute http(s) URL", c.PublicURL))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// loadConfigFile reads a YAML configuration, refusing unknown keys.
+func loadConfigFile(path string, c *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyEnv overlays KOEL_* variables read through getenv.
+func applyEnv(c *Config, getenv func(string) string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	boolean := func(name string, dst *bool, invert bool) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want a boolean", name, v))
+			return
+		}
+		*dst = b != invert
+	}
+	duration := func(name string, dst *time.Duration) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want a duration like 30s", name, v))
+			return
+		}
+		*dst = d
+	}
+	str("KOEL_ADDR", &c.Addr)
+	str("KOEL_DATA_DIR", &c.DataDir)
+	str("KOEL_DATABASE_URL", &c.DatabaseURL)
+	str("KOEL_PUBLIC_URL", &c.PublicURL)
+	boolean("KOEL_DEV", &c.Dev, false)
+	str("KOEL_LOG_LEVEL", &c.LogLevel)
+	str("KOEL_LOG_FORMAT", &c.LogFormat)
+	duration("KOEL_DRAIN_TIMEOUT", &c.DrainTimeout)
+	boolean("KOEL_DEMO", &c.Demo.Disabled, true)
+	str("KOEL_DEMO_TOKEN", &c.Demo.Token)
+	str("KOEL_DEMO_WEBHOOK_URL", &c.Demo.WebhookURL)
+	str("KOEL_DEMO_WEBHOOK_SECRET", &c.Demo.WebhookSecret)
+	str("KOEL_BOT_URL", &c.Bot.RemoteURL)
+	if c.Bot.RemoteURL != "" && getenv("KOEL_BOT_URL") != "" {
+		c.Bot.Kind = "remote"
+	}
+	duration("KOEL_BOT_TIMEOUT", &c.Bot.Timeout)
+	str("KOEL_STT_ENGINE", &c.STT.Engine)
+	str("KOEL_STT_URL", &c.STT.URL)
+	str("KOEL_STT_API_KEY", &c.STT.APIKey)
+	str("KOEL_TTS_ENGINE", &c.TTS.Engine)
+	str("KOEL_TTS_URL", &c.TTS.URL)
+	str("KOEL_TTS_API_KEY", &c.TTS.APIKey)
+	boolean("KOEL_SIM", &c.Sim.Disabled, true)
+	return errors.Join(errs...)
+}
+
+// parseServeConfig builds the configuration of koel serve from args, the
+// environment and an optional YAML file.
+func parseServeConfig(args []string, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("koel serve", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	var (
+		configPath = fs.String("config", "", "YAML configuration file")
+		addr       = fs.String("addr", "", "listen address (default :8080)")
+		dataDir    = fs.String("data-dir", "", "data directory (default ./data)")
+		dbURL      = fs.String("database-url", "", "PostgreSQL URL (default: SQLite in the data dir)")
+		dev        = fs.Bool("dev", false, "development mode: allow loopback recording URLs")
+		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("koel serve: %w\n%s", err, serveUsage)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("koel serve: unexpected argument %q\n%s", fs.Arg(0), serveUsage)
+	}
+	var c Config
+	if *configPath != "" {
+		if err := loadConfigFile(*configPath, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&c, getenv); err != nil {
+		return Config{}, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "addr":
+			c.Addr = *addr
+		case "data-dir":
+			c.DataDir = *dataDir
+		case "database-url":
+			c.DatabaseURL = *dbURL
+		case "dev":
+			c.Dev = *dev
+		case "log-level":
+			c.LogLevel = *logLevel
+		}
+	})
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+const serveUsage = `usage: koel serve [--config FILE] [--addr :8080] [--data-dir ./data] [--database-url postgres://...] [--dev] [--log-level info]`
+
+// redactURL hides the password of a database URL for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

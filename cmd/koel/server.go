@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/koelvoice/koel/channels/webhook"
+	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/api"
+	"github.com/koelvoice/koel/ivr/bot"
+	"github.com/koelvoice/koel/ivr/bot/faq"
+	"github.com/koelvoice/koel/ivr/bot/remote"
+	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/outbox"
+	"github.com/koelvoice/koel/ivr/store"
+)
+
+// Server is a running koel: the store, the bot, the engine, every channel
+// and the HTTP server, wired from a Config. Tests start it on a random
+// loopback port with a temp data dir.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    store.Store
+	bot      bot.Bot
+	engine   *ivr.Engine
+	outbox   *outbox.Dispatcher
+	router   *mux.Router
+	http     *http.Server
+	listener net.Listener
+	metrics  *httpMetrics
+	voice    *voiceStack
+
+	// DemoToken is the demo API token when this start generated or set it.
+	DemoToken string
+
+	ready    atomic.Bool
+	stopBG   context.CancelFunc
+	bg       sync.WaitGroup
+	closeErr error
+	closed   sync.Once
+}
+
+// NewServer builds every component of koel serve. Nothing listens yet; call
+// Start.
+func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeComponents()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, logger.With("component", "store"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.store = st
+	if cfg.DatabaseURL == "" {
+		logger.Info("store ready", "backend", "sqlite", "path", filepath.Join(cfg.DataDir, "koel.db"))
+	} else {
+		logger.Info("store ready", "backend", "postgres", "url", redactURL(cfg.DatabaseURL))
+	}
+
+	switch cfg.Bot.Kind {
+	case "remote":
+		s.bot, err = remote.New(remote.Config{URL: cfg.Bot.RemoteURL, Timeout: cfg.Bot.Timeout, Logger: logger.With("component", "bot")})
+		if err != nil {
+			return nil, fmt.Errorf("remote bot: %w", err)
+		}
+	default:
+		s.bot = faq.New(st, faq.Options{Threshold: cfg.Bot.Threshold, Logger: logger.With("component", "bot")})
+	}
+
+	engineMetrics, err := ivr.NewMetrics(s.registry)
+	if err != nil {
+		return nil, fmt.Errorf("engine metrics: %w", err)
+	}
+	s.engine, err = ivr.NewEngine(ivr.EngineConfig{
+		Store:      st,
+		Bot:        s.bot,
+		BotTimeout: cfg.Bot.Timeout,
+		Logger:     logger.With("component", "engine"),
+		Metrics:    engineMetrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if !cfg.Demo.Disabled {
+		res, err := demo.Bootstrap(ctx, st, demo.Options{
+			Token:         cfg.Demo.Token,
+			WebhookURL:    cfg.Demo.WebhookURL,
+			WebhookSecret: cfg.Demo.WebhookSecret,
+			LoadFAQ: func(ctx context.Context, businessID int64, csv []byte) error {
+				_, err := faq.Import(ctx, st, businessID, strings.NewReader(string(csv)), faq.ImportOptions{})
+				return err
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("demo business: %w", err)
+		}
+		s.DemoToken = res.Token
+	}
+
+	s.outbox, err = outbox.New(outbox.Config{
+		Store:       st,
+		Logger:      logger.With("component", "outbox"),
+		Registerer:  s.registry,
+		BaseBackoff: cfg.Outbox.BaseBackoff,
+		MaxBackoff:  cfg.Outbox.MaxBackoff,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	s.metrics, err = newHTTPMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.router = mux.NewRouter()
+	s.router.Use(s.metrics.middleware, recoverMiddleware(logger))
+	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	s.router.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})).Methods(http.MethodGet)
+	s.router.Handle("/api/bots/{business_id}/converse", &api.Converse{Businesses: st, Engine: s.engine, Logger: logger}).Methods(http.MethodPost)
+	(&webhook.Channel{
+		Store:       st,
+		Engine:      s.engine,
+		Notifier:    s.outbox,
+		Logger:      logger.With("channel", "webhook"),
+		MaxAttempts: cfg.Outbox.MaxAttempts,
+	}).Routes(s.router)
+
+	s.voice, err = newVoiceStack(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, api.Errorf(http.StatusNotFound, "no such endpoint"))
+	})
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, api.Errorf(http.StatusMethodNotAllowed, "method not allowed"))
+	})
+
+	s.http = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ok = true
+	return s, nil
+}
+
+// Handler returns the server's router (for in-process tests and benchmarks).
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Start listens on cfg.Addr (synchronously, so bind errors are returned),
+// starts serving and the background workers, and marks the server ready.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	}
+	s.listener = ln
+	bgCtx, cancel := context.WithCancel(context.Background())
+	s.stopBG = cancel
+	s.bg.Add(2)
+	go func() {
+		defer s.bg.Done()
+		_ = s.outbox.Run(bgCtx)
+	}()
+	go func() {
+		defer s.bg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "error", err)
+		}
+	}()
+	s.ready.Store(true)
+	s.log.Info("koel listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on (after Start).
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// URL is the server's base URL on loopback (after Start).
+func (s *Server) URL() string {
+	_, port, _ := net.SplitHostPort(s.Addr())
+	return "http://127.0.0.1:" + port
+}
+
+// Shutdown drains the server: readiness goes false, new connections are
+// refused, in-flight requests and calls get until ctx ends, then every
+// component is closed. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closed.Do(func() {
+		s.ready.Store(false)
+		var errs []error
+		if s.voice != nil {
+			s.voice.drain(ctx, s.log)
+		}
+		if s.listener != nil {
+			if err := s.http.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("http drain: %w", err))
+				_ = s.http.Close()
+			}
+		}
+		if s.stopBG != nil {
+			s.stopBG()
+		}
+		s.bg.Wait()
+		if err := s.closeComponents(); err != nil {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Server) closeComponents() error {
+	var errs []error
+	if s.voice != nil {
+		errs = append(errs, s.voice.close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness: store unreachable", "error", err)
+		api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+		return
+	}
+	checks := map[string]string{"status": "ok", "store": "ok"}
+	if s.voice != nil {
+		for k, v := range s.voice.readiness() {
+			checks[k] = v
+		}
+	}
+	api.WriteJSON(w, http.StatusOK, checks)
+}
+
+// newLogger builds the process logger.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
