@@ -28,7 +28,7 @@ const (
 
 // testConfig is a koel serve configuration for tests: loopback, a random
 // port, the demo business, no voice engines unless asked.
-func testConfig(t *testing.T, dataDir, dbURL, webhookURL string) Config {
+func testConfig(t testing.TB, dataDir, dbURL, webhookURL string) Config {
 	t.Helper()
 	cfg := Config{
 		Addr:        "127.0.0.1:0",
@@ -47,7 +47,7 @@ func testConfig(t *testing.T, dataDir, dbURL, webhookURL string) Config {
 	return cfg
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -55,7 +55,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startServer starts koel and stops it when the test ends.
-func startServer(t *testing.T, cfg Config) *Server {
+func startServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	srv, err := NewServer(context.Background(), cfg, testLogger(t))
 	if err != nil {

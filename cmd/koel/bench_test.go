@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/koelvoice/koel/channels/webhook"
+)
+
+var benchQuestions = []string{
+	"when are you open on sunday",
+	"where is my order",
+	"how much is delivery",
+	"can i pay with upi",
+	"i want to return a product",
+	"what is the warranty",
+}
+
+// benchServerAPI measures one JSON API of a real koel on loopback (SQLite in a
+// temp dir, the demo FAQ bot): messages per second and p50/p99 latency seen
+// by 16 concurrent clients.
+func benchServerAPI(b *testing.B, path string, headers map[string]string, body func(user, text string) string) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer hook.Close()
+	cfg := Config{
+		Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+		Demo: DemoConfig{Token: testToken, WebhookURL: hook.URL, WebhookSecret: testSecret},
+		STT:  STTConfig{Engine: "none"}, Sim: SimConfig{Disabled: true},
+		LogLevel: "error",
+	}
+	cfg.defaults()
+	srv := startServer(b, cfg)
+	url := srv.URL() + path
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, b.N)
+		seq       atomic.Int64
+		failures  atomic.Int64
+	)
+	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 clients
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		local := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			n := seq.Add(1)
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body(fmt.Sprintf("user%d", n%500), benchQuestions[n%int64(len(benchQuestions))])))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				failures.Add(1)
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			local = append(local, time.Since(t0))
+			if resp.StatusCode != http.StatusOK {
+				failures.Add(1)
+			}
+		}
+		mu.Lock()
+		latencies = append(latencies, local...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if f := failures.Load(); f > 0 {
+		b.Fatalf("%d of %d requests failed", f, b.N)
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+func BenchmarkWebhookAPI(b *testing.B) {
+	benchServerAPI(b, webhook.PathLogMessage, webhookHeaders, func(user, text string) string {
+		return logMessage(user, text)
+	})
+}
+
+func BenchmarkBotAPI(b *testing.B) {
+	benchServerAPI(b, "/api/bots/1/converse", map[string]string{"Authorization": "Bearer " + testToken}, func(user, text string) string {
+		return fmt.Sprintf(`{"user_id":%q,"text":%q}`, user, text)
+	})
+}
