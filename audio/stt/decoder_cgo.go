@@ -60,13 +60,6 @@ type decoder struct {
 	lastUse int64  // pool bookkeeping (monotonic counter)
 }
 
-// segment is one word of a recognised utterance.
-type segment struct {
-	Word       string
-	Start, End int // frames (10 ms)
-	Ascr       int // acoustic score (log domain, sphinx units)
-}
-
 // newDecoder creates a decoder from command-line style options
 // ("-hmm", dir, "-dict", file, ...).
 func newDecoder(args []string) (*decoder, error) {

@@ -1,5 +1,7 @@
 package stt
 
+import "math"
+
 // editDistance is the word-level Levenshtein distance between ref and hyp
 // (substitutions, insertions and deletions each cost one).
 func editDistance(ref, hyp []string) int {
@@ -21,3 +23,14 @@ func editDistance(ref, hyp []string) int {
 	}
 	return prev[len(hyp)]
 }
+
+// clamp01 limits v to [0, 1] (NaN becomes 0).
+func clamp01(v float64) float64 {
+	if !(v > 0) {
+		return 0
+	}
+	return min(v, 1)
+}
+
+// expNeg returns e^-x.
+func expNeg(x float64) float64 { return math.Exp(-x) }

@@ -396,7 +396,7 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 	}
 	h, _ := p.d.hyp()
 	segs := p.d.segments()
-	res := scoreResult(cleanHyp(h, st.words), segs)
+	res := scoreResult(cleanHyp(h, st.words), segs, st.words)
 	s.release(p)
 	audioSec := float64(st.n) / sampleRate
 	s.metrics.observe(res, audioSec, time.Since(st.begun).Seconds())

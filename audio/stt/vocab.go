@@ -23,7 +23,7 @@ const (
 
 // vocabFormat changes whenever the files built from a vocabulary change
 // shape, so stale builds in the data dir are not reused.
-const vocabFormat = "koel-vocab-3"
+const vocabFormat = "koel-vocab-4"
 
 // Carrier phrases: the general words callers wrap around a bot's phrases
 // ("can you tell me ...", "... please"), plus answers every voice menu
@@ -58,6 +58,13 @@ var (
 		"send", "back", "money", "days", "day", "week", "take", "pay", "buy", "charge", "check",
 	}
 )
+
+// Garbage model: words named garbagePrefix+phone, each with unigram log10
+// probability garbageLogProb (tuned on the acceptance set; the language
+// weight multiplies it, so it is a per-phone penalty).
+const garbagePrefix = "gbg_"
+
+var garbageLogProb = -1.0
 
 // vocabFiles are the files a decoder loads for one vocabulary.
 type vocabFiles struct {
@@ -226,6 +233,15 @@ func buildVocab(root string, v Vocabulary, lex lexicon) (vocabFiles, error) {
 		}
 	}
 	model := trainNgram(clean, ws)
+	// Garbage words: one per phone, a free phone loop competing with the
+	// vocabulary. Speech outside the vocabulary matches the loop better
+	// than any forced word sequence and comes out as garbage, which
+	// cleanHyp drops and scoreResult counts against the confidence.
+	for _, ph := range sortedKeys(phoneSet) {
+		g := garbagePrefix + strings.ToLower(ph)
+		fmt.Fprintf(&dict, "%s %s\n", g, ph)
+		model.uni[g] = garbageLogProb
+	}
 	var arpa strings.Builder
 	if err := model.writeARPA(&arpa); err != nil {
 		return vocabFiles{}, fmt.Errorf("stt: write language model: %w", err)
