@@ -73,7 +73,7 @@ func TestMatcherMatch(t *testing.T) {
 	}{
 		{"What are your opening hours?", "hours", true, false},
 		{"um when are you guys open", "hours", true, false},
-		{"i forgot my pasword", "password", true, false},  // typo: one deletion
+		{"i forgot my pasword", "password", true, false},   // typo: one deletion
 		{"i forgot my passwordd", "password", true, false}, // typo: one insertion
 		{"reset my passward", "password", true, false},     // typo: one substitution
 		{"let me speak to an agent", "talk_to_agent", true, true},

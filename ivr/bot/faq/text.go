@@ -149,8 +149,8 @@ func isASCII(s string) bool {
 }
 
 // speechText is the form of a phrase given to speech recognisers: the
-// normalised words joined by single spaces, without contraction expansion
-// undone (recognisers need real words, and "what is" is one).
+// normalised words joined by single spaces, with contractions expanded
+// ("i can't" -> "i can not") so every word is a dictionary word.
 func speechText(s string) string {
 	return strings.Join(normalize(s), " ")
 }
