@@ -88,9 +88,9 @@ func databaseKind(databaseURL string) (string, error) {
 		}
 	}
 	if !ok || len(scheme) > 32 {
-		return "", fmt.Errorf("store: %w: database URL is not a postgres:// or postgresql:// URL", ErrInvalid)
+		return "", fmt.Errorf("%w: database URL is not a postgres:// or postgresql:// URL", ErrInvalid)
 	}
-	return "", fmt.Errorf("store: %w: unsupported database URL scheme %q (want postgres:// or postgresql://; empty selects SQLite)",
+	return "", fmt.Errorf("%w: unsupported database URL scheme %q (want postgres:// or postgresql://; empty selects SQLite)",
 		ErrInvalid, scheme)
 }
 
