@@ -83,6 +83,7 @@ const (
 	FailBot        = "bot"         // the bot failed
 	FailBotTimeout = "bot_timeout" // the bot did not answer in time
 	FailInternal   = "internal"    // the store or another part of koel failed
+	FailInvalid    = "invalid"     // the platform sent a malformed request
 )
 
 // CallEvent is one thing that happened on a call: [CallStarted], [Recorded],
@@ -230,8 +231,13 @@ func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 	case CallStateListening, CallStateMenu:
 		return c.listening(ev, s)
 	case CallStateTransferring:
-		if ev, ok := ev.(DialEnded); ok {
+		switch ev := ev.(type) {
+		case DialEnded:
 			return c.dialEnded(ev, s)
+		case DTMF:
+			// Keys (or a request without an event) arrive only when no
+			// dial is running: the transfer ended unreported.
+			return c.dialEnded(DialEnded{}, s)
 		}
 	case CallStateHangingUp:
 		// The platform is about to disconnect; repeat the hang-up to

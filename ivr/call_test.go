@@ -245,6 +245,13 @@ func TestCallStep(t *testing.T) {
 			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{NoAgentMessage}, listenAt(5)}},
 		},
 		{
+			name: "a request without an event during a transfer returns to the bot",
+			call: in(CallStateTransferring),
+			ev:   DTMF{},
+			s:    testVoice,
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{NoAgentMessage}, listenAt(5)}},
+		},
+		{
 			name: "caller hangs up while listening",
 			call: base,
 			ev:   CallerHungUp{},
@@ -331,7 +338,7 @@ func TestCallStepNoSenseEvents(t *testing.T) {
 		CallStateUnknown:      {"DialAnswered", "DialMissed"},
 		CallStateListening:    {"CallStarted", "DialAnswered", "DialMissed"},
 		CallStateMenu:         {"CallStarted", "DialAnswered", "DialMissed"},
-		CallStateTransferring: {"CallStarted", "Recorded", "NoSpeech", "Failed", "DTMF", "DTMFEmpty"},
+		CallStateTransferring: {"CallStarted", "Recorded", "NoSpeech", "Failed"},
 		CallStateHangingUp:    {"CallStarted"},
 		CallStateEnded:        {"CallStarted", "Recorded", "NoSpeech", "Failed", "DTMF", "DTMFEmpty", "DialAnswered", "DialMissed", "Hangup", "Disconnect"},
 	}
