@@ -42,6 +42,7 @@ type EngineStore interface {
 	AppendMessages(ctx context.Context, msgs []*Message, outbox []*OutboxItem) error
 	AppendMessagesThen(ctx context.Context, msgs []*Message, then func(stored []*Message) ([]*OutboxItem, error)) error
 	GetMessageByExternalID(ctx context.Context, businessID int64, channel Channel, externalID string) (Message, error)
+	GetBusiness(ctx context.Context, id int64) (Business, error)
 }
 
 // Deliverer turns a reply into the deliveries a channel owes the platform
@@ -328,6 +329,14 @@ func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversati
 		Voice:          in.Voice,
 	})
 	e.metrics.botLatency(e.now().Sub(start))
+	if err == nil && len(resp.Messages) == 0 && resp.Fallback {
+		// The bot did not understand and left the wording to the
+		// business (remote bots answer an empty list).
+		var b Business
+		if b, err = e.store.GetBusiness(ctx, in.BusinessID); err == nil && b.FallbackMessage != "" {
+			resp.Messages = []bot.Message{{Text: b.FallbackMessage}}
+		}
+	}
 	if err == nil && len(resp.Messages) == 0 {
 		err = errors.New("bot returned no messages")
 	}

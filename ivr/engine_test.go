@@ -192,6 +192,20 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, labelValue strin
 	return 0
 }
 
+func TestEngineFillsInTheBusinessFallback(t *testing.T) {
+	f := newFixture(t, time.Second)
+	f.bot.fn = func(ctx context.Context, req bot.Request) (bot.Response, error) {
+		return bot.Response{Fallback: true}, nil // a remote bot's empty answer
+	}
+	r, err := f.engine.Handle(context.Background(), f.inbound("u1", "gibberish"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed || !r.Fallback || len(r.Messages) != 1 || r.Messages[0].Text != "fallback" {
+		t.Fatalf("reply = %+v, want the business fallback message", r)
+	}
+}
+
 func TestEngineDropsDuplicatePlatformMessages(t *testing.T) {
 	f := newFixture(t, time.Second)
 	in := f.inbound("u1", "hello")
