@@ -348,6 +348,9 @@ func BenchmarkSphinxRTF(b *testing.B) {
 	s := newTestSphinx(b, SphinxConfig{PoolSize: 1})
 	v := demoVocabulary(b)
 	pcm := phoneLine(b, "when will my order arrive", "en-us")
+	if _, err := s.vocabulary(b.Context(), v); err != nil { // load the lexicon first
+		b.Fatal(err)
+	}
 	before := rssBytes(b)
 	if _, err := Transcribe(b.Context(), s, v, pcm); err != nil { // warm the decoder
 		b.Fatal(err)
