@@ -1,0 +1,805 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/koelvoice/koel/audio"
+	"github.com/koelvoice/koel/audio/stt"
+	"github.com/koelvoice/koel/kookoo"
+)
+
+// KooKoo defaults for attributes an app leaves out (PHP library defaults).
+const (
+	defaultRecordSilence = 4 * time.Second
+	defaultRecordMax     = 60 * time.Second
+	defaultDTMFTimeout   = 4 * time.Second
+	defaultTermChar      = '#'
+)
+
+const (
+	maxCollectDigits = 64
+	maxSpeakRunes    = 2000
+	// recordGrace ends a <record> by the wall clock when the caller's
+	// audio stops arriving (the end-pointer counts samples only).
+	recordGrace = 3 * time.Second
+	// maxIdleResponses ends a call whose app keeps answering with
+	// nothing to play and nothing to wait for.
+	maxIdleResponses = 3
+	// closeGrace is how long the sim waits for the caller to close after
+	// it announced the end of the call.
+	closeGrace = 2 * time.Second
+	// errorPrompt is spoken when the app fails.
+	errorPrompt = "Sorry, the application is not responding. Goodbye."
+)
+
+var errMaxCallDuration = errors.New("sim: maximum call duration reached")
+
+// call is one emulated KooKoo call. Only its run goroutine touches its
+// fields.
+type call struct {
+	s      *Sim
+	id     string
+	sid    string
+	opts   callOptions
+	leg    *leg
+	log    *slog.Logger
+	target target
+	start  time.Time
+	seq    uint64
+	idle   int
+
+	// turn holds a recorded turn's figures until the reply's first frame.
+	turn      *Event
+	turnEndAt time.Time
+
+	// process is the running tag, reported on Hangup.
+	process string
+	// hangupData and hangupStatus carry a recording cut short by hang-up.
+	hangupData, hangupStatus string
+}
+
+func newCall(s *Sim, id, sid string, opts callOptions, l *leg, log *slog.Logger) *call {
+	return &call{s: s, id: id, sid: sid, opts: opts, leg: l, log: log, target: opts.target, process: "none"}
+}
+
+// run is the call's goroutine: converse, then tear down.
+func (c *call) run(parent context.Context) {
+	defer c.s.wg.Done()
+	ctx, cancel := context.WithTimeoutCause(parent, c.s.cfg.MaxCallDuration, errMaxCallDuration)
+	defer cancel()
+	c.start = time.Now()
+	c.leg.goTracked(func() { c.leg.pacer.run(ctx) })
+	c.leg.goTracked(func() { c.leg.sendEvents(ctx) })
+
+	result, reason, why := c.converse(ctx)
+	c.flushTurn()
+	st := &c.leg.pacer.stats
+	c.leg.emit(Event{Type: EventHangup, Reason: reason, Text: why, FramesSent: st.sent.Load(), FramesLate: st.late.Load()})
+	c.leg.flushEvents(ctx, time.Second)
+	if reason != "caller" {
+		// Let the caller close first so the last events arrive.
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-c.leg.ended:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	cancel()
+	if err := c.leg.close(); err != nil {
+		c.log.Warn("close media leg", "err", err)
+	}
+	c.s.mu.Lock()
+	delete(c.s.calls, c.id)
+	c.s.mu.Unlock()
+	c.s.release()
+	c.s.m.calls.WithLabelValues(result).Inc()
+	c.log.Info("call ended", "result", result, "reason", why, "duration", time.Since(c.start).Round(time.Millisecond),
+		"frames_sent", st.sent.Load(), "frames_late", st.late.Load())
+}
+
+// converse runs the KooKoo request/response loop until the call ends and
+// reports the result label, who ended it and why.
+func (c *call) converse(ctx context.Context) (result, reason, why string) {
+	t := time.NewTimer(connectTimeout)
+	select {
+	case <-c.leg.connected:
+		t.Stop()
+	case <-c.leg.ended:
+		t.Stop()
+		return resultCallerHangup, "caller", "hung up before media connected"
+	case <-t.C:
+		return resultFailed, "error", "media did not connect"
+	case <-ctx.Done():
+		t.Stop()
+		return resultFailed, "error", context.Cause(ctx).Error()
+	}
+	c.leg.emit(Event{Type: EventCall, CallID: c.id, SID: c.sid, Text: c.target.String()})
+	req := c.values(kookoo.EventNewCall, "", "")
+	for {
+		resp, err := c.fetch(ctx, req)
+		if err == nil {
+			req, err = c.execute(ctx, resp)
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, ErrCallerHangup), errors.Is(err, ErrMediaFailed):
+			c.final(ctx, c.hangupValues())
+			if errors.Is(err, ErrMediaFailed) {
+				return resultFailed, "caller", err.Error()
+			}
+			return resultCallerHangup, "caller", ""
+		case errors.Is(err, ErrAppHangup):
+			c.final(ctx, c.disconnectValues(""))
+			return resultCompleted, "app", ""
+		case ctx.Err() != nil:
+			cause := context.Cause(ctx)
+			if errors.Is(cause, context.Canceled) {
+				cause = ErrClosed
+			}
+			c.final(ctx, c.disconnectValues(cause.Error()))
+			return resultFailed, "error", cause.Error()
+		default:
+			return c.fail(ctx, err)
+		}
+	}
+}
+
+// fail shows why the call failed, plays the error prompt and ends the call.
+func (c *call) fail(ctx context.Context, err error) (string, string, string) {
+	c.log.Warn("call failed", "err", err)
+	c.leg.emit(Event{Type: EventError, Text: err.Error()})
+	c.flushTurn()
+	if _, perr := c.speak(ctx, errorPrompt, false); perr != nil && !errors.Is(perr, ErrCallerHangup) {
+		c.log.Debug("error prompt not played", "err", perr)
+	}
+	return resultFailed, "error", err.Error()
+}
+
+// final sends the last request of a call (Hangup or Disconnect); the
+// app's answer is ignored. It runs even when ctx has ended.
+func (c *call) final(ctx context.Context, v url.Values) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.s.cfg.AppTimeout)
+	defer cancel()
+	c.leg.emit(Event{Type: EventRequest, KooKoo: v.Get("event"), Data: v.Get("data"), Status: v.Get("process")})
+	if _, err := c.s.requestApp(fctx, c.target, v); err != nil {
+		c.log.Info("final request failed", "event", v.Get("event"), "err", err)
+	}
+}
+
+type fetchResult struct {
+	resp kookoo.Response
+	err  error
+}
+
+// fetch sends one request to the app while the call stays responsive to
+// hang-up; caller audio and keys meanwhile are dropped, as on KooKoo.
+func (c *call) fetch(ctx context.Context, v url.Values) (kookoo.Response, error) {
+	c.process = "none"
+	ev := v.Get("event")
+	c.leg.emit(Event{Type: EventRequest, KooKoo: ev, Data: v.Get("data"), Status: v.Get("status")})
+	c.log.Debug("app request", "event", eventLabel(ev))
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan fetchResult, 1)
+	if !c.leg.goTracked(func() {
+		r, err := c.s.requestApp(fctx, c.target, v)
+		res <- fetchResult{r, err}
+	}) {
+		return kookoo.Response{}, ErrCallerHangup
+	}
+	var out fetchResult
+	done := make(chan struct{})
+	err := c.wait(ctx, waiter{result: res, onResult: func(r fetchResult) { out = r; close(done) }})
+	if err != nil {
+		return kookoo.Response{}, err
+	}
+	return out.resp, out.err
+}
+
+// waiter says what a wait reacts to; a handler returning true ends it.
+type waiter struct {
+	frame    func([]int16) bool
+	digit    func(rune) bool
+	note     func(playNote) bool
+	timer    <-chan time.Time
+	fire     func() bool
+	result   <-chan fetchResult
+	onResult func(fetchResult)
+}
+
+// wait is the call's select loop: caller frames, keys, playback notes,
+// a timer, an app result, hang-up and the call's end. Frames and keys
+// without a handler are dropped.
+func (c *call) wait(ctx context.Context, w waiter) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-c.leg.ended:
+			if err := c.leg.endCause(); err != nil {
+				return err
+			}
+			return ErrCallerHangup
+		case f := <-c.leg.frames:
+			if w.frame != nil && w.frame(f) {
+				return nil
+			}
+		case d := <-c.leg.digits:
+			c.s.m.dtmfDigits.Inc()
+			if w.digit != nil && w.digit(d) {
+				return nil
+			}
+		case n := <-c.leg.notes:
+			c.onNote(n)
+			if w.note != nil && w.note(n) {
+				return nil
+			}
+		case <-w.timer:
+			if w.fire == nil || w.fire() {
+				return nil
+			}
+		case r := <-w.result:
+			w.onResult(r)
+			return nil
+		}
+	}
+}
+
+// onNote completes a pending turn's figures with the reply latency: end
+// of the recording to the first frame of the next audio.
+func (c *call) onNote(n playNote) {
+	if c.turn == nil || !n.started {
+		return
+	}
+	lat := n.at.Sub(c.turnEndAt)
+	c.s.m.replyLatency.Observe(lat.Seconds())
+	c.turn.ReplyMS = lat.Milliseconds()
+	c.leg.emit(*c.turn)
+	c.turn = nil
+}
+
+// flushTurn emits a pending turn that got no audio reply.
+func (c *call) flushTurn() {
+	if c.turn == nil {
+		return
+	}
+	c.turn.ReplyMS = -1
+	c.leg.emit(*c.turn)
+	c.turn = nil
+}
+
+// execute runs one response's verbs in order and returns the next
+// request (§3.1 of the spec): the result of the input tag, or a follow-up
+// with no event after play-only responses. gotourl redirects that request.
+func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, error) {
+	var next url.Values
+	action := ""
+	played := false
+	var jump *target
+	for _, vb := range resp.Verbs {
+		if action != "" {
+			switch v := vb.(type) {
+			case kookoo.GotoURL:
+				t, err := c.s.urlTarget(v.URL)
+				if err != nil {
+					return nil, fmt.Errorf("%w: gotourl: %w", ErrApp, err)
+				}
+				jump = &t
+			case kookoo.SendSMS:
+				c.leg.emit(Event{Type: EventSMS, Text: v.Text})
+			default:
+				c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("ignored %s after <%s> (the input tag must be last)", verbName(vb), action)})
+			}
+			continue
+		}
+		var err error
+		switch v := vb.(type) {
+		case kookoo.PlayText, kookoo.SayAs, kookoo.PlayAudio:
+			_, err = c.playVerb(ctx, vb, false)
+			played = true
+		case kookoo.SendSMS:
+			c.leg.emit(Event{Type: EventSMS, Text: v.Text})
+		case kookoo.GotoURL:
+			t, terr := c.s.urlTarget(v.URL)
+			if terr != nil {
+				return nil, fmt.Errorf("%w: gotourl: %w", ErrApp, terr)
+			}
+			jump = &t
+		case kookoo.CollectDTMF:
+			action = "collectdtmf"
+			next, err = c.collectDTMF(ctx, v)
+		case kookoo.Record:
+			action = "record"
+			next, err = c.record(ctx, v)
+		case kookoo.Dial:
+			action = "dial"
+			next, err = c.dial(v)
+		case kookoo.Hangup:
+			return nil, ErrAppHangup
+		default:
+			c.leg.emit(Event{Type: EventInfo, Text: "unsupported tag " + verbName(vb) + " skipped"})
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if jump != nil {
+		c.target = *jump
+		c.leg.emit(Event{Type: EventInfo, Text: "gotourl " + jump.String()})
+	}
+	if action != "" {
+		c.idle = 0
+		return next, nil
+	}
+	if played || jump != nil {
+		c.idle = 0
+	} else if c.idle++; c.idle >= maxIdleResponses {
+		return nil, fmt.Errorf("%w: %d responses in a row with nothing to play or wait for", ErrApp, c.idle)
+	}
+	return c.values("", "", ""), nil
+}
+
+// verbName names a verb for events.
+func verbName(v kookoo.Verb) string {
+	switch v := v.(type) {
+	case kookoo.PlayText:
+		return "<playtext>"
+	case kookoo.SayAs:
+		return "<say-as>"
+	case kookoo.PlayAudio:
+		return "<playaudio>"
+	case kookoo.CollectDTMF:
+		return "<collectdtmf>"
+	case kookoo.Record:
+		return "<record>"
+	case kookoo.Dial:
+		return "<dial>"
+	case kookoo.Hangup:
+		return "<hangup>"
+	case kookoo.GotoURL:
+		return "<gotourl>"
+	case kookoo.SendSMS:
+		return "<sendsms>"
+	case kookoo.Unknown:
+		return "<" + v.Tag + ">"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// playVerb plays a play tag; with bargeIn, keys pressed during it stop it
+// and are returned.
+func (c *call) playVerb(ctx context.Context, vb kookoo.Verb, bargeIn bool) (string, error) {
+	switch v := vb.(type) {
+	case kookoo.PlayText:
+		c.process = "playtext"
+		return c.speak(ctx, v.Text, bargeIn)
+	case kookoo.SayAs:
+		c.process = "say-as"
+		return c.speak(ctx, sayAsText(v.Value, v.Format), bargeIn)
+	case kookoo.PlayAudio:
+		c.process = "playaudio"
+		return c.playURL(ctx, v.URL, bargeIn)
+	}
+	c.leg.emit(Event{Type: EventInfo, Text: "ignored " + verbName(vb) + " inside <collectdtmf>"})
+	return "", nil
+}
+
+// speak synthesizes text and plays it.
+func (c *call) speak(ctx context.Context, text string, bargeIn bool) (string, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "", nil
+	}
+	if utf8.RuneCountInString(text) > maxSpeakRunes {
+		text = string([]rune(text)[:maxSpeakRunes])
+		c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("text cut to %d characters", maxSpeakRunes)})
+	}
+	c.leg.emit(Event{Type: EventBot, Text: text})
+	pcm, err := c.s.cfg.TTS.Synthesize(ctx, text, c.s.cfg.Voice)
+	if err == nil && pcm.Rate != audio.SampleRate {
+		pcm, err = audio.Resample(pcm, audio.SampleRate)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
+		c.leg.emit(Event{Type: EventError, Text: "text-to-speech failed: " + err.Error()})
+		return "", nil
+	}
+	return c.play(ctx, pcm.Samples, bargeIn)
+}
+
+// playURL fetches, decodes and plays an audio URL. Failures are shown and
+// skipped, as a player would.
+func (c *call) playURL(ctx context.Context, raw string, bargeIn bool) (string, error) {
+	c.leg.emit(Event{Type: EventBot, URL: raw})
+	pcm, err := c.s.fetchAudio(ctx, raw)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
+		c.leg.emit(Event{Type: EventError, Text: "playaudio: " + err.Error()})
+		return "", nil
+	}
+	return c.play(ctx, pcm.Samples, bargeIn)
+}
+
+// fetchAudio gets an audio URL as 8 kHz PCM: the sim's own recordings
+// directly, other URLs in process or over HTTP under the URL policy.
+func (s *Sim) fetchAudio(ctx context.Context, raw string) (audio.PCM, error) {
+	var body []byte
+	if id, ok := s.localRecordingID(raw); ok {
+		rec, found := s.recs.get(id)
+		if !found {
+			return audio.PCM{}, fmt.Errorf("%w: recording %s not found", ErrAudio, id)
+		}
+		body = rec.wav
+	} else {
+		t, err := s.urlTarget(raw)
+		if err != nil {
+			return audio.PCM{}, err
+		}
+		fctx, cancel := context.WithTimeout(ctx, s.cfg.AppTimeout)
+		defer cancel()
+		body, err = s.get(fctx, t, s.cfg.MaxAudioBytes)
+		if err != nil {
+			return audio.PCM{}, fmt.Errorf("%w: fetch %s: %w", ErrAudio, t, err)
+		}
+	}
+	pcm, err := audio.Decode(bytes.NewReader(body), s.cfg.MaxAudioBytes)
+	if err != nil {
+		return audio.PCM{}, fmt.Errorf("%w: decode: %w", ErrAudio, err)
+	}
+	if pcm.Rate != audio.SampleRate {
+		if pcm, err = audio.Resample(pcm, audio.SampleRate); err != nil {
+			return audio.PCM{}, fmt.Errorf("%w: resample: %w", ErrAudio, err)
+		}
+	}
+	return pcm, nil
+}
+
+// localRecordingID recognises the sim's own recording URLs.
+func (s *Sim) localRecordingID(raw string) (string, bool) {
+	rest, ok := strings.CutPrefix(raw, s.cfg.PublicBaseURL+"/sim/recordings/")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, ".wav")
+}
+
+// play sends samples to the caller and waits until they have been sent.
+// With bargeIn, the first key stops the audio; keys are returned.
+func (c *call) play(ctx context.Context, samples []int16, bargeIn bool) (string, error) {
+	if len(samples) == 0 {
+		return "", nil
+	}
+	c.seq++
+	id := c.seq
+	if !c.leg.pacer.enqueue(ctx, &playItem{id: id, pcm: samples}) {
+		return "", context.Cause(ctx)
+	}
+	var keys []rune
+	err := c.wait(ctx, waiter{
+		note: func(n playNote) bool { return n.id == id && !n.started },
+		digit: func(r rune) bool {
+			if !bargeIn {
+				return false
+			}
+			keys = append(keys, r)
+			if len(keys) == 1 {
+				c.leg.pacer.flush(ctx)
+			}
+			return false
+		},
+	})
+	return string(keys), err
+}
+
+// record runs a <record>: the end-pointer on the caller's frames with the
+// verb's silence and maxduration (or the call's overrides), the WAV kept
+// and served, the transcript streamed on the fast path.
+func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) {
+	c.flushTurn()
+	c.process = "record"
+	silence := firstPositive(c.opts.silence, v.Silence, defaultRecordSilence)
+	maxDur := firstPositive(c.opts.maxRecord, v.MaxDuration, defaultRecordMax)
+	term := rune(defaultTermChar)
+	if r, _ := utf8.DecodeRuneInString(v.TermChar); r != utf8.RuneError {
+		term = r
+	}
+	ep, err := audio.NewEndpointer(audio.EndpointConfig{
+		SilencePeriod:  silence,
+		MaxRecordTime:  maxDur,
+		InitialSilence: min(c.s.cfg.InitialSilence, maxDur),
+		TerminatorKey:  term,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: <record silence=%v maxduration=%v>: %w", ErrApp, silence, maxDur, err)
+	}
+	rec := audio.NewRecorder(maxDur)
+	stream := c.startTranscription(ctx)
+	c.leg.emit(Event{Type: EventListen, Mode: "record"})
+
+	var (
+		res     audio.EndResult
+		frames  int
+		partial string
+	)
+	safety := time.NewTimer(maxDur + recordGrace)
+	defer safety.Stop()
+	err = c.wait(ctx, waiter{
+		frame: func(f []int16) bool {
+			_ = rec.Write(f) // full at maxduration; the end-pointer stops there too
+			if stream != nil {
+				if werr := stream.Write(f); werr != nil {
+					c.log.Warn("transcription failed", "err", werr)
+					c.closeStream(ctx, stream)
+					stream = nil
+				}
+			}
+			frames++
+			if stream != nil && frames%5 == 0 {
+				if p := stream.Partial(); p != partial {
+					partial = p
+					c.leg.emit(Event{Type: EventPartial, Text: p})
+				}
+			}
+			var done bool
+			res, done = ep.Write(f)
+			return done
+		},
+		digit: func(r rune) bool {
+			var done bool
+			res, done = ep.DTMF(r)
+			return done
+		},
+		timer: safety.C,
+		fire: func() bool {
+			res = audio.EndResult{Reason: "max_duration", End: maxDur}
+			return true
+		},
+	})
+	endAt := time.Now()
+	hungUp := errors.Is(err, ErrCallerHangup) || errors.Is(err, ErrMediaFailed)
+	if err != nil && !hungUp {
+		if stream != nil {
+			c.closeStream(ctx, stream)
+		}
+		return nil, err
+	}
+	if hungUp {
+		res = ep.Hangup()
+	}
+	var tr stt.Result
+	hasText := false
+	if stream != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		var cerr error
+		tr, cerr = stream.Close(cctx)
+		cancel()
+		if cerr != nil {
+			c.log.Warn("transcription failed", "err", cerr)
+		} else {
+			hasText = true
+		}
+	}
+	pcm := rec.PCM()
+	var buf bytes.Buffer
+	if werr := audio.EncodeWAV(&buf, pcm, audio.EncodingPCM16); werr != nil {
+		return nil, fmt.Errorf("sim: encode recording: %w", werr)
+	}
+	id := newRecordingID(v.Name)
+	c.s.recs.put(&recording{id: id, wav: buf.Bytes(), transcript: tr, hasText: hasText})
+	recURL := c.s.cfg.PublicBaseURL + "/sim/recordings/" + id + ".wav"
+	if hasText {
+		c.leg.emit(Event{Type: EventCaller, Text: tr.Text, Confidence: tr.Confidence})
+	}
+	var speech time.Duration
+	if res.Spoke {
+		speech = res.SpeechEnd - res.SpeechStart
+	}
+	status := recordStatus(res.Reason)
+	c.s.m.endpointDelay.Observe(res.End.Seconds())
+	c.turn = &Event{Type: EventTurn, Reason: status, SpeechMS: speech.Milliseconds(), RecordMS: res.End.Milliseconds(), URL: recURL}
+	c.turnEndAt = endAt
+	c.log.Debug("record ended", "reason", status, "speech", speech, "length", res.End)
+	if hungUp {
+		c.hangupData, c.hangupStatus = recURL, status
+		c.flushTurn()
+		return nil, err
+	}
+	next := c.values(kookoo.EventRecord, recURL, status)
+	next.Set("record_duration", strconv.Itoa(int((res.End+time.Second/2)/time.Second)))
+	return next, nil
+}
+
+// recordStatus is the Record event's status for an end reason.
+func recordStatus(r audio.EndReason) string {
+	if r == "" {
+		return "unknown"
+	}
+	return string(r)
+}
+
+// startTranscription opens the fast-path stream, nil when off or failing.
+func (c *call) startTranscription(ctx context.Context) stt.Stream {
+	if c.s.cfg.STT == nil || c.opts.connection == "" {
+		return nil
+	}
+	var vocab stt.Vocabulary
+	if c.s.cfg.Vocabulary != nil {
+		v, err := c.s.cfg.Vocabulary(ctx, c.opts.connection)
+		if err != nil {
+			c.log.Warn("vocabulary unavailable", "err", err)
+			return nil
+		}
+		vocab = v
+	}
+	st, err := c.s.cfg.STT.Start(ctx, vocab)
+	if err != nil {
+		c.log.Warn("transcription unavailable", "err", err)
+		return nil
+	}
+	return st
+}
+
+func (c *call) closeStream(ctx context.Context, st stt.Stream) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = st.Close(cctx)
+}
+
+// collectDTMF runs a <collectdtmf>: prompts (a key stops them), then keys
+// until l digits, the terminator t, or o milliseconds without a key.
+func (c *call) collectDTMF(ctx context.Context, v kookoo.CollectDTMF) (url.Values, error) {
+	c.flushTurn()
+	c.process = "collectdtmf"
+	timeout := v.Timeout
+	if timeout <= 0 {
+		timeout = defaultDTMFTimeout
+	}
+	maxDigits := v.MaxDigits
+	if maxDigits <= 0 || maxDigits > maxCollectDigits {
+		maxDigits = maxCollectDigits
+	}
+	var digits []rune
+	done := false
+	press := func(r rune) bool {
+		if v.TermChar != "" && string(r) == v.TermChar {
+			done = true
+			return true
+		}
+		digits = append(digits, r)
+		done = len(digits) >= maxDigits
+		return done
+	}
+	c.leg.emit(Event{Type: EventListen, Mode: "dtmf"})
+	for _, p := range v.Prompts {
+		keys, err := c.playVerb(ctx, p, true)
+		c.process = "collectdtmf"
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range keys {
+			if press(r) {
+				break
+			}
+		}
+		if len(keys) > 0 {
+			break
+		}
+	}
+	if !done {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		err := c.wait(ctx, waiter{
+			digit: func(r rune) bool {
+				if press(r) {
+					return true
+				}
+				t.Reset(timeout)
+				return false
+			},
+			timer: t.C,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.leg.emit(Event{Type: EventDTMF, Text: string(digits)})
+	return c.values(kookoo.EventGotDTMF, string(digits), ""), nil
+}
+
+// dial simulates a <dial>: the configured outcome, reported at once.
+func (c *call) dial(v kookoo.Dial) (url.Values, error) {
+	c.flushTurn()
+	c.process = "dial"
+	outcome := c.s.cfg.DialOutcome
+	c.leg.emit(Event{Type: EventDial, Text: maskNumber(v.Number), Status: outcome})
+	next := c.values(kookoo.EventDial, "-1", outcome)
+	next.Set("callduration", "0")
+	return next, nil
+}
+
+// values builds a KooKoo request's parameters (§1.2 of the spec). An empty
+// event is the follow-up request after a play-only response.
+func (c *call) values(ev kookoo.Event, data, status string) url.Values {
+	r := kookoo.Request{Event: ev, SID: c.sid, CID: c.opts.cid, CalledNumber: c.s.cfg.CalledNumber, Data: data, Status: status}
+	v := r.Values()
+	if v == nil {
+		v = url.Values{}
+	}
+	for k, vals := range v {
+		if len(vals) == 0 || vals[0] == "" {
+			delete(v, k)
+		}
+	}
+	if ev == "" {
+		v.Del("event")
+	} else {
+		v.Set("event", string(ev))
+	}
+	v.Set("sid", c.sid)
+	v.Set("cid", c.opts.cid)
+	v.Set("called_number", c.s.cfg.CalledNumber)
+	if data != "" || ev == kookoo.EventGotDTMF {
+		v.Set("data", data)
+	}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if ev == kookoo.EventNewCall {
+		tail := c.opts.cid
+		if len(tail) > 10 {
+			tail = tail[len(tail)-10:]
+		}
+		v.Set("cid_e164", "+91"+tail)
+		v.Set("cid_type", "MOBILE")
+		v.Set("circle", "KARNATAKA")
+		v.Set("operator", "Airtel")
+		v.Set("request_time", time.Now().Format(time.DateTime))
+	}
+	return v
+}
+
+// hangupValues is the Hangup request after the caller hung up, with the
+// running tag and any recording cut short.
+func (c *call) hangupValues() url.Values {
+	v := c.values(kookoo.EventHangup, c.hangupData, c.hangupStatus)
+	v.Set("process", c.process)
+	v.Set("total_call_duration", strconv.Itoa(int(time.Since(c.start).Seconds())))
+	return v
+}
+
+// disconnectValues is the Disconnect request after <hangup/> (or a
+// shutdown, with message).
+func (c *call) disconnectValues(message string) url.Values {
+	v := c.values(kookoo.EventDisconnect, "", "")
+	v.Set("process", "none")
+	v.Set("total_call_duration", strconv.Itoa(int(time.Since(c.start).Seconds())))
+	if message != "" {
+		v.Set("message", message)
+	}
+	return v
+}
+
+func firstPositive(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,33 @@
+// Package sim is koel's softphone: a WebRTC media leg, a KooKoo emulator
+// that executes KooKoo verbs against it, a browser page and a command-line
+// client.
+//
+// # Media leg
+//
+// A caller (the page at /sim/ or [RunCLI]) sends a non-trickle SDP offer to
+// POST /sim/offer. The [Sim] answers with a pion/webrtc peer that negotiates
+// only PCMU/8000 and telephone-event/8000 over host candidates, sends the
+// bot's audio as 20 ms PCMU frames paced by a ticker, and receives the
+// caller's audio and RFC 4733 DTMF events. Events for the caller's user
+// interface (what the bot said, what the caller said, per-turn figures) go
+// over a DataChannel labelled "koel" that the offerer creates.
+//
+// # Emulator
+//
+// Each call dials a KooKoo app, either koel's own router in process
+// (/kookoo/{connection}) or any app URL, with event=NewCall and realistic
+// sid, cid and called_number, and executes the returned verbs as
+// /work/shared/spec/kookoo.md describes: play tags in order, then the
+// request that the last tag implies (Record, GotDTMF, Dial, Disconnect, or a
+// follow-up request with no event after a play-only response). The caller
+// hanging up sends event=Hangup with process set to the running tag.
+//
+// # Fast path
+//
+// When the app is koel's own connection and a speech-to-text engine is
+// configured, the caller's audio is transcribed while it is recorded; the
+// transcript is ready when the end-pointer fires and koel's KooKoo app takes
+// it through [Sim.LookupTranscript] instead of downloading the recording.
+//
+// One goroutine owns each call's state; pion callbacks become channel sends.
+package sim

@@ -1,0 +1,36 @@
+package sim
+
+import "errors"
+
+var (
+	// ErrTooManyCalls is returned (and answered with 503) when the
+	// concurrent call cap is reached.
+	ErrTooManyCalls = errors.New("sim: too many concurrent calls")
+	// ErrBadOffer means the SDP offer could not be parsed or applied.
+	ErrBadOffer = errors.New("sim: malformed SDP offer")
+	// ErrNoAudio means the offer has no audio section carrying PCMU.
+	ErrNoAudio = errors.New("sim: offer has no PCMU audio")
+	// ErrBadRequest means an offer request is invalid (settings, app,
+	// connection name).
+	ErrBadRequest = errors.New("sim: bad request")
+	// ErrURLNotAllowed means the URL policy refused a URL.
+	ErrURLNotAllowed = errors.New("sim: url not allowed")
+	// ErrClosed is returned after [Sim.Close].
+	ErrClosed = errors.New("sim: closed")
+	// ErrApp means the KooKoo app failed: a transport error, a non-2xx
+	// status, a timeout, an oversize body or invalid XML.
+	ErrApp = errors.New("sim: kookoo app failed")
+	// ErrAudio means an audio file (playaudio, --wav) could not be fetched
+	// or decoded.
+	ErrAudio = errors.New("sim: audio")
+	// ErrCallerHangup is the cause of a call that the caller ended.
+	ErrCallerHangup = errors.New("sim: caller hung up")
+	// ErrAppHangup is the cause of a call that the app ended with <hangup/>.
+	ErrAppHangup = errors.New("sim: app hung up")
+	// ErrMediaFailed is the cause of a call whose media leg failed (ICE
+	// failure or timeout).
+	ErrMediaFailed = errors.New("sim: media failed")
+	// ErrCallFailed is returned by the CLI when the call did not complete
+	// as expected.
+	ErrCallFailed = errors.New("sim: call failed")
+)

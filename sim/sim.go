@@ -1,0 +1,385 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/koelvoice/koel/audio/stt"
+)
+
+// maxOfferRequestBytes caps the JSON body of POST /sim/offer.
+const maxOfferRequestBytes = 64 << 10
+
+// Sim is the softphone server: it answers WebRTC offers, runs one KooKoo
+// emulator per call and serves the page and the recordings.
+type Sim struct {
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics
+	api  *webrtc.API
+	recs *recordings
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	active int
+	calls  map[string]*call
+}
+
+// New validates cfg, applies defaults and returns a Sim ready to mount.
+func New(cfg Config) (*Sim, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newAPI(cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sim{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		m:      m,
+		api:    api,
+		recs:   newRecordings(cfg.MaxRecordingBytes, cfg.RecordingTTL),
+		ctx:    ctx,
+		cancel: cancel,
+		calls:  map[string]*call{},
+	}, nil
+}
+
+// Routes mounts the sim on r: GET /sim/ (the page) and its static files
+// under /sim/static/, POST /sim/offer (SDP offer → answer) and
+// GET /sim/recordings/{id}.wav.
+func (s *Sim) Routes(r *mux.Router) {
+	r.HandleFunc("/sim", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/sim/", http.StatusMovedPermanently)
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/sim/", pageHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/sim/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/sim/offer", s.handleOffer).Methods(http.MethodPost)
+	r.HandleFunc("/sim/recordings/{id}.wav", s.handleRecording).Methods(http.MethodGet, http.MethodHead)
+}
+
+// LookupTranscript returns the transcript the softphone streamed while it
+// recorded recordingURL, for koel's KooKoo app's fast path. It reports
+// false for URLs the sim did not make, recordings made without
+// speech-to-text, and recordings that expired.
+func (s *Sim) LookupTranscript(recordingURL string) (stt.Result, bool) {
+	prefix := s.cfg.PublicBaseURL + "/sim/recordings/"
+	rest, ok := strings.CutPrefix(recordingURL, prefix)
+	if !ok {
+		return stt.Result{}, false
+	}
+	id, ok := strings.CutSuffix(rest, ".wav")
+	if !ok {
+		return stt.Result{}, false
+	}
+	rec, ok := s.recs.get(id)
+	if !ok || !rec.hasText {
+		return stt.Result{}, false
+	}
+	return rec.transcript, true
+}
+
+// ActiveCalls is the number of calls in progress (including ones still
+// negotiating).
+func (s *Sim) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// Close refuses new calls, hangs up every call and waits for their
+// goroutines. It is idempotent.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// reserve takes a call slot.
+func (s *Sim) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.active >= s.cfg.MaxCalls {
+		return fmt.Errorf("%w (limit %d)", ErrTooManyCalls, s.cfg.MaxCalls)
+	}
+	s.active++
+	s.m.callsActive.Inc()
+	return nil
+}
+
+func (s *Sim) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	s.m.callsActive.Dec()
+}
+
+// offerRequest is the body of POST /sim/offer.
+type offerRequest struct {
+	// SDP is the caller's complete (non-trickle) offer.
+	SDP  string `json:"sdp"`
+	Type string `json:"type,omitempty"`
+	// Connection names koel's own KooKoo connection; AppURL any KooKoo
+	// app. Exactly one is set.
+	Connection string `json:"connection,omitempty"`
+	AppURL     string `json:"app_url,omitempty"`
+	// SilencePeriod and MaxRecordTime (seconds) override every <record>'s
+	// silence and maxduration when positive.
+	SilencePeriod float64 `json:"silence_period,omitempty"`
+	MaxRecordTime float64 `json:"max_record_time,omitempty"`
+	// Caller is the cid to present; empty draws a realistic one.
+	Caller string `json:"caller,omitempty"`
+}
+
+// offerResponse is the answer to POST /sim/offer.
+type offerResponse struct {
+	SDP    string `json:"sdp"`
+	Type   string `json:"type"`
+	CallID string `json:"call_id"`
+	SID    string `json:"sid"`
+}
+
+// callOptions are a call's validated settings.
+type callOptions struct {
+	target     target
+	connection string
+	silence    time.Duration
+	maxRecord  time.Duration
+	cid        string
+}
+
+// parseOfferRequest validates everything in an offer request but the SDP.
+func (s *Sim) parseOfferRequest(req offerRequest) (callOptions, error) {
+	var o callOptions
+	if req.Type != "" && req.Type != "offer" {
+		return o, fmt.Errorf("%w: type %q is not \"offer\"", ErrBadRequest, req.Type)
+	}
+	var err error
+	switch {
+	case req.Connection != "" && req.AppURL != "":
+		return o, fmt.Errorf("%w: give a connection or an app_url, not both", ErrBadRequest)
+	case req.Connection != "":
+		o.connection = req.Connection
+		o.target, err = s.connectionTarget(req.Connection)
+	case req.AppURL != "":
+		o.target, err = s.urlTarget(req.AppURL)
+	default:
+		return o, fmt.Errorf("%w: give a connection or an app_url", ErrBadRequest)
+	}
+	if err != nil {
+		return o, err
+	}
+	sec := func(name string, v, max float64) (time.Duration, error) {
+		if v < 0 || v > max || v != v {
+			return 0, fmt.Errorf("%w: %s %v is outside 0..%v seconds", ErrBadRequest, name, v, max)
+		}
+		return time.Duration(v * float64(time.Second)), nil
+	}
+	if o.silence, err = sec("silence_period", req.SilencePeriod, 60); err != nil {
+		return o, err
+	}
+	if o.maxRecord, err = sec("max_record_time", req.MaxRecordTime, 600); err != nil {
+		return o, err
+	}
+	switch {
+	case req.Caller == "":
+		o.cid = randomDigits("9", 10)
+	case len(req.Caller) > 16 || strings.Trim(req.Caller, "+0123456789") != "":
+		return o, fmt.Errorf("%w: caller %q is not a phone number", ErrBadRequest, req.Caller)
+	default:
+		o.cid = req.Caller
+	}
+	return o, nil
+}
+
+// httpError writes a JSON error with the status that fits err.
+func httpError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrTooManyCalls), errors.Is(err, ErrClosed):
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, ErrBadOffer), errors.Is(err, ErrNoAudio), errors.Is(err, ErrBadRequest), errors.Is(err, ErrURLNotAllowed):
+		code = http.StatusBadRequest
+	}
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		msg = "sim: internal error"
+	}
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handleOffer answers POST /sim/offer: validate, take a slot, answer the
+// SDP, start the call.
+func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
+	var req offerRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOfferRequestBytes))
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
+		return
+	}
+	opts, err := s.parseOfferRequest(req)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	if err := checkOffer(req.SDP); err != nil {
+		httpError(w, err)
+		return
+	}
+	if err := s.reserve(); err != nil {
+		s.m.calls.WithLabelValues(resultRejected).Inc()
+		s.log.Warn("offer refused", "err", err)
+		httpError(w, err)
+		return
+	}
+	resp, err := s.answer(r.Context(), req.SDP, opts)
+	if err != nil {
+		s.release()
+		s.m.calls.WithLabelValues(resultRejected).Inc()
+		s.log.Warn("offer failed", "err", err)
+		httpError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// answer builds the media leg for an offer and starts the call. On error
+// nothing is left running.
+func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offerResponse, error) {
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return offerResponse{}, fmt.Errorf("sim: new peer connection: %w", err)
+	}
+	sid := randomDigits("2", 17)
+	id := randomHex(8)
+	log := s.log.With("call_id", id, "sid", sid)
+	l := newLeg(pc, log, randomUint32())
+	l.wire()
+	fail := func(err error) (offerResponse, error) {
+		_ = l.close()
+		return offerResponse{}, err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrBadOffer, err))
+	}
+	sender, err := pc.AddTrack(l.track)
+	if err != nil {
+		return fail(fmt.Errorf("%w: add track: %w", ErrBadOffer, err))
+	}
+	l.goTracked(func() { drainRTCP(sender) })
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("%w: create answer: %w", ErrBadOffer, err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return fail(fmt.Errorf("sim: set local description: %w", err))
+	}
+	t := time.NewTimer(gatherTimeout)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+		return fail(fmt.Errorf("sim: ice gathering timed out"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	case <-s.ctx.Done():
+		return fail(ErrClosed)
+	}
+	c := newCall(s, id, sid, opts, l, log)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(ErrClosed)
+	}
+	s.calls[id] = c
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.run(s.ctx)
+	log.Info("call started", "app", opts.target.String(), "caller", maskNumber(opts.cid))
+	return offerResponse{SDP: pc.LocalDescription().SDP, Type: "answer", CallID: id, SID: sid}, nil
+}
+
+// handleRecording serves GET /sim/recordings/{id}.wav.
+func (s *Sim) handleRecording(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	rec, ok := s.recs.get(id)
+	if !ok {
+		http.Error(w, "recording not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	http.ServeContent(w, r, id+".wav", rec.created, bytes.NewReader(rec.wav))
+}
+
+// maskNumber hides all but the last two digits of a phone number.
+func maskNumber(n string) string {
+	if len(n) <= 2 {
+		return strings.Repeat("*", len(n))
+	}
+	return strings.Repeat("*", len(n)-2) + n[len(n)-2:]
+}
+
+func randomUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func randomHex(n int) string {
+	const hexdigits = "0123456789abcdef"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = hexdigits[b[i]&0x0f]
+	}
+	return string(b)
+}
+
+// randomDigits returns prefix followed by random digits, n digits in all.
+func randomDigits(prefix string, n int) string {
+	b := make([]byte, n-len(prefix))
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return prefix + string(b)
+}
