@@ -52,7 +52,9 @@ func setupRecordings(t *testing.T, h *harness) {
 
 func conformanceCases() []conformanceCase {
 	nc := "GET demo?event=NewCall&sid={sid}&{caller}"
-	rec := func(path string) string { return "GET demo?event=Record&sid={sid}&data={rec}" + path + "&status=silence" }
+	rec := func(path string) string {
+		return "GET demo?event=Record&sid={sid}&data={rec}" + path + "&status=silence"
+	}
 	return []conformanceCase{
 		{name: "probe", steps: []string{"GET demo?event=NewCall"}},
 		{name: "probe_unknown_identifier", steps: []string{"GET nope?event=NewCall"}},

@@ -146,6 +146,7 @@ type harnessOptions struct {
 	noSetup      bool // the store already holds the demo business
 	lockWait     time.Duration
 	logger       *slog.Logger
+	pre          *transcripts // shared with another harness; nil = a new one
 }
 
 // harness is a KooKoo app on a real store, engine and FAQ bot, mounted on a
@@ -204,6 +205,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h := &harness{t: t, store: o.store, recs: newRecordingServer(t), pre: &transcripts{}, reg: prometheus.NewRegistry(), dialed: &atomic.Int32{}}
 	if h.store == nil {
 		h.store = storetest.NewSQLite(t)
+	}
+	if o.pre != nil {
+		h.pre = o.pre
 	}
 	if !o.noSetup {
 		h.biz = setupDemo(t, h.store)
