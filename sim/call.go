@@ -536,6 +536,7 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		res     audio.EndResult
 		frames  int
 		partial string
+		pressed rune // a key other than the terminator, reported as GotDTMF
 	)
 	safety := time.NewTimer(maxDur + recordGrace)
 	defer safety.Stop()
@@ -563,6 +564,13 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		digit: func(r rune) bool {
 			var done bool
 			res, done = ep.DTMF(r)
+			if !done {
+				// Not the terminator: the key stops the recording and is
+				// reported as GotDTMF (see the package doc).
+				res, pressed = ep.Hangup(), r
+				res.Reason = audio.EndDTMF
+				done = true
+			}
 			return done
 		},
 		timer: safety.C,
@@ -589,10 +597,14 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		var cerr error
 		tr, cerr = stream.Close(cctx)
 		cancel()
-		if cerr != nil {
-			c.log.Warn("transcription failed", "err", cerr)
-		} else {
+		switch {
+		case cerr == nil:
 			hasText = true
+		case errors.Is(cerr, stt.ErrEmptyAudio):
+			// Nothing was recorded: the transcript is known to be empty.
+			tr, hasText = stt.Result{}, true
+		default:
+			c.log.Warn("transcription failed", "err", cerr)
 		}
 	}
 	pcm := rec.PCM()
@@ -619,6 +631,11 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		c.hangupData, c.hangupStatus = recURL, status
 		c.flushTurn()
 		return nil, err
+	}
+	if pressed != 0 {
+		c.flushTurn()
+		c.leg.emit(Event{Type: EventDTMF, Text: string(pressed)})
+		return c.values(kookoo.EventGotDTMF, string(pressed), ""), nil
 	}
 	next := c.values(kookoo.EventRecord, recURL, status)
 	next.Set("record_duration", strconv.Itoa(int((res.End+time.Second/2)/time.Second)))

@@ -22,6 +22,15 @@
 // follow-up request with no event after a play-only response). The caller
 // hanging up sends event=Hangup with process set to the running tag.
 //
+// Where the spec is silent the emulator chooses: a key pressed during the
+// prompts of a <collectdtmf> stops them and counts (barge-in); during a
+// <record>, the record's terminator (termchar, default #) ends it with
+// event=Record status=dtmf, and any other key ends it and is reported as
+// event=GotDTMF data={key} (koel's own app offers "press 0 for an agent"
+// while it listens); GotDTMF data leaves out the terminator; <dial> ends at
+// once with the configured outcome (data=-1, callduration=0); Disconnect
+// after <hangup/> carries process=none.
+//
 // # Fast path
 //
 // When the app is koel's own connection and a speech-to-text engine is

@@ -89,8 +89,8 @@ func TestPacerCatchesUpAndCountsLateFrames(t *testing.T) {
 	r := newPacerRig(t)
 	ms := time.Millisecond
 	steps := []struct {
-		at       time.Duration
-		frames   int
+		at        time.Duration
+		frames    int
 		lateSoFar int64
 	}{
 		{20 * ms, 2, 0},    // slots 0 and 20: on time

@@ -31,11 +31,15 @@ func (l pionLogger) Debug(msg string)                  { l.emit(slog.LevelDebug-
 func (l pionLogger) Debugf(format string, args ...any) {
 	l.emit(slog.LevelDebug-4, fmt.Sprintf(format, args...))
 }
-func (l pionLogger) Info(msg string)                  { l.emit(slog.LevelDebug, msg) }
-func (l pionLogger) Infof(format string, args ...any) { l.emit(slog.LevelDebug, fmt.Sprintf(format, args...)) }
-func (l pionLogger) Warn(msg string)                  { l.emit(slog.LevelWarn, msg) }
-func (l pionLogger) Warnf(format string, args ...any) { l.emit(slog.LevelWarn, fmt.Sprintf(format, args...)) }
-func (l pionLogger) Error(msg string)                 { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Info(msg string) { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any) {
+	l.emit(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l pionLogger) Warn(msg string) { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any) {
+	l.emit(slog.LevelWarn, fmt.Sprintf(format, args...))
+}
+func (l pionLogger) Error(msg string) { l.emit(slog.LevelError, msg) }
 func (l pionLogger) Errorf(format string, args ...any) {
 	l.emit(slog.LevelError, fmt.Sprintf(format, args...))
 }
