@@ -3,6 +3,8 @@ package kookoo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -325,7 +327,20 @@ func (a *App) render(call ivr.Call, actions []ivr.CallAction) body {
 }
 
 func (a *App) record(l ivr.Listen) Record {
-	return Record{Name: l.Name, Format: a.format, Silence: l.Silence, MaxDuration: l.MaxDuration}
+	return Record{Name: recordName(l.Name), Format: a.format, Silence: l.Silence, MaxDuration: l.MaxDuration}
+}
+
+// maxRecordName is the longest <record> file name KooKoo gets.
+const maxRecordName = 128
+
+// recordName keeps a recording name within maxRecordName: a name built from
+// a very long sid is replaced by a digest of itself (still unique per turn).
+func recordName(name string) string {
+	if len(name) <= maxRecordName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "koel-" + hex.EncodeToString(sum[:16])
 }
 
 // callerKey is the user id of the caller: the number, or the sid when

@@ -37,7 +37,7 @@ type conformanceCase struct {
 
 // setupRecordings serves the conformance recordings: questions the softphone
 // path reports as already transcribed, an empty recording, garbage bytes.
-func setupRecordings(t *testing.T, h *harness) {
+func setupRecordings(t testing.TB, h *harness) {
 	for path, text := range map[string]string{
 		"/q-hours.wav":    "what are your opening hours",
 		"/q-location.wav": "where is your store",
