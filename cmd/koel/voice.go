@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -190,12 +191,15 @@ func softphoneURLPolicy(dev bool) func(*url.URL) error {
 	}
 }
 
+// nodeID names this server in call locks: host, process and a random part,
+// so two servers in one process (tests) or a restarted process never share
+// an owner id.
 func nodeID() string {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "koel"
 	}
-	return host + "-" + strconv.Itoa(os.Getpid())
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64()&0xffffff, 16)
 }
 
 // loopbackAddr turns a listen address into one a local client can dial.
