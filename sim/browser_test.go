@@ -1,0 +1,261 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koelvoice/koel/audio"
+	"github.com/koelvoice/koel/audio/audiotest"
+)
+
+// cdp is a minimal Chrome DevTools Protocol client over
+// --remote-debugging-pipe (fd 3 in, fd 4 out, messages end with NUL).
+type cdp struct {
+	w       io.Writer
+	mu      sync.Mutex
+	next    int
+	pending map[int]chan cdpMessage
+	done    chan struct{}
+}
+
+type cdpMessage struct {
+	ID     int             `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+	Method string `json:"method"`
+}
+
+func newCDP(w io.Writer, r io.Reader) *cdp {
+	c := &cdp{w: w, pending: map[int]chan cdpMessage{}, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		br := bufio.NewReader(r)
+		for {
+			b, err := br.ReadBytes(0)
+			if err != nil {
+				return
+			}
+			var m cdpMessage
+			if json.Unmarshal(bytes.TrimSuffix(b, []byte{0}), &m) != nil || m.ID == 0 {
+				continue // events are not needed
+			}
+			c.mu.Lock()
+			ch := c.pending[m.ID]
+			delete(c.pending, m.ID)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		}
+	}()
+	return c
+}
+
+// call sends a command (to a page session when session is set) and waits
+// for its result.
+func (c *cdp) call(ctx context.Context, session, method string, params any, out any) error {
+	c.mu.Lock()
+	c.next++
+	id := c.next
+	ch := make(chan cdpMessage, 1)
+	c.pending[id] = ch
+	msg := map[string]any{"id": id, "method": method, "params": params}
+	if session != "" {
+		msg["sessionId"] = session
+	}
+	b, _ := json.Marshal(msg)
+	_, err := c.w.Write(append(b, 0))
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("cdp %s: %w", method, err)
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return fmt.Errorf("cdp %s: %s", method, m.Error.Message)
+		}
+		if out != nil {
+			return json.Unmarshal(m.Result, out)
+		}
+		return nil
+	case <-c.done:
+		return fmt.Errorf("cdp %s: browser closed", method)
+	case <-ctx.Done():
+		return fmt.Errorf("cdp %s: %w", method, ctx.Err())
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting promises) in a page.
+func (c *cdp) eval(ctx context.Context, session, expr string) (json.RawMessage, error) {
+	var res struct {
+		Result struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	err := c.call(ctx, session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true}, &res)
+	if err != nil {
+		return nil, err
+	}
+	if e := res.ExceptionDetails; e != nil {
+		return nil, errors.New(e.Text + " " + e.Exception.Description)
+	}
+	return res.Result.Value, nil
+}
+
+// fakeMicWAV writes what Chromium plays as the microphone (it loops the
+// file): a pause, the question, a long pause.
+func fakeMicWAV(t *testing.T, question string) string {
+	t.Helper()
+	speech, err := testTTS(t).Synthesize(context.Background(), question, voiceNamed(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := audiotest.Concat(audiotest.Silence(7*time.Second), speech, audiotest.Silence(6*time.Second))
+	p48, err := audio.Resample(p, 48000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mic.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := audio.EncodeWAV(f, p48, audio.EncodingPCM16); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBrowserAsksTheDemoBot opens /sim/ in headless Chromium with a fake
+// microphone asking a demo question, clicks Call, and waits until the page
+// shows the bot's answer. The screenshot is a test artifact.
+func TestBrowserAsksTheDemoBot(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (make test installs it); skipping the browser test")
+	}
+	ds := startDemo(t)
+	mic := fakeMicWAV(t, "what are your opening hours")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	toChrome, chromeIn, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chromeOut, fromChrome, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(),
+		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+		"--use-file-for-fake-audio-capture="+mic,
+		"--autoplay-policy=no-user-gesture-required",
+		"--remote-debugging-pipe", "about:blank")
+	cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // fd 3: commands in, fd 4: replies out
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	toChrome.Close()
+	fromChrome.Close()
+	c := newCDP(chromeIn, chromeOut)
+	defer func() {
+		_ = c.call(context.Background(), "", "Browser.close", map[string]any{}, nil)
+		chromeIn.Close()
+		_ = cmd.Wait()
+		chromeOut.Close()
+		<-c.done
+	}()
+
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached); err != nil {
+		t.Fatal(err)
+	}
+	s := attached.SessionID
+	if err := c.call(ctx, s, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1100, "height": 1300, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(ctx, s, "Page.navigate", map[string]any{"url": ds.srv.URL + "/sim/"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	steps := []string{
+		`new Promise(r => { const ok = () => document.getElementById('call') ? r(true) : setTimeout(ok, 50); ok(); })`,
+		`document.getElementById('connection').value = 'demo'; document.getElementById('call').click(); true`,
+	}
+	for _, js := range steps {
+		if _, err := c.eval(ctx, s, js); err != nil {
+			t.Fatalf("eval %q: %v", js, err)
+		}
+	}
+	// Resolve when the transcript shows the bot's answer and the turns table
+	// its figures (a MutationObserver,
+	// not polling); the page's own failure lines reject at once.
+	const answer = "Our stores are open from nine in the morning"
+	wait := `new Promise((resolve, reject) => {
+	  const list = document.getElementById('transcript');
+	  const turns = document.getElementById('turns');
+	  const check = () => {
+	    const text = list.innerText;
+	    if (text.includes(` + "`" + answer + "`" + `) && turns.rows.length > 0) resolve(text + '\nturn: ' + turns.rows[turns.rows.length-1].innerText);
+	    else if (/call failed|error:/.test(text)) reject(new Error(text));
+	  };
+	  new MutationObserver(check).observe(document.body, {childList: true, subtree: true, characterData: true});
+	  check();
+	})`
+	text, err := c.eval(ctx, s, wait)
+	shot := filepath.Join(t.ArtifactDir(), "softphone.png")
+	if dir := os.Getenv("KOEL_SCREENSHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "softphone.png")
+	}
+	var png struct {
+		Data string `json:"data"`
+	}
+	if serr := c.call(context.Background(), s, "Page.captureScreenshot", map[string]any{"format": "png"}, &png); serr == nil {
+		if b, derr := base64.StdEncoding.DecodeString(png.Data); derr == nil {
+			if werr := os.WriteFile(shot, b, 0o644); werr == nil {
+				t.Logf("screenshot: %s", shot)
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("the page did not show the answer: %v\nchromium: %s", err, stderr.String())
+	}
+	t.Logf("page transcript:\n%s", text)
+	if _, err := c.eval(ctx, s, `document.getElementById('hangup').click(); true`); err != nil {
+		t.Errorf("hang up: %v", err)
+	}
+}
