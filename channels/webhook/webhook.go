@@ -224,6 +224,35 @@ func validAuthID(u *User) (string, error) {
 	return id, nil
 }
 
+// userRequest is what both webhook endpoints carry: a business and a user.
+type userRequest interface {
+	ids() (businessID *int64, user *User)
+}
+
+func (r *LogMessageRequest) ids() (*int64, *User)   { return r.BusinessID, r.User }
+func (r *RegisterUserRequest) ids() (*int64, *User) { return r.BusinessID, r.User }
+
+// decode checks that credentials are present (before reading the body, so
+// anonymous requests cost nothing), decodes req and validates its business
+// and user; it returns the business id and the trimmed auth_id.
+func decode(w http.ResponseWriter, r *http.Request, req userRequest) (int64, string, error) {
+	if _, ok := api.BearerToken(r); !ok || r.Header.Get("client-id") == "" {
+		return 0, "", errInvalidAuth
+	}
+	if err := api.DecodeJSON(w, r, MaxBody, req); err != nil {
+		return 0, "", err
+	}
+	businessID, user := req.ids()
+	if businessID == nil {
+		return 0, "", api.Errorf(http.StatusBadRequest, "business_id missing in the request")
+	}
+	authID, err := validAuthID(user)
+	if err != nil {
+		return 0, "", err
+	}
+	return *businessID, authID, nil
+}
+
 func (c *Channel) logMessage(w http.ResponseWriter, r *http.Request) {
 	if err := c.serveLogMessage(w, r); err != nil {
 		c.fail(w, r, err)
@@ -232,17 +261,8 @@ func (c *Channel) logMessage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if _, ok := api.BearerToken(r); !ok || r.Header.Get("client-id") == "" {
-		return errInvalidAuth
-	}
 	var req LogMessageRequest
-	if err := api.DecodeJSON(w, r, MaxBody, &req); err != nil {
-		return err
-	}
-	if req.BusinessID == nil {
-		return api.Errorf(http.StatusBadRequest, "business_id missing in the request")
-	}
-	authID, err := validAuthID(req.User)
+	businessID, authID, err := decode(w, r, &req)
 	if err != nil {
 		return err
 	}
@@ -259,7 +279,7 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 	if msgType != MessageTypeStandard {
 		return api.Errorf(http.StatusBadRequest, "unsupported message_type %d (only 0 is processed)", msgType)
 	}
-	b, conn, err := c.authenticate(ctx, r, *req.BusinessID)
+	b, conn, err := c.authenticate(ctx, r, businessID)
 	if err != nil {
 		return err
 	}
@@ -297,26 +317,16 @@ func (c *Channel) registerUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Channel) serveRegisterUser(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	if _, ok := api.BearerToken(r); !ok || r.Header.Get("client-id") == "" {
-		return errInvalidAuth
-	}
 	var req RegisterUserRequest
-	if err := api.DecodeJSON(w, r, MaxBody, &req); err != nil {
-		return err
-	}
-	if req.BusinessID == nil {
-		return api.Errorf(http.StatusBadRequest, "business_id missing in the request")
-	}
-	authID, err := validAuthID(req.User)
+	businessID, authID, err := decode(w, r, &req)
 	if err != nil {
 		return err
 	}
-	b, _, err := c.authenticate(ctx, r, *req.BusinessID)
+	b, _, err := c.authenticate(r.Context(), r, businessID)
 	if err != nil {
 		return err
 	}
-	if _, err := c.Store.RegisterUser(ctx, b.ID, ivr.ChannelWebhook, authID); err != nil {
+	if _, err := c.Store.RegisterUser(r.Context(), b.ID, ivr.ChannelWebhook, authID); err != nil {
 		return fmt.Errorf("webhook: register user: %w", err)
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
