@@ -27,6 +27,9 @@ const (
 
 const (
 	maxCollectDigits = 64
+	// maxArrivals bounds the per-frame arrival times kept per <record>
+	// (10 minutes of frames).
+	maxArrivals = 30000
 	maxSpeakRunes    = 2000
 	// recordGrace ends a <record> by the wall clock when the caller's
 	// audio stops arriving (the end-pointer counts samples only).
@@ -537,6 +540,10 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		frames  int
 		partial string
 		pressed rune // a key other than the terminator, reported as GotDTMF
+		// arrivals[i] is when frame i arrived (ns since recordStart), to
+		// measure how long after the last speech frame the end-pointer fired.
+		arrivals    = make([]int64, 0, 512)
+		recordStart = time.Now()
 	)
 	safety := time.NewTimer(maxDur + recordGrace)
 	defer safety.Stop()
@@ -551,6 +558,9 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 				}
 			}
 			frames++
+			if len(arrivals) < maxArrivals {
+				arrivals = append(arrivals, int64(time.Since(recordStart)))
+			}
 			if stream != nil && frames%5 == 0 {
 				if p := stream.Partial(); p != partial {
 					partial = p
@@ -624,7 +634,12 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	}
 	status := recordStatus(res.Reason)
 	c.s.m.endpointDelay.Observe(res.End.Seconds())
-	c.turn = &Event{Type: EventTurn, Reason: status, SpeechMS: speech.Milliseconds(), RecordMS: res.End.Milliseconds(), URL: recURL}
+	c.turn = &Event{Type: EventTurn, Reason: status, SpeechMS: speech.Milliseconds(), RecordMS: res.End.Milliseconds(), URL: recURL, EndpointMS: -1}
+	if i := int(res.SpeechEnd/audio.FrameDuration) - 1; res.Reason == audio.EndSilence && i >= 0 && i < len(arrivals) {
+		// Wall time from the arrival of the last speech frame to the
+		// decision; the configured silence period plus processing delay.
+		c.turn.EndpointMS = (endAt.Sub(recordStart) - time.Duration(arrivals[i])).Milliseconds()
+	}
 	c.turnEndAt = endAt
 	c.log.Debug("record ended", "reason", status, "speech", speech, "length", res.End)
 	if hungUp {

@@ -9,7 +9,7 @@ const (
 	EventListen  = "listen"  // the emulator waits for the caller: Mode "record" or "dtmf"
 	EventPartial = "partial" // partial transcript of the caller: Text
 	EventCaller  = "caller"  // final transcript of the caller: Text, Confidence
-	EventTurn    = "turn"    // figures of one recorded turn: Reason, SpeechMS, RecordMS, ReplyMS, URL
+	EventTurn    = "turn"    // figures of one recorded turn: Reason, SpeechMS, RecordMS, EndpointMS, ReplyMS, URL
 	EventDTMF    = "dtmf"    // digits collected: Text
 	EventDial    = "dial"    // a simulated <dial>: Text (number), Status
 	EventSMS     = "sms"     // a <sendsms>: Text
@@ -35,6 +35,10 @@ type Event struct {
 	SpeechMS int64 `json:"speech_ms"`
 	RecordMS int64 `json:"record_ms"`
 	ReplyMS  int64 `json:"reply_ms"`
+	// EndpointMS is the wall time from the arrival of the last speech
+	// frame to the end-pointer's decision (silence period + delay), -1
+	// when the record did not end on silence.
+	EndpointMS int64 `json:"endpoint_ms"`
 	// FramesLate counts outgoing frames more than 40 ms late (hangup).
 	FramesLate int64 `json:"frames_late,omitempty"`
 	FramesSent int64 `json:"frames_sent,omitempty"`
