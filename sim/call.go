@@ -29,8 +29,8 @@ const (
 	maxCollectDigits = 64
 	// maxArrivals bounds the per-frame arrival times kept per <record>
 	// (10 minutes of frames).
-	maxArrivals = 30000
-	maxSpeakRunes    = 2000
+	maxArrivals   = 30000
+	maxSpeakRunes = 2000
 	// recordGrace ends a <record> by the wall clock when the caller's
 	// audio stops arriving (the end-pointer counts samples only).
 	recordGrace = 3 * time.Second
