@@ -9,10 +9,6 @@ import (
 	"strings"
 )
 
-// discount is the absolute discount subtracted from every seen bigram and
-// trigram count; the mass freed goes to the lower order.
-const discount = 0.5
-
 // ngramModel is a back-off trigram language model estimated with absolute
 // discounting, written in ARPA format for the decoder.
 type ngramModel struct {
@@ -24,8 +20,10 @@ type ngramModel struct {
 }
 
 // trainNgram estimates a trigram model from sentences (each a word list).
-// Every word of vocab gets a unigram probability, seen or not.
-func trainNgram(sentences [][]string, vocab []string) *ngramModel {
+// Every word of vocab gets a unigram probability, seen or not. discount
+// (in (0, 1)) is subtracted from every seen bigram and trigram count; the
+// mass freed goes to the lower order.
+func trainNgram(sentences [][]string, vocab []string, discount float64) *ngramModel {
 	c1 := map[string]float64{}
 	c2 := map[[2]string]float64{}
 	c3 := map[[3]string]float64{}

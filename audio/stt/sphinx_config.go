@@ -100,7 +100,7 @@ func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
 // model's files plus a feat.params whose -cmninit suits telephone audio
 // (feat.params overrides command-line options, so it has to be rewritten).
 // It returns the directory. A missing model is ErrUnavailable.
-func prepareModel(modelDir, dataDir string) (string, error) {
+func prepareModel(modelDir, dataDir string, feat [][2]string) (string, error) {
 	src := filepath.Join(modelDir, "en-us")
 	params, err := os.ReadFile(filepath.Join(src, "feat.params"))
 	if err != nil {
@@ -111,14 +111,28 @@ func prepareModel(modelDir, dataDir string) (string, error) {
 			return "", fmt.Errorf("%w: acoustic model: %w", ErrUnavailable, err)
 		}
 	}
+	over := map[string]string{"-cmninit": telephoneCMNInit}
+	order := []string{"-cmninit"}
+	for _, kv := range feat {
+		if _, ok := over[kv[0]]; !ok {
+			order = append(order, kv[0])
+		}
+		over[kv[0]] = kv[1]
+	}
 	var b strings.Builder
 	for _, line := range strings.Split(string(params), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "-cmninit") || strings.TrimSpace(line) == "" {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if _, ok := over[f[0]]; ok {
 			continue
 		}
 		b.WriteString(line + "\n")
 	}
-	b.WriteString("-cmninit " + telephoneCMNInit + "\n")
+	for _, k := range order {
+		b.WriteString(k + " " + over[k] + "\n")
+	}
 
 	// The directory name depends on the source and the parameters, so a
 	// build is never modified once installed, only reused.

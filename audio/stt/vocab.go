@@ -59,12 +59,10 @@ var (
 	}
 )
 
-// Garbage model: words named garbagePrefix+phone, each with unigram log10
-// probability garbageLogProb (tuned on the acceptance set; the language
-// weight multiplies it, so it is a per-phone penalty).
+// Garbage model: words named garbagePrefix+phone, each with the unigram
+// log10 probability tuning.garbageLogProb (the language weight multiplies
+// it, so it is a per-phone penalty).
 const garbagePrefix = "gbg_"
-
-var garbageLogProb = -1.0
 
 // vocabFiles are the files a decoder loads for one vocabulary.
 type vocabFiles struct {
@@ -99,9 +97,9 @@ func validateVocabulary(v Vocabulary) error {
 // vocabDirName is the directory a vocabulary's files live in: the key
 // (sanitised, for people browsing the data dir) and a hash of everything the
 // files depend on, so a changed phrase list never reuses a stale build.
-func vocabDirName(v Vocabulary) string {
+func vocabDirName(v Vocabulary, t tuning) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", vocabFormat, v.Key)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", vocabFormat, t.vocabKey(), v.Key)
 	for _, p := range v.Phrases {
 		fmt.Fprintf(h, "%s\x00", p)
 	}
@@ -122,7 +120,7 @@ func vocabDirName(v Vocabulary) string {
 // corpus returns the sentences the language model is trained on and the
 // phrases of the grammar, all normalised and restricted to words with a
 // pronunciation.
-func corpus(phrases []string) (lm [][]string, gram []string) {
+func corpus(phrases []string, t lmTuning) (lm [][]string, gram []string) {
 	seen := map[string]bool{}
 	var bot [][]string
 	for _, p := range phrases {
@@ -139,9 +137,15 @@ func corpus(phrases []string) (lm [][]string, gram []string) {
 		gram = append(gram, s)
 	}
 	sort.Strings(gram)
-	// The bot's phrases count twice: on their own and wrapped in carriers.
+	// The bot's phrases count botWeight times on their own, and once more
+	// wrapped in each carrier.
 	for _, ws := range bot {
-		lm = append(lm, ws, ws)
+		for range t.botWeight {
+			lm = append(lm, ws)
+		}
+		if !t.carriers {
+			continue
+		}
 		for _, pre := range carrierPrefixes {
 			lm = append(lm, append(strings.Fields(pre), ws...))
 		}
@@ -165,12 +169,12 @@ func corpus(phrases []string) (lm [][]string, gram []string) {
 // a new directory under root and returns their paths. The build happens in
 // a temporary directory renamed into place, so a crash never leaves half a
 // vocabulary; if another process won the race, its build is used.
-func buildVocab(root string, v Vocabulary, lex lexicon) (vocabFiles, error) {
+func buildVocab(root string, v Vocabulary, lex lexicon, t tuning) (vocabFiles, error) {
 	if err := validateVocabulary(v); err != nil {
 		return vocabFiles{}, err
 	}
-	final := filepath.Join(root, vocabDirName(v))
-	lmSents, gram := corpus(v.Phrases)
+	final := filepath.Join(root, vocabDirName(v, t))
+	lmSents, gram := corpus(v.Phrases, t.lm)
 
 	// Dictionary: every word of the corpus that has (or can be spelled
 	// into) a pronunciation. Words that cannot are dropped from the LM and
@@ -232,15 +236,18 @@ func buildVocab(root string, v Vocabulary, lex lexicon) (vocabFiles, error) {
 			clean = append(clean, k)
 		}
 	}
-	model := trainNgram(clean, ws)
+	model := trainNgram(clean, ws, t.lm.discount)
 	// Garbage words: one per phone, a free phone loop competing with the
 	// vocabulary. Speech outside the vocabulary matches the loop better
 	// than any forced word sequence and comes out as garbage, which
 	// cleanHyp drops and scoreResult counts against the confidence.
 	for _, ph := range sortedKeys(phoneSet) {
+		if t.garbageLogProb == 0 {
+			break
+		}
 		g := garbagePrefix + strings.ToLower(ph)
 		fmt.Fprintf(&dict, "%s %s\n", g, ph)
-		model.uni[g] = garbageLogProb
+		model.uni[g] = t.garbageLogProb
 	}
 	var arpa strings.Builder
 	if err := model.writeARPA(&arpa); err != nil {
