@@ -168,7 +168,9 @@ func (s *Sim) requestApp(ctx context.Context, t target, v url.Values) (kookoo.Re
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppTimeout)
 	defer cancel()
 	body, err := s.get(ctx, t, s.cfg.MaxAppBodyBytes)
-	s.m.appRequest.WithLabelValues(eventLabel(ev)).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	s.m.appRequest.WithLabelValues(eventLabel(ev)).Observe(took.Seconds())
+	s.log.Debug("app request", "event", eventLabel(ev), "took", took)
 	if err != nil {
 		s.m.appErrors.Inc()
 		return kookoo.Response{}, fmt.Errorf("%w: %s event=%s: %w", ErrApp, t, eventLabel(ev), err)

@@ -77,37 +77,47 @@ func clip(tb testing.TB, s tts.Synthesizer, text string) audio.PCM {
 // BenchmarkReplyLatency measures, with the demo bot in process (FAQ bot,
 // engine, kookoo.App, pocketsphinx fast path) and espeak-ng, the time from
 // the end-pointer firing to the first RTP frame of the reply. Four callers
-// ask questions in parallel; every turn is one sample.
+// ask questions in parallel; every turn is one sample. tts=cold
+// synthesizes every reply; tts=cache goes through tts.Cache as cmd/koel
+// does (repeated answers are not synthesized again).
 func BenchmarkReplyLatency(b *testing.B) {
-	ds := startDemo(b)
-	synth := testTTS(b)
-	questions := []string{"what are your opening hours", "what is your address", "where is my refund"}
-	const callers = 4
-	turns := max(1, (b.N+callers-1)/callers)
-	var steps []step
-	var clips []audio.PCM
-	for i := range turns {
-		steps = append(steps, step{kind: "wav"})
-		clips = append(clips, clip(b, synth, questions[i%len(questions)]))
-	}
-	b.ResetTimer()
-	events, errs := runCallers(b, ds.srv.URL, clientConfig{Connection: "demo", SilencePeriod: 0.6}, callers, steps, clips)
-	b.StopTimer()
-	var lat []float64
-	for i, evs := range events {
-		if errs[i] != nil {
-			b.Errorf("caller %d: %v", i, errs[i])
+	for _, cached := range []bool{false, true} {
+		name := "tts=cold"
+		if cached {
+			name = "tts=cache"
 		}
-		for _, ev := range evs {
-			if ev.Type == EventTurn && ev.ReplyMS >= 0 {
-				lat = append(lat, float64(ev.ReplyMS))
+		b.Run(name, func(b *testing.B) {
+			ds := startDemo(b, cached)
+			synth := testTTS(b)
+			questions := []string{"what are your opening hours", "what is your address", "where is my refund"}
+			const callers = 4
+			turns := max(1, (b.N+callers-1)/callers)
+			var steps []step
+			var clips []audio.PCM
+			for i := range turns {
+				steps = append(steps, step{kind: "wav"})
+				clips = append(clips, clip(b, synth, questions[i%len(questions)]))
 			}
-		}
+			b.ResetTimer()
+			events, errs := runCallers(b, ds.srv.URL, clientConfig{Connection: "demo", SilencePeriod: 0.6}, callers, steps, clips)
+			b.StopTimer()
+			var lat []float64
+			for i, evs := range events {
+				if errs[i] != nil {
+					b.Errorf("caller %d: %v", i, errs[i])
+				}
+				for _, ev := range evs {
+					if ev.Type == EventTurn && ev.ReplyMS >= 0 {
+						lat = append(lat, float64(ev.ReplyMS))
+					}
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(percentile(lat, 50), "p50_ms")
+			b.ReportMetric(percentile(lat, 95), "p95_ms")
+			b.ReportMetric(float64(len(lat)), "turns")
+		})
 	}
-	slices.Sort(lat)
-	b.ReportMetric(percentile(lat, 50), "p50_ms")
-	b.ReportMetric(percentile(lat, 95), "p95_ms")
-	b.ReportMetric(float64(len(lat)), "turns")
 }
 
 // echoRouter serves an echo KooKoo app in process at /kookoo/{connection}:

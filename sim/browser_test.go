@@ -155,7 +155,7 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 	if err != nil {
 		t.Skip("chromium is not installed (make test installs it); skipping the browser test")
 	}
-	ds := startDemo(t)
+	ds := startDemo(t, true)
 	mic := fakeMicWAV(t, "what are your opening hours")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

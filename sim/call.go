@@ -410,18 +410,68 @@ func (c *call) speak(ctx context.Context, text string, bargeIn bool) (string, er
 		c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("text cut to %d characters", maxSpeakRunes)})
 	}
 	c.leg.emit(Event{Type: EventBot, Text: text})
-	pcm, err := c.s.cfg.TTS.Synthesize(ctx, text, c.s.cfg.Voice)
-	if err == nil && pcm.Rate != audio.SampleRate {
-		pcm, err = audio.Resample(pcm, audio.SampleRate)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
+	// Synthesize chunk by chunk and queue each as soon as it is ready:
+	// the first frame leaves after the first clause is synthesized, and
+	// later chunks are synthesized while earlier ones play.
+	var last uint64
+	for i, chunk := range splitSpeech(text) {
+		synthStart := time.Now()
+		pcm, err := c.s.cfg.TTS.Synthesize(ctx, chunk, c.s.cfg.Voice)
+		if err == nil && pcm.Rate != audio.SampleRate {
+			pcm, err = audio.Resample(pcm, audio.SampleRate)
+		}
+		c.log.Debug("synthesized", "chunk", i, "took", time.Since(synthStart), "chars", len(chunk))
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", context.Cause(ctx)
+			}
+			c.leg.emit(Event{Type: EventError, Text: "text-to-speech failed: " + err.Error()})
+			break
+		}
+		if len(pcm.Samples) == 0 {
+			continue
+		}
+		c.seq++
+		last = c.seq
+		if !c.leg.pacer.enqueue(ctx, &playItem{id: last, pcm: pcm.Samples}) {
 			return "", context.Cause(ctx)
 		}
-		c.leg.emit(Event{Type: EventError, Text: "text-to-speech failed: " + err.Error()})
+	}
+	if last == 0 {
 		return "", nil
 	}
-	return c.play(ctx, pcm.Samples, bargeIn)
+	return c.awaitPlayed(ctx, last, bargeIn)
+}
+
+// splitSpeech cuts text into sentences, and a long first sentence at its
+// first comma, so the first chunk is short to synthesize.
+func splitSpeech(text string) []string {
+	var out []string
+	rest := text
+	for rest != "" {
+		i := strings.IndexAny(rest, ".!?")
+		for i >= 0 && i+1 < len(rest) && rest[i+1] != ' ' {
+			j := strings.IndexAny(rest[i+1:], ".!?")
+			if j < 0 {
+				i = -1
+				break
+			}
+			i += 1 + j
+		}
+		if i < 0 {
+			out = append(out, rest)
+			break
+		}
+		out = append(out, rest[:i+1])
+		rest = strings.TrimSpace(rest[i+1:])
+	}
+	if len(out) > 0 && len(out[0]) > 60 {
+		if j := strings.Index(out[0][25:], ", "); j >= 0 {
+			cut := 25 + j + 1
+			out = append([]string{out[0][:cut], strings.TrimSpace(out[0][cut:])}, out[1:]...)
+		}
+	}
+	return out
 }
 
 // playURL fetches, decodes and plays an audio URL. Failures are shown and
@@ -493,9 +543,16 @@ func (c *call) play(ctx context.Context, samples []int16, bargeIn bool) (string,
 	if !c.leg.pacer.enqueue(ctx, &playItem{id: id, pcm: samples}) {
 		return "", context.Cause(ctx)
 	}
+	return c.awaitPlayed(ctx, id, bargeIn)
+}
+
+// awaitPlayed waits until item last (and so everything queued before it)
+// has been sent. With bargeIn, the first key flushes the queue; keys are
+// returned.
+func (c *call) awaitPlayed(ctx context.Context, last uint64, bargeIn bool) (string, error) {
 	var keys []rune
 	err := c.wait(ctx, waiter{
-		note: func(n playNote) bool { return n.id == id && !n.started },
+		note: func(n playNote) bool { return n.id == last && !n.started },
 		digit: func(r rune) bool {
 			if !bargeIn {
 				return false
@@ -532,13 +589,11 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		return nil, fmt.Errorf("%w: <record silence=%v maxduration=%v>: %w", ErrApp, silence, maxDur, err)
 	}
 	rec := audio.NewRecorder(maxDur)
-	stream := c.startTranscription(ctx)
+	live := c.startTranscript(ctx, silence)
 	c.leg.emit(Event{Type: EventListen, Mode: "record"})
 
 	var (
 		res     audio.EndResult
-		frames  int
-		partial string
 		pressed rune // a key other than the terminator, reported as GotDTMF
 		// arrivals[i] is when frame i arrived (ns since recordStart), to
 		// measure how long after the last speech frame the end-pointer fired.
@@ -550,25 +605,14 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	err = c.wait(ctx, waiter{
 		frame: func(f []int16) bool {
 			_ = rec.Write(f) // full at maxduration; the end-pointer stops there too
-			if stream != nil {
-				if werr := stream.Write(f); werr != nil {
-					c.log.Warn("transcription failed", "err", werr)
-					c.closeStream(ctx, stream)
-					stream = nil
-				}
-			}
-			frames++
 			if len(arrivals) < maxArrivals {
 				arrivals = append(arrivals, int64(time.Since(recordStart)))
 			}
-			if stream != nil && frames%5 == 0 {
-				if p := stream.Partial(); p != partial {
-					partial = p
-					c.leg.emit(Event{Type: EventPartial, Text: p})
-				}
-			}
 			var done bool
 			res, done = ep.Write(f)
+			if live != nil {
+				live.write(f, res, ep.Speaking(), rec)
+			}
 			return done
 		},
 		digit: func(r rune) bool {
@@ -592,8 +636,8 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	endAt := time.Now()
 	hungUp := errors.Is(err, ErrCallerHangup) || errors.Is(err, ErrMediaFailed)
 	if err != nil && !hungUp {
-		if stream != nil {
-			c.closeStream(ctx, stream)
+		if live != nil {
+			live.abort()
 		}
 		return nil, err
 	}
@@ -602,21 +646,11 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	}
 	var tr stt.Result
 	hasText := false
-	if stream != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		var cerr error
-		tr, cerr = stream.Close(cctx)
-		cancel()
-		switch {
-		case cerr == nil:
-			hasText = true
-		case errors.Is(cerr, stt.ErrEmptyAudio):
-			// Nothing was recorded: the transcript is known to be empty.
-			tr, hasText = stt.Result{}, true
-		default:
-			c.log.Warn("transcription failed", "err", cerr)
-		}
+	closeStart := time.Now()
+	if live != nil {
+		tr, hasText = live.finish()
 	}
+	sttClose := time.Since(closeStart)
 	pcm := rec.PCM()
 	var buf bytes.Buffer
 	if werr := audio.EncodeWAV(&buf, pcm, audio.EncodingPCM16); werr != nil {
@@ -641,7 +675,7 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		c.turn.EndpointMS = (endAt.Sub(recordStart) - time.Duration(arrivals[i])).Milliseconds()
 	}
 	c.turnEndAt = endAt
-	c.log.Debug("record ended", "reason", status, "speech", speech, "length", res.End)
+	c.log.Debug("record ended", "reason", status, "speech", speech, "length", res.End, "stt_close", sttClose)
 	if hungUp {
 		c.hangupData, c.hangupStatus = recURL, status
 		c.flushTurn()
@@ -663,34 +697,6 @@ func recordStatus(r audio.EndReason) string {
 		return "unknown"
 	}
 	return string(r)
-}
-
-// startTranscription opens the fast-path stream, nil when off or failing.
-func (c *call) startTranscription(ctx context.Context) stt.Stream {
-	if c.s.cfg.STT == nil || c.opts.connection == "" {
-		return nil
-	}
-	var vocab stt.Vocabulary
-	if c.s.cfg.Vocabulary != nil {
-		v, err := c.s.cfg.Vocabulary(ctx, c.opts.connection)
-		if err != nil {
-			c.log.Warn("vocabulary unavailable", "err", err)
-			return nil
-		}
-		vocab = v
-	}
-	st, err := c.s.cfg.STT.Start(ctx, vocab)
-	if err != nil {
-		c.log.Warn("transcription unavailable", "err", err)
-		return nil
-	}
-	return st
-}
-
-func (c *call) closeStream(ctx context.Context, st stt.Stream) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, _ = st.Close(cctx)
 }
 
 // collectDTMF runs a <collectdtmf>: prompts (a key stops them), then keys

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/koelvoice/koel/audio"
@@ -117,7 +118,11 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, deps c
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// pion may log from its goroutines while a connection winds down; the
+	// guard stops that at return, so nothing writes to stderr afterwards.
+	logOut := &guardedWriter{w: stderr}
+	defer logOut.close()
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	var hasSay bool
 	for _, s := range o.steps {
 		hasSay = hasSay || s.kind == "say"
@@ -165,6 +170,28 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, deps c
 		return fmt.Errorf("sim: hang up: %w", closeErr)
 	}
 	return nil
+}
+
+// guardedWriter serializes writes and drops them once closed.
+type guardedWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *guardedWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *guardedWriter) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
 }
 
 // loadAudioFile reads a WAV or MP3 file as 8 kHz PCM.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/audio/stt"
+	"github.com/koelvoice/koel/audio/tts"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
@@ -33,9 +34,19 @@ type demoStack struct {
 	store store.Store
 }
 
-func startDemo(tb testing.TB) *demoStack {
+// startDemo starts the stack; with cached, text-to-speech goes through
+// tts.Cache as cmd/koel wires it.
+func startDemo(tb testing.TB, cached bool) *demoStack {
 	tb.Helper()
 	needEspeak(tb)
+	var synth tts.Synthesizer = testTTS(tb)
+	if cached {
+		c, err := tts.NewCache(synth, tts.CacheConfig{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		synth = c
+	}
 	ctx := context.Background()
 	st := storetest.NewSQLite(tb)
 	if _, err := demo.Bootstrap(ctx, st, demo.Options{LoadFAQ: func(ctx context.Context, businessID int64, csv []byte) error {
@@ -68,7 +79,7 @@ func startDemo(tb testing.TB) *demoStack {
 	srv := httptest.NewServer(r)
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{
-		Logger: testLogger(tb), Registerer: reg, TTS: testTTS(tb), STT: sphinx, Vocabulary: vocab,
+		Logger: testLogger(tb), Registerer: reg, TTS: synth, STT: sphinx, Vocabulary: vocab,
 		App: r, PublicBaseURL: srv.URL,
 	})
 	if err != nil {
@@ -141,7 +152,7 @@ func containsSpeech(t *testing.T, heard []int16, text string) bool {
 // client asks the demo bot two questions and the right answers come back
 // as text and as audio.
 func TestDemoTwoQuestionsOverLoopback(t *testing.T) {
-	ds := startDemo(t)
+	ds := startDemo(t, true)
 	out := filepath.Join(t.TempDir(), "bot.wav")
 	var stdout, stderr strings.Builder
 	err := runCLI(context.Background(), []string{"--server", ds.srv.URL, "--connection", "demo",
@@ -184,7 +195,7 @@ func TestDemoTwoQuestionsOverLoopback(t *testing.T) {
 // transfers to an agent (<dial>), the simulated dial is not answered and
 // the caller is back with the bot.
 func TestDemoDTMFZeroTransfers(t *testing.T) {
-	ds := startDemo(t)
+	ds := startDemo(t, true)
 	var stdout, stderr strings.Builder
 	err := runCLI(context.Background(), []string{"--server", ds.srv.URL, "--connection", "demo", "--dtmf", "0"},
 		&stdout, &stderr, cliDeps{tts: testTTS(t)})

@@ -38,8 +38,11 @@ func needEspeak(tb testing.TB) {
 
 // testLogger logs to the test at debug level when KOEL_TEST_LOG is set.
 func testLogger(tb testing.TB) *slog.Logger {
-	if os.Getenv("KOEL_TEST_LOG") == "" {
+	switch os.Getenv("KOEL_TEST_LOG") {
+	case "":
 		return slog.New(slog.DiscardHandler)
+	case "stderr":
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -254,3 +254,24 @@ func TestPageIsServed(t *testing.T) {
 		t.Errorf("unknown recording: %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestSplitSpeech(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"Hello.", []string{"Hello."}},
+		{"Hello. How are you? Fine!", []string{"Hello.", "How are you?", "Fine!"}},
+		{"No stop at the end", []string{"No stop at the end"}},
+		{"It costs 4.50 rupees. Thanks.", []string{"It costs 4.50 rupees.", "Thanks."}},
+		{"Our stores are open from nine in the morning to nine in the evening, Monday to Saturday.",
+			[]string{"Our stores are open from nine in the morning to nine in the evening,", "Monday to Saturday."}},
+		{"Short, with a comma.", []string{"Short, with a comma."}},
+	}
+	for _, tc := range cases {
+		got := splitSpeech(tc.in)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("splitSpeech(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
