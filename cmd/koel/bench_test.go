@@ -26,10 +26,18 @@ var benchQuestions = []string{
 
 // benchServerAPI measures one JSON API of a real koel on loopback (SQLite in a
 // temp dir, the demo FAQ bot): messages per second and p50/p99 latency seen
-// by 16 concurrent clients.
-func benchServerAPI(b *testing.B, path string, headers map[string]string, body func(user, text string) string) {
+// by 16 concurrent clients. With untilDelivered, the clock stops only when
+// the integrator's webhook has received every reply, so the rate includes
+// the outbox's deliveries.
+func benchServerAPI(b *testing.B, path string, headers map[string]string, untilDelivered bool, body func(user, text string) string) {
+	var delivered atomic.Int64
+	allDelivered := make(chan struct{})
+	var target atomic.Int64
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if n := delivered.Add(1); n == target.Load() {
+			close(allDelivered)
+		}
 	}))
 	defer hook.Close()
 	cfg := Config{
@@ -42,6 +50,7 @@ func benchServerAPI(b *testing.B, path string, headers map[string]string, body f
 	srv := startServer(b, cfg)
 	url := srv.URL() + path
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	target.Store(int64(b.N))
 
 	var (
 		mu        sync.Mutex
@@ -78,6 +87,13 @@ func benchServerAPI(b *testing.B, path string, headers map[string]string, body f
 		latencies = append(latencies, local...)
 		mu.Unlock()
 	})
+	if untilDelivered {
+		select {
+		case <-allDelivered:
+		case <-time.After(time.Minute):
+			b.Fatalf("only %d of %d replies delivered", delivered.Load(), b.N)
+		}
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if f := failures.Load(); f > 0 {
@@ -96,13 +112,13 @@ func benchServerAPI(b *testing.B, path string, headers map[string]string, body f
 }
 
 func BenchmarkWebhookAPI(b *testing.B) {
-	benchServerAPI(b, webhook.PathLogMessage, webhookHeaders, func(user, text string) string {
+	benchServerAPI(b, webhook.PathLogMessage, webhookHeaders, true, func(user, text string) string {
 		return logMessage(user, text)
 	})
 }
 
 func BenchmarkBotAPI(b *testing.B) {
-	benchServerAPI(b, "/api/bots/1/converse", map[string]string{"Authorization": "Bearer " + testToken}, func(user, text string) string {
+	benchServerAPI(b, "/api/bots/1/converse", map[string]string{"Authorization": "Bearer " + testToken}, false, func(user, text string) string {
 		return fmt.Sprintf(`{"user_id":%q,"text":%q}`, user, text)
 	})
 }

@@ -52,7 +52,7 @@ const DefaultMaxAttempts = 8
 // Store is what the dispatcher needs from the store.
 type Store interface {
 	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
-	MarkDelivered(ctx context.Context, id int64, at time.Time) error
+	MarkDeliveredMany(ctx context.Context, ids []int64, at time.Time) error
 	MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error
 	GetConnectionByID(ctx context.Context, id int64) (ivr.Connection, error)
 }
@@ -173,42 +173,75 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// DeliverDue claims one batch of due items and attempts each once. It
-// returns how many it attempted.
+// DeliverDue claims one batch of due items and attempts each once, in
+// order. Successes are recorded together in one transaction after the
+// batch; a crash before that re-sends them once their lease expires, which
+// receivers absorb through the idempotency key (delivery is at least once).
+// It returns how many items it attempted.
 func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	items, err := d.cfg.Store.ClaimOutbox(ctx, d.cfg.Now(), d.cfg.Batch, d.cfg.Lease)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
 	}
-	for i, it := range items {
+	// An attempt that has started is finished and recorded even when ctx
+	// ends meanwhile, so a drain never leaves an attempt half-recorded;
+	// AttemptTimeout bounds each one.
+	detached := context.WithoutCancel(ctx)
+	conns := make(map[int64]connResult, 2)
+	delivered := make([]int64, 0, len(items))
+	attempted := 0
+	var firstErr error
+	for _, it := range items {
 		if ctx.Err() != nil {
 			// Shutting down: the items not attempted keep their lease and
 			// are picked up again when it expires.
-			return i, ctx.Err()
+			firstErr = ctx.Err()
+			break
 		}
-		// An attempt that has started is finished and recorded even when
-		// ctx ends meanwhile, so a drain never leaves an attempt
-		// half-recorded; AttemptTimeout bounds it.
-		if err := d.attempt(context.WithoutCancel(ctx), it); err != nil {
-			return i + 1, err
+		attempted++
+		ok, err := d.attempt(detached, it, conns)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		if ok {
+			delivered = append(delivered, it.ID)
 		}
 	}
-	return len(items), nil
+	if len(delivered) > 0 {
+		if err := d.cfg.Store.MarkDeliveredMany(detached, delivered, d.cfg.Now()); err != nil {
+			return attempted, fmt.Errorf("outbox: mark %d items delivered: %w", len(delivered), err)
+		}
+	}
+	return attempted, firstErr
 }
 
-// attempt POSTs one item and records the outcome. Only store failures are
-// returned; delivery failures are recorded on the item.
-func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem) error {
+type connResult struct {
+	conn ivr.Connection
+	err  error
+}
+
+// attempt POSTs one item. A failure is recorded on the item at once; a
+// success is reported for the batch to record. Only store failures are
+// returned as errors.
+func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem, conns map[int64]connResult) (bool, error) {
+	cr, ok := conns[it.ConnectionID]
+	if !ok {
+		cr.conn, cr.err = d.cfg.Store.GetConnectionByID(ctx, it.ConnectionID)
+		conns[it.ConnectionID] = cr
+	}
 	start := d.cfg.Now()
 	attemptNo := it.Attempts + 1
-	sendErr := d.send(ctx, it, attemptNo)
+	sendErr := cr.err
+	if sendErr != nil {
+		sendErr = fmt.Errorf("load connection %d: %w", it.ConnectionID, sendErr)
+	} else {
+		sendErr = d.send(ctx, it, cr.conn, attemptNo)
+	}
 	d.seconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	if sendErr == nil {
 		d.results.WithLabelValues("delivered").Inc()
-		if err := d.cfg.Store.MarkDelivered(ctx, it.ID, d.cfg.Now()); err != nil {
-			return fmt.Errorf("outbox: mark %d delivered: %w", it.ID, err)
-		}
-		return nil
+		return true, nil
 	}
 	maxAttempts := it.MaxAttempts
 	if maxAttempts <= 0 {
@@ -225,16 +258,12 @@ func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem) error {
 		"item", it.ID, "connection_id", it.ConnectionID, "attempt", attemptNo,
 		"dead", dead, "error", sendErr.Error())
 	if err := d.cfg.Store.MarkAttemptFailed(ctx, it.ID, sendErr.Error(), next, dead); err != nil {
-		return fmt.Errorf("outbox: mark %d failed: %w", it.ID, err)
+		return false, fmt.Errorf("outbox: mark %d failed: %w", it.ID, err)
 	}
-	return nil
+	return false, nil
 }
 
-func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, attemptNo int) error {
-	conn, err := d.cfg.Store.GetConnectionByID(ctx, it.ConnectionID)
-	if err != nil {
-		return fmt.Errorf("load connection %d: %w", it.ConnectionID, err)
-	}
+func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Connection, attemptNo int) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.AttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.URL, bytes.NewReader(it.Body))

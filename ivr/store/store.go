@@ -154,6 +154,10 @@ type Store interface {
 	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
 	// MarkDelivered records a successful delivery (Attempts+1).
 	MarkDelivered(ctx context.Context, id int64, at time.Time) error
+	// MarkDeliveredMany records successful deliveries of several items in one
+	// transaction (each Attempts+1); when any id does not exist nothing
+	// changes and ErrNotFound is returned.
+	MarkDeliveredMany(ctx context.Context, ids []int64, at time.Time) error
 	// MarkAttemptFailed records a failed attempt (Attempts+1, LastError),
 	// clears the lease and schedules the next attempt at next; when dead is
 	// true the item becomes OutboxDead instead.

@@ -214,6 +214,46 @@ func (s *sqlStore) MarkDelivered(ctx context.Context, id int64, at time.Time) er
 	return s.mustAffect(fmt.Sprintf("mark outbox item %d delivered", id), res, err)
 }
 
+// MarkDeliveredMany implements [Store].
+func (s *sqlStore) MarkDeliveredMany(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > MaxBatch {
+		return fmt.Errorf("mark outbox items delivered: %w: %d items (limit %d)", ErrInvalid, len(ids), MaxBatch)
+	}
+	if at.IsZero() {
+		at = s.clock()
+	}
+	distinct := make(map[int64]struct{}, len(ids))
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, timeValue(at))
+	for _, id := range ids {
+		if _, dup := distinct[id]; dup {
+			continue
+		}
+		distinct[id] = struct{}{}
+		args = append(args, id)
+	}
+	q := `UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, lease_until = NULL WHERE id IN (?` +
+		strings.Repeat(", ?", len(distinct)-1) + `)`
+	op := fmt.Sprintf("mark %d outbox items delivered", len(distinct))
+	return s.inTx(ctx, op, func(c conn) error {
+		res, err := c.exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n != int64(len(distinct)) {
+			return fmt.Errorf("%d of %d items exist: %w", n, len(distinct), ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // MarkAttemptFailed implements [Store]. lastErr is recorded as diagnostic
 // text: invalid UTF-8 and NUL bytes are replaced and it is cut to
 // [MaxTextBytes].

@@ -896,6 +896,20 @@ func testOutbox(t *testing.T, s store.Store) {
 	must(t, err)
 	diff(t, "only pending items are claimed", ids(afterDead), []int64{b.ID})
 
+	// Many at once: all or nothing.
+	pendingBefore, err := s.ListOutbox(ctx, ivr.OutboxPending, 0)
+	must(t, err)
+	wantErr(t, s.MarkDeliveredMany(ctx, []int64{b.ID, 1 << 40}, t0), store.ErrNotFound)
+	pendingAfter, err := s.ListOutbox(ctx, ivr.OutboxPending, 0)
+	must(t, err)
+	diff(t, "a failed batch changes nothing", ids(pendingAfter), ids(pendingBefore))
+	must(t, s.MarkDeliveredMany(ctx, []int64{b.ID, b.ID}, t0.Add(3*time.Minute)))
+	got, err = s.GetOutboxItem(ctx, b.ID)
+	must(t, err)
+	if got.Status != ivr.OutboxDelivered || got.Attempts != 2 || !got.DeliveredAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("batch-delivered item %+v", got)
+	}
+	must(t, s.MarkDeliveredMany(ctx, nil, t0))
 	wantErr(t, s.MarkDelivered(ctx, 1<<40, t0), store.ErrNotFound)
 	wantErr(t, s.MarkAttemptFailed(ctx, 1<<40, "x", t0, false), store.ErrNotFound)
 	_, err = s.GetOutboxItem(ctx, 1<<40)
