@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -80,7 +79,6 @@ func (c *call) run(parent context.Context) {
 	ctx, cancel := context.WithTimeoutCause(parent, c.s.cfg.MaxCallDuration, errMaxCallDuration)
 	defer cancel()
 	c.start = time.Now()
-	c.leg.goTracked(func() { c.leg.pacer.run(ctx) })
 	c.leg.goTracked(func() { c.leg.sendEvents(ctx) })
 
 	result, reason, why := c.converse(ctx)
@@ -126,6 +124,11 @@ func (c *call) converse(ctx context.Context) (result, reason, why string) {
 	case <-ctx.Done():
 		t.Stop()
 		return resultFailed, "error", context.Cause(ctx).Error()
+	}
+	// Pace frames from now on: before the media is up they would only be
+	// dropped (and counted late while handshakes take the CPU).
+	if !c.leg.goTracked(func() { c.leg.pacer.run(ctx) }) {
+		return resultCallerHangup, "caller", "hung up before media connected"
 	}
 	c.leg.emit(Event{Type: EventCall, CallID: c.id, SID: c.sid, Text: c.target.String()})
 	req := c.values(kookoo.EventNewCall, "", "")
@@ -351,7 +354,7 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 	} else if c.idle++; c.idle >= maxIdleResponses {
 		return nil, fmt.Errorf("%w: %d responses in a row with nothing to play or wait for", ErrApp, c.idle)
 	}
-	return c.values("", "", ""), nil
+	return c.values(kookoo.EventNone, "", ""), nil
 }
 
 // verbName names a verb for events.
@@ -686,9 +689,10 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		c.leg.emit(Event{Type: EventDTMF, Text: string(pressed)})
 		return c.values(kookoo.EventGotDTMF, string(pressed), ""), nil
 	}
-	next := c.values(kookoo.EventRecord, recURL, status)
-	next.Set("record_duration", strconv.Itoa(int((res.End+time.Second/2)/time.Second)))
-	return next, nil
+	r := c.request(kookoo.EventRecord)
+	r.Data, r.Status = recURL, status
+	r.RecordDuration = int((res.End + time.Second/2) / time.Second)
+	return r.Values(), nil
 }
 
 // recordStatus is the Record event's status for an end reason.
@@ -766,71 +770,64 @@ func (c *call) dial(v kookoo.Dial) (url.Values, error) {
 	c.process = "dial"
 	outcome := c.s.cfg.DialOutcome
 	c.leg.emit(Event{Type: EventDial, Text: maskNumber(v.Number), Status: outcome})
-	next := c.values(kookoo.EventDial, "-1", outcome)
-	next.Set("callduration", "0")
-	return next, nil
+	r := c.request(kookoo.EventDial)
+	r.Data, r.Status, r.CallDuration = "-1", outcome, 0
+	return r.Values(), nil
 }
 
-// values builds a KooKoo request's parameters (§1.2 of the spec). An empty
-// event is the follow-up request after a play-only response.
+// request is a KooKoo request of this call (§1.2 of the spec), without
+// event-specific fields; durations start absent (-1).
+func (c *call) request(ev kookoo.Event) kookoo.Request {
+	return kookoo.Request{
+		Event:             ev,
+		EventMissing:      ev == kookoo.EventNone,
+		SID:               c.sid,
+		CID:               c.opts.cid,
+		CalledNumber:      c.s.cfg.CalledNumber,
+		CallDuration:      -1,
+		TotalCallDuration: -1,
+		RecordDuration:    -1,
+	}
+}
+
+// values encodes a request with data and status. An empty event is the
+// follow-up request after a play-only response.
 func (c *call) values(ev kookoo.Event, data, status string) url.Values {
-	r := kookoo.Request{Event: ev, SID: c.sid, CID: c.opts.cid, CalledNumber: c.s.cfg.CalledNumber, Data: data, Status: status}
-	v := r.Values()
-	if v == nil {
-		v = url.Values{}
-	}
-	for k, vals := range v {
-		if len(vals) == 0 || vals[0] == "" {
-			delete(v, k)
-		}
-	}
-	if ev == "" {
-		v.Del("event")
-	} else {
-		v.Set("event", string(ev))
-	}
-	v.Set("sid", c.sid)
-	v.Set("cid", c.opts.cid)
-	v.Set("called_number", c.s.cfg.CalledNumber)
-	if data != "" || ev == kookoo.EventGotDTMF {
-		v.Set("data", data)
-	}
-	if status != "" {
-		v.Set("status", status)
-	}
+	r := c.request(ev)
+	r.Data, r.Status = data, status
 	if ev == kookoo.EventNewCall {
 		tail := c.opts.cid
 		if len(tail) > 10 {
 			tail = tail[len(tail)-10:]
 		}
-		v.Set("cid_e164", "+91"+tail)
-		v.Set("cid_type", "MOBILE")
-		v.Set("circle", "KARNATAKA")
-		v.Set("operator", "Airtel")
-		v.Set("request_time", time.Now().Format(time.DateTime))
+		r.CIDE164, r.CIDType, r.Circle, r.Operator = "+91"+tail, "MOBILE", "KARNATAKA", "Airtel"
+		r.CIDCountry, r.CIDCountryName = "91", "India"
+		r.RequestTime = time.Now().Format(time.DateTime)
 	}
-	return v
+	return r.Values()
 }
+
+// callSeconds is the call's duration so far in whole seconds.
+func (c *call) callSeconds() int { return int(time.Since(c.start).Seconds()) }
 
 // hangupValues is the Hangup request after the caller hung up, with the
 // running tag and any recording cut short.
 func (c *call) hangupValues() url.Values {
-	v := c.values(kookoo.EventHangup, c.hangupData, c.hangupStatus)
-	v.Set("process", c.process)
-	v.Set("total_call_duration", strconv.Itoa(int(time.Since(c.start).Seconds())))
-	return v
+	r := c.request(kookoo.EventHangup)
+	r.Data, r.Status = c.hangupData, c.hangupStatus
+	r.Process = c.process
+	r.TotalCallDuration = c.callSeconds()
+	return r.Values()
 }
 
 // disconnectValues is the Disconnect request after <hangup/> (or a
 // shutdown, with message).
 func (c *call) disconnectValues(message string) url.Values {
-	v := c.values(kookoo.EventDisconnect, "", "")
-	v.Set("process", "none")
-	v.Set("total_call_duration", strconv.Itoa(int(time.Since(c.start).Seconds())))
-	if message != "" {
-		v.Set("message", message)
-	}
-	return v
+	r := c.request(kookoo.EventDisconnect)
+	r.Process = "none"
+	r.Message = message
+	r.TotalCallDuration = c.callSeconds()
+	return r.Values()
 }
 
 func firstPositive(ds ...time.Duration) time.Duration {

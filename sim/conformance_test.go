@@ -125,6 +125,9 @@ func TestEmulatorConformance(t *testing.T) {
 		t.Errorf("app saw\n%v\nwant\n%v", got, want)
 	}
 	for i, q := range reqs {
+		if q["parse_error"] != "" {
+			t.Errorf("request %d does not parse as KooKoo: %s", i, q["parse_error"])
+		}
 		if q["sid"] == "" || q["sid"] != reqs[0]["sid"] || q["cid"] == "" || q["called_number"] == "" {
 			t.Errorf("request %d lacks sid/cid/called_number or changes sid: %v", i, q)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/koelvoice/koel/audio/tts"
+	"github.com/koelvoice/koel/kookoo"
 )
 
 // testTTS is the real espeak-ng synthesizer; the test skips without it.
@@ -110,6 +111,10 @@ func (l *appLog) add(r *http.Request) map[string]string {
 	if _, ok := r.URL.Query()["event"]; !ok {
 		m["event"] = "(none)"
 	}
+	// Every request must be one koel's own KooKoo parser accepts.
+	if _, err := kookoo.ParseRequest(r); err != nil {
+		m["parse_error"] = err.Error()
+	}
 	l.mu.Lock()
 	l.reqs = append(l.reqs, m)
 	l.mu.Unlock()
@@ -122,7 +127,11 @@ func (l *appLog) events() []string {
 	defer l.mu.Unlock()
 	var out []string
 	for _, m := range l.reqs {
-		out = append(out, m["event"])
+		e := m["event"]
+		if p := m["parse_error"]; p != "" {
+			e += " (unparsable: " + p + ")"
+		}
+		out = append(out, e)
 	}
 	return out
 }

@@ -291,6 +291,8 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offer
 	id := randomHex(8)
 	log := s.log.With("call_id", id, "sid", sid)
 	l := newLeg(pc, log, randomUint32())
+	l.pacer.onSent = s.m.framesSent.Inc
+	l.pacer.onLate = s.m.framesLate.Inc
 	l.wire()
 	fail := func(err error) (offerResponse, error) {
 		_ = l.close()
