@@ -81,7 +81,11 @@ func postOffer(t *testing.T, ts *testServer, body any) (int, string) {
 			t.Fatal(err)
 		}
 	}
-	resp, err := http.Post(ts.srv.URL+"/sim/offer", "application/json", strings.NewReader(string(b)))
+	ctype := "application/json"
+	if s, ok := body.(string); ok && strings.HasPrefix(s, "text:") {
+		ctype, b = "text/plain", []byte(strings.TrimPrefix(s, "text:"))
+	}
+	resp, err := http.Post(ts.srv.URL+"/sim/offer", ctype, strings.NewReader(string(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +115,7 @@ func TestOfferRejectsBadInput(t *testing.T) {
 		wantMsg  string
 	}{
 		{"not json", "{", 400, "body"},
+		{"text/plain post", "text:{}", 415, "application/json"},
 		{"malformed sdp", offerRequest{SDP: "v=0\r\nthis is not sdp", AppURL: app.URL}, 400, "malformed SDP"},
 		{"empty sdp", offerRequest{AppURL: app.URL}, 400, "malformed SDP"},
 		{"no audio", offerRequest{SDP: dataOnlyOffer(t), AppURL: app.URL}, 400, "no PCMU audio"},

@@ -105,8 +105,11 @@ func (c *call) run(parent context.Context) {
 	c.s.mu.Unlock()
 	c.s.release()
 	c.s.m.calls.WithLabelValues(result).Inc()
+	c.leg.mu.Lock()
+	dropped := c.leg.dropped
+	c.leg.mu.Unlock()
 	c.log.Info("call ended", "result", result, "reason", why, "duration", time.Since(c.start).Round(time.Millisecond),
-		"frames_sent", st.sent.Load(), "frames_late", st.late.Load())
+		"frames_sent", st.sent.Load(), "frames_late", st.late.Load(), "frames_dropped_in", dropped)
 }
 
 // converse runs the KooKoo request/response loop until the call ends and

@@ -38,5 +38,40 @@
 // transcript is ready when the end-pointer fires and koel's KooKoo app takes
 // it through [Sim.LookupTranscript] instead of downloading the recording.
 //
+// # HTTP
+//
+// POST /sim/offer takes application/json
+//
+//	{"sdp": "<complete offer>", "type": "offer",
+//	 "connection": "demo" | "app_url": "https://…",
+//	 "silence_period": 2, "max_record_time": 10, "caller": "9876543210"}
+//
+// and answers {"sdp", "type": "answer", "call_id", "sid"}, or
+// {"error": "…"} with 400 (malformed SDP, no PCMU audio, bad settings, a URL
+// the policy refuses), 415 (not JSON) or 503 (the call cap, or shutting
+// down). silence_period and max_record_time, when set, override every
+// <record>'s silence and maxduration. Recordings are served at
+// GET /sim/recordings/{id}.wav; the page is GET /sim/.
+//
+// # Events
+//
+// The offerer creates a DataChannel labelled "koel". The sim sends one
+// JSON [Event] per message (what the bot says, the caller's partial and
+// final transcript, each KooKoo request, per-turn figures, the end of the
+// call); the caller may send {"type":"hangup"} and
+// {"type":"dtmf","digits":"12#"} (keys that cannot travel as RFC 4733
+// events).
+//
+// # Timing
+//
+// Outgoing frames are paced by a ticker from when the media connects; a
+// frame that leaves more than 40 ms after its slot counts as late
+// (koel_sim_frames_late_total, and per call in the hangup event). The
+// end-pointer counts samples, so its decisions do not depend on scheduling.
+// To have the transcript ready when the end-pointer fires, the stream is
+// finished once the caller has been silent for 300 ms (or half the silence
+// period) and restarted if the caller goes on; replies are synthesized
+// clause by clause so the first frame leaves after the first clause.
+//
 // One goroutine owns each call's state; pion callbacks become channel sends.
 package sim

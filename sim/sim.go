@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -248,6 +249,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // handleOffer answers POST /sim/offer: validate, take a slot, answer the
 // SDP, start the call.
 func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
+	// JSON only: a cross-site form or text/plain post (no CORS preflight)
+	// cannot start calls.
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "sim: offer must be application/json"})
+		return
+	}
 	var req offerRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOfferRequestBytes))
 	if err := dec.Decode(&req); err != nil {
