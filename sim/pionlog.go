@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -20,6 +21,9 @@ func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
 type pionLogger struct{ log *slog.Logger }
 
 func (l pionLogger) emit(level slog.Level, msg string) {
+	if level == slog.LevelWarn && strings.Contains(msg, "already closed") {
+		level = slog.LevelDebug // pion's routine remarks while a connection winds down
+	}
 	if l.log.Enabled(context.Background(), level) {
 		l.log.Log(context.Background(), level, "pion", "msg", msg)
 	}
