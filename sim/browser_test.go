@@ -122,6 +122,24 @@ func (c *cdp) eval(ctx context.Context, session, expr string) (json.RawMessage, 
 	return res.Result.Value, nil
 }
 
+// lockedBuffer is a bytes.Buffer safe for exec's copying goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // fakeMicWAV writes what Chromium plays as the microphone (it loops the
 // file): a pause, the question, a long pause.
 func fakeMicWAV(t *testing.T, question string) string {
@@ -177,8 +195,8 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 		"--autoplay-policy=no-user-gesture-required",
 		"--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // fd 3: commands in, fd 4: replies out
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -252,7 +270,8 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 		}
 	}
 	if err != nil {
-		t.Fatalf("the page did not show the answer: %v\nchromium: %s", err, stderr.String())
+		page, _ := c.eval(context.Background(), s, `document.body.innerText`)
+		t.Fatalf("the page did not show the answer: %v\npage:\n%s\nchromium: %s", err, page, stderr.String())
 	}
 	t.Logf("page transcript:\n%s", text)
 	if _, err := c.eval(ctx, s, `document.getElementById('hangup').click(); true`); err != nil {
