@@ -227,11 +227,21 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 	if err := c.call(ctx, s, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1100, "height": 1300, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.call(ctx, s, "Page.navigate", map[string]any{"url": ds.srv.URL + "/sim/"}, nil); err != nil {
-		t.Fatal(err)
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	if err := c.call(ctx, s, "Page.navigate", map[string]any{"url": ds.srv.URL + "/sim/"}, &nav); err != nil || nav.ErrorText != "" {
+		t.Fatalf("navigate: %v %s", err, nav.ErrorText)
 	}
 	steps := []string{
-		`new Promise(r => { const ok = () => document.getElementById('call') ? r(true) : setTimeout(ok, 50); ok(); })`,
+		// The page's script has run once the keypad exists.
+		`new Promise((resolve, reject) => {
+		  const ready = () => document.querySelectorAll('#keypad button').length === 12;
+		  if (ready()) return resolve(true);
+		  const o = new MutationObserver(() => { if (ready()) { o.disconnect(); resolve(true); } });
+		  o.observe(document, {childList: true, subtree: true});
+		  setTimeout(() => reject(new Error('page not ready: ' + location.href + ' ' + document.readyState)), 20000);
+		})`,
 		`document.getElementById('connection').value = 'demo'; document.getElementById('call').click(); true`,
 	}
 	for _, js := range steps {
