@@ -29,6 +29,11 @@ func percentile(sorted []float64, p float64) float64 {
 // runCallers runs n clients concurrently, each performing steps, and
 // returns every event each saw and each script's error.
 func runCallers(b *testing.B, server string, cfg clientConfig, n int, steps []step, clips []audio.PCM) ([][]Event, []error) {
+	return runCallersEvery(b, server, cfg, n, 0, steps, clips)
+}
+
+// runCallersEvery starts a caller every gap (0: all at once).
+func runCallersEvery(b *testing.B, server string, cfg clientConfig, n int, gap time.Duration, steps []step, clips []audio.PCM) ([][]Event, []error) {
 	b.Helper()
 	api, err := newAPI(testLogger(b))
 	if err != nil {
@@ -37,7 +42,15 @@ func runCallers(b *testing.B, server string, cfg clientConfig, n int, steps []st
 	events := make([][]Event, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	var arrivals *time.Ticker
+	if gap > 0 {
+		arrivals = time.NewTicker(gap)
+		defer arrivals.Stop()
+	}
 	for i := range n {
+		if arrivals != nil && i > 0 {
+			<-arrivals.C
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -195,11 +208,20 @@ func BenchmarkEndpointerFiring(b *testing.B) {
 // BenchmarkConcurrentCalls runs N CLI clients over loopback, each saying
 // three utterances to an in-process echo app, and reports failed calls and
 // outgoing frames more than 40 ms late. The largest N with zero of both is
-// the capacity figure.
+// the capacity figure. Callers arrive all at once (arrival=burst: N DTLS
+// handshakes in the same instant) or one every 20 ms (arrival=20ms).
 func BenchmarkConcurrentCalls(b *testing.B) {
 	needEspeak(b)
-	for _, n := range []int{10, 25, 50, 75, 100} {
-		b.Run(fmt.Sprintf("calls=%d", n), func(b *testing.B) {
+	for _, tc := range []struct {
+		n   int
+		gap time.Duration
+	}{{10, 0}, {25, 0}, {50, 0}, {50, 20 * time.Millisecond}, {75, 20 * time.Millisecond}, {100, 20 * time.Millisecond}, {150, 20 * time.Millisecond}} {
+		arrival := "burst"
+		if tc.gap > 0 {
+			arrival = tc.gap.String()
+		}
+		n := tc.n
+		b.Run(fmt.Sprintf("calls=%d/arrival=%s", n, arrival), func(b *testing.B) {
 			cache, err := tts.NewCache(testTTS(b), tts.CacheConfig{})
 			if err != nil {
 				b.Fatal(err)
@@ -214,7 +236,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			}
 			var failed, turns int
 			for b.Loop() {
-				events, errs := runCallers(b, ts.srv.URL, clientConfig{Connection: "echo"}, n, steps, clips)
+				events, errs := runCallersEvery(b, ts.srv.URL, clientConfig{Connection: "echo"}, n, tc.gap, steps, clips)
 				for i := range errs {
 					if errs[i] != nil {
 						failed++
