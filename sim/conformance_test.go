@@ -209,3 +209,38 @@ func TestHangupDuringRecordKeepsPartialRecording(t *testing.T) {
 		t.Errorf("partial recording lasts %v, want at least the caller's words", d)
 	}
 }
+
+// TestDialOutcomeIsConfigurable: <dial> ends at once with the configured
+// outcome (§1.3 Dial: data -1 when not recorded, status, callduration).
+func TestDialOutcomeIsConfigurable(t *testing.T) {
+	needEspeak(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	log := newAppLog()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := log.add(r)
+		switch q["event"] {
+		case "NewCall":
+			xmlResponse(w, `<response><say-as format="501">12</say-as><dial>09876543210</dial></response>`)
+		case "Dial":
+			xmlResponse(w, `<response><hangup/></response>`)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer app.Close()
+	ts := startSim(t, func(c *Config) { c.DialOutcome = DialAnswered })
+	// The app hangs up before the caller gets a turn, so the script reports
+	// an early end; what matters is what the app saw.
+	out, _, _ := callApp(t, ts, app.URL, []step{{"none", ""}}, false)
+	got := log.waitEvents(t, 3)
+	if !slices.Equal(got, []string{"NewCall", "Dial", "Disconnect"}) {
+		t.Fatalf("app saw %v", got)
+	}
+	d := log.all()[1]
+	if d["status"] != "answered" || d["data"] != "-1" || d["callduration"] != "0" {
+		t.Errorf("Dial request %v, want status=answered data=-1 callduration=0", d)
+	}
+	if !strings.Contains(out, "bot: one two") || !strings.Contains(out, "event: dial *********10 (simulated answered)") {
+		t.Errorf("output lacks say-as speech or the dial:\n%s", out)
+	}
+}
