@@ -6,75 +6,18 @@ package stt
 #cgo pkg-config: pocketsphinx sphinxbase
 #include <stdlib.h>
 #include <pocketsphinx.h>
-#include <sphinxbase/feat.h>
-#include <sphinxbase/cmn.h>
-
-// koel_set_cmn sets the live cepstral mean (n values) so every utterance
-// starts from the same prior, whatever the decoder heard before.
-static void koel_set_cmn(ps_decoder_t *ps, float const *vec, int n) {
-	feat_t *f = ps_get_feat(ps);
-	if (f == NULL || f->cmn_struct == NULL || n != f->cmn_struct->veclen) {
-		return;
-	}
-	mfcc_t v[64];
-	for (int i = 0; i < n && i < 64; i++) {
-		v[i] = (mfcc_t)vec[i];
-	}
-	cmn_live_set(f->cmn_struct, v);
-}
-
-// koel_get_cmn copies out the live cepstral mean; it returns its length.
-static int koel_get_cmn(ps_decoder_t *ps, float *vec, int n) {
-	feat_t *f = ps_get_feat(ps);
-	if (f == NULL || f->cmn_struct == NULL || n < f->cmn_struct->veclen) {
-		return 0;
-	}
-	mfcc_t v[64];
-	int m = f->cmn_struct->veclen;
-	if (m > 64) {
-		return 0;
-	}
-	cmn_live_get(f->cmn_struct, v);
-	for (int i = 0; i < m; i++) {
-		vec[i] = (float)v[i];
-	}
-	return m;
-}
-
-// koel_process_full decodes a whole utterance in one call. With batch set,
-// the cepstral mean is taken over the whole utterance (feat_cmn switches a
-// decoder to live CMN for good once it has streamed, so it is set back
-// here); otherwise the live mean is used as in streaming.
-static int koel_process_full(ps_decoder_t *ps, int16 const *pcm, size_t n, int batch) {
-	feat_t *f = ps_get_feat(ps);
-	cmn_type_t saved = CMN_LIVE;
-	if (f != NULL) {
-		saved = f->cmn;
-		f->cmn = batch ? CMN_BATCH : CMN_LIVE;
-	}
-	int rc = ps_process_raw(ps, pcm, n, FALSE, TRUE);
-	if (f != NULL) {
-		f->cmn = saved;
-	}
-	return rc;
-}
-
-// koel_nbest_next advances an n-best iterator and copies out its
-// hypothesis; it returns NULL (and frees the iterator) at the end.
-static ps_nbest_t *koel_nbest_next(ps_nbest_t *nb, char const **hyp, int *score) {
-	nb = ps_nbest_next(nb);
-	if (nb == NULL) {
-		return NULL;
-	}
-	int32 s = 0;
-	*hyp = ps_nbest_hyp(nb, &s);
-	*score = (int)s;
-	return nb;
-}
+#include <sphinxbase/err.h>
 
 // koel_init parses argv against ps_args() and creates a decoder. cgo cannot
 // call the variadic cmd_ln_init, so the options go through cmd_ln_parse_r.
+//
+// sphinxbase logs through one process-wide FILE. Passing -logfn makes every
+// ps_init open a new file and fclose the old one while other decoders may
+// be writing to it (a use-after-free that crashed concurrent tests), so
+// logging is switched off instead: with no file of ours open, this only
+// sets a flag and is safe to repeat.
 static ps_decoder_t *koel_init(int argc, char **argv) {
+	err_set_logfp(NULL);
 	cmd_ln_t *cfg = cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
 	if (cfg == NULL) {
 		return NULL;
@@ -209,68 +152,6 @@ func (d *decoder) process(pcm []int16) error {
 		return fmt.Errorf("pocketsphinx: process audio: code %d", int(rc))
 	}
 	return nil
-}
-
-// processFull decodes a whole utterance of 16 kHz samples in one call,
-// with batch (whole-utterance) cepstral mean normalisation if batch is set.
-// It must be the only audio of the utterance.
-func (d *decoder) processFull(pcm []int16, batch bool) error {
-	if len(pcm) == 0 {
-		return nil
-	}
-	b := C.int(0)
-	if batch {
-		b = 1
-	}
-	rc := C.koel_process_full(d.ps, (*C.int16)(unsafe.Pointer(&pcm[0])), C.size_t(len(pcm)), b)
-	if rc < 0 {
-		return fmt.Errorf("pocketsphinx: process audio: code %d", int(rc))
-	}
-	return nil
-}
-
-// setCMN sets the live cepstral mean the next utterance starts from.
-func (d *decoder) setCMN(vec []float32) {
-	if len(vec) == 0 {
-		return
-	}
-	C.koel_set_cmn(d.ps, (*C.float)(unsafe.Pointer(&vec[0])), C.int(len(vec)))
-}
-
-// cmn returns the live cepstral mean.
-func (d *decoder) cmn() []float32 {
-	v := make([]float32, 64)
-	n := C.koel_get_cmn(d.ps, (*C.float)(unsafe.Pointer(&v[0])), 64)
-	return v[:int(n)]
-}
-
-// nbest returns up to n distinct hypotheses of the finished utterance,
-// best first, with their path scores. It needs -bestpath or a lattice.
-func (d *decoder) nbest(n int) (hyps []string, scores []int) {
-	nb := C.ps_nbest(d.ps)
-	seen := map[string]bool{}
-	for nb != nil && len(hyps) < n {
-		var h *C.char
-		var sc C.int
-		nb = C.koel_nbest_next(nb, &h, &sc)
-		if nb == nil {
-			return hyps, scores
-		}
-		if h == nil {
-			continue
-		}
-		s := C.GoString(h)
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		hyps = append(hyps, s)
-		scores = append(scores, int(sc))
-	}
-	if nb != nil {
-		C.ps_nbest_free(nb)
-	}
-	return hyps, scores
 }
 
 // end finishes the utterance.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +27,6 @@ const maxVocabEntries = 1024
 type Sphinx struct {
 	cfg     SphinxConfig
 	tune    tuning
-	cmnInit []float32 // the telephone cepstral mean, see tuning.resetCMN
 	model   string
 	log     *slog.Logger
 	metrics *metrics
@@ -53,7 +51,6 @@ type Sphinx struct {
 type pooled struct {
 	d  *decoder
 	rs *audio.Resampler
-	bx bandExtender
 }
 
 // vocabEntry is one vocabulary build, shared by concurrent first users.
@@ -81,7 +78,7 @@ func newSphinx(cfg SphinxConfig, tune tuning) (*Sphinx, error) {
 	if _, err := os.Stat(filepath.Join(c.ModelDir, "cmudict-en-us.dict")); err != nil {
 		return nil, fmt.Errorf("%w: dictionary: %w", ErrUnavailable, err)
 	}
-	model, err := prepareModel(c.ModelDir, c.DataDir, append([][2]string{{"-cmninit", tune.cmnInit}}, tune.feat...))
+	model, err := prepareModel(c.ModelDir, c.DataDir, tune.feat)
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +86,8 @@ func newSphinx(cfg SphinxConfig, tune tuning) (*Sphinx, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmnInit, err := parseFloats(tune.cmnInit)
-	if err != nil {
-		return nil, err
-	}
 	return &Sphinx{
-		cmnInit: cmnInit,
-		cfg:     c, tune: tune, model: model, log: c.Logger, metrics: m,
+		cfg: c, tune: tune, model: model, log: c.Logger, metrics: m,
 		vocabs: map[string]*vocabEntry{},
 		slots:  make(chan struct{}, c.PoolSize),
 	}, nil
@@ -183,10 +175,6 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 		<-s.slots
 		return nil, err
 	}
-	if s.tune.resetCMN {
-		p.d.setCMN(s.cmnInit)
-	}
-	p.bx = bandExtender{gain: s.tune.bandExtGain}
 	if err := p.d.start(); err != nil {
 		s.discard(p)
 		return nil, err
@@ -195,52 +183,10 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 	return &sphinxStream{s: s, p: p, words: files.Words, begun: time.Now()}, nil
 }
 
-// transcribeBuffer decodes a whole recording in one pass, which allows
-// batch cepstral mean normalisation (the mean of the whole utterance, not a
-// running estimate). Transcribe uses it; streams cannot.
-func (s *Sphinx) transcribeBuffer(ctx context.Context, v Vocabulary, pcm []int16) (Result, error) {
-	if !s.tune.batchCMN {
-		return transcribeStream(ctx, s, v, pcm)
-	}
-	begun := time.Now()
-	st, err := s.Start(ctx, v)
-	if err != nil {
-		return Result{}, err
-	}
-	ss := st.(*sphinxStream)
-	ss.closed = true
-	p := ss.p
-	defer s.metrics.active.Dec()
-	buf := p.rs.Process(nil, pcm)
-	buf = p.rs.Flush(buf)
-	p.bx.process(buf)
-	err = p.d.processFull(buf, true)
-	if err == nil {
-		err = p.d.end()
-	}
-	if err != nil {
-		s.discard(p)
-		return Result{}, err
-	}
-	res := s.result(p, ss.words)
-	s.release(p)
-	s.metrics.observe(res, float64(len(pcm))/sampleRate, time.Since(begun).Seconds())
-	return res, nil
-}
-
 // result reads the finished utterance's hypothesis off p.
 func (s *Sphinx) result(p *pooled, words map[string]bool) Result {
 	h, _ := p.d.hyp()
-	r := scoreResult(cleanHyp(h, words), p.d.segments(), words)
-	if s.tune.posterior && r.Text != "" {
-		post := math.Exp(p.d.logToLn(p.d.prob()))
-		if s.tune.posteriorOnly {
-			r.Confidence = post
-		} else {
-			r.Confidence = math.Min(r.Confidence, post)
-		}
-	}
-	return r
+	return scoreResult(cleanHyp(h, words), p.d.segments(), words)
 }
 
 // acquire returns a decoder loaded with files. The caller holds a slot.
@@ -402,7 +348,6 @@ func (st *sphinxStream) Write(pcm []int16) error {
 	}
 	st.n += len(pcm)
 	st.buf = st.p.rs.Process(st.buf[:0], pcm)
-	st.p.bx.process(st.buf)
 	if err := st.p.d.process(st.buf); err != nil {
 		st.err = err
 		return err
@@ -440,7 +385,6 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("stt: close: %w", err)
 	}
 	st.buf = p.rs.Flush(st.buf[:0])
-	p.bx.process(st.buf)
 	err := p.d.process(st.buf)
 	if err == nil {
 		err = p.d.end()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,85 +114,172 @@ func spoken(text string) string {
 // recording keeps around it.
 func phoneLine(tb testing.TB, text, voice string) []int16 {
 	tb.Helper()
-	speech := audiotest.Speak(tb, spoken(text), voice)
+	return onLine(audiotest.Speak(tb, spoken(text), voice))
+}
+
+// onLine pads speech with line noise and sends it through G.711 mu-law.
+func onLine(speech audio.PCM) []int16 {
 	pad := audiotest.Noise(300*time.Millisecond, -60, 1)
 	return audiotest.ULawRoundTrip(audiotest.Concat(pad, speech, pad)).Samples
 }
 
-// Acceptance targets from the issue. They are NOT met yet (see the
-// report in the commit log); the test fails only below the regression
-// floors, which are the figures measured when this recogniser was
-// committed, minus a margin for synthesis differences.
+// Acceptance targets from the issue. The off-topic target is met; the
+// accuracy targets are NOT (the 16 kHz acoustic model on upsampled 8 kHz
+// synthetic speech is the limit: see tuning.go and the commit log). The
+// test fails below the regression floors, which are the figures measured
+// when this recogniser was committed, minus a margin for synthesis
+// differences.
+//
+// Measured at commit (sequential, fixed order): word accuracy 65.1 %
+// (en-us 64.3, en-gb 56.8, en-us+f2 74.3), sentence accuracy 26.7 %,
+// off-topic rejected 94.4 % (offtopic.tsv) and 97.2 %
+// (offtopic-holdout.tsv), no exactly recognised question below
+// DefaultMinConfidence. Before tuning: 64.2 %, 25.3 %, 47.2 %.
 const (
 	targetWordAccuracy     = 0.90
 	targetSentenceAccuracy = 0.80
 	targetOffTopicRejected = 0.90
 
-	floorWordAccuracy     = 0.58
-	floorSentenceAccuracy = 0.20
-	floorOffTopicRejected = 0.35
+	floorWordAccuracy     = 0.61
+	floorSentenceAccuracy = 0.22
+	floorOffTopicRejected = 0.85
 )
+
+// evalSet is one test-set file spoken in every test voice.
+type evalJob struct {
+	u       utterance
+	voice   string
+	offSet  string // "" for in-domain utterances, else the off-topic file
+	pcm     []int16
+	res     Result
+	decoded time.Duration
+}
+
+// evalReport sums an evaluation.
+type evalReport struct {
+	words, errs, sents, ok map[string]int // by voice and "all"
+	off, rejected          map[string]int // by off-topic file
+	correctLow             int            // exact transcripts below DefaultMinConfidence
+	audioSec, decodeSec    float64
+}
+
+func (r *evalReport) wordAcc(k string) float64 { return 1 - float64(r.errs[k])/float64(r.words[k]) }
+func (r *evalReport) sentAcc(k string) float64 { return float64(r.ok[k]) / float64(r.sents[k]) }
+func (r *evalReport) rejRate(k string) float64 {
+	return float64(r.rejected[k]) / float64(r.off[k])
+}
+
+// String renders the report on one line, per voice.
+func (r *evalReport) String() string {
+	var b strings.Builder
+	for _, k := range append([]string{"all"}, testVoices...) {
+		fmt.Fprintf(&b, "%s: word %.1f%% sentence %.1f%% | ", k, 100*r.wordAcc(k), 100*r.sentAcc(k))
+	}
+	for _, k := range sortedKeys(r.off) {
+		fmt.Fprintf(&b, "%s rejected %.1f%% (%d) | ", k, 100*r.rejRate(k), r.off[k])
+	}
+	fmt.Fprintf(&b, "exact but low confidence %d | RTF %.3f", r.correctLow, r.decodeSec/r.audioSec)
+	return b.String()
+}
+
+// offTopicSets are the off-topic files: the first was written before
+// tuning, the second held out from the confidence threshold's choice.
+var offTopicSets = []string{"offtopic.tsv", "offtopic-holdout.tsv"}
+
+// evaluate transcribes the acceptance set with s on workers goroutines
+// (1 keeps the order, and so the decoders' carried-over cepstral mean,
+// fixed) and logs every error through logf.
+func evaluate(t *testing.T, s *Sphinx, speak func(text, voice string) audio.PCM, workers int, logf func(string, ...any)) *evalReport {
+	t.Helper()
+	v := demoVocabulary(t)
+	var jobs []*evalJob
+	for _, set := range append([]string{"utterances.tsv"}, offTopicSets...) {
+		off := set
+		if set == "utterances.tsv" {
+			off = ""
+		}
+		for _, u := range readUtterances(t, set) {
+			for _, voice := range testVoices {
+				jobs = append(jobs, &evalJob{u: u, voice: voice, offSet: off, pcm: onLine(speak(spoken(u.text), voice))})
+			}
+		}
+	}
+	ch := make(chan *evalJob)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range ch {
+				start := time.Now()
+				r, err := Transcribe(t.Context(), s, v, j.pcm)
+				j.decoded = time.Since(start)
+				if err != nil {
+					t.Errorf("%q (%s): %v", j.u.text, j.voice, err)
+				}
+				j.res = r
+			}
+		})
+	}
+	for _, j := range jobs {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	rep := &evalReport{words: map[string]int{}, errs: map[string]int{}, sents: map[string]int{}, ok: map[string]int{},
+		off: map[string]int{}, rejected: map[string]int{}}
+	for _, j := range jobs {
+		rep.audioSec += float64(len(j.pcm)) / audio.SampleRate
+		rep.decodeSec += j.decoded.Seconds()
+		accepted := j.res.Text != "" && j.res.Confidence >= DefaultMinConfidence
+		if j.offSet != "" {
+			rep.off[j.offSet]++
+			if !accepted {
+				rep.rejected[j.offSet]++
+			} else {
+				logf("off-topic accepted: %-8s %q -> %q (conf %.2f)", j.voice, j.u.text, j.res.Text, j.res.Confidence)
+			}
+			continue
+		}
+		ref := strings.Fields(j.u.text)
+		e := editDistance(ref, strings.Fields(j.res.Text))
+		for _, k := range []string{"all", j.voice} {
+			rep.words[k] += len(ref)
+			rep.errs[k] += e
+			rep.sents[k]++
+			if e == 0 {
+				rep.ok[k]++
+			}
+		}
+		switch {
+		case e > 0:
+			logf("%-8s %-42q -> %q (conf %.2f)", j.voice, j.u.text, j.res.Text, j.res.Confidence)
+		case !accepted:
+			rep.correctLow++
+			logf("exact but below threshold: %-8s %q (conf %.2f)", j.voice, j.u.text, j.res.Confidence)
+		}
+	}
+	return rep
+}
 
 func TestAcceptance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("acceptance set takes about a minute")
 	}
-	s := newTestSphinx(t, SphinxConfig{PoolSize: 2})
-	v := demoVocabulary(t)
-	ctx := t.Context()
-	var refWords, wordErrs, sents, sentOK int
-	var audioSec float64
-	var decode time.Duration
-	for _, u := range readUtterances(t, "utterances.tsv") {
-		for _, voice := range testVoices {
-			pcm := phoneLine(t, u.text, voice)
-			start := time.Now()
-			r, err := Transcribe(ctx, s, v, pcm)
-			decode += time.Since(start)
-			audioSec += float64(len(pcm)) / audio.SampleRate
-			if err != nil {
-				t.Fatalf("%q (%s): %v", u.text, voice, err)
-			}
-			ref := strings.Fields(u.text)
-			e := editDistance(ref, strings.Fields(r.Text))
-			refWords += len(ref)
-			wordErrs += e
-			sents++
-			if e == 0 {
-				sentOK++
-			}
-			if e > 0 {
-				t.Logf("%-8s %-42q -> %q (conf %.2f)", voice, u.text, r.Text, r.Confidence)
-			}
-		}
-	}
-	var off, rejected int
-	for _, u := range readUtterances(t, "offtopic.tsv") {
-		for _, voice := range testVoices {
-			r, err := Transcribe(ctx, s, v, phoneLine(t, u.text, voice))
-			if err != nil {
-				t.Fatalf("%q (%s): %v", u.text, voice, err)
-			}
-			off++
-			if r.Text == "" || r.Confidence < DefaultMinConfidence {
-				rejected++
-			} else {
-				t.Logf("off-topic accepted: %-8s %q -> %q (conf %.2f)", voice, u.text, r.Text, r.Confidence)
-			}
-		}
-	}
-	wa := 1 - float64(wordErrs)/float64(refWords)
-	sa := float64(sentOK) / float64(sents)
-	rej := float64(rejected) / float64(off)
-	t.Logf("word accuracy %.1f%% (%d words), sentence accuracy %.1f%% (%d), off-topic rejected %.1f%% (%d), RTF %.3f",
-		100*wa, refWords, 100*sa, sents, 100*rej, off, decode.Seconds()/audioSec)
+	s := newTestSphinx(t, SphinxConfig{PoolSize: 1})
+	speak := func(text, voice string) audio.PCM { return audiotest.Speak(t, text, voice) }
+	rep := evaluate(t, s, speak, 1, t.Logf)
+	t.Log(rep)
+	wa, sa := rep.wordAcc("all"), rep.sentAcc("all")
+	rej := min(rep.rejRate(offTopicSets[0]), rep.rejRate(offTopicSets[1]))
 	if wa < targetWordAccuracy || sa < targetSentenceAccuracy || rej < targetOffTopicRejected {
-		t.Logf("BELOW ACCEPTANCE TARGET: want word ≥ %.0f%%, sentence ≥ %.0f%%, off-topic ≥ %.0f%%",
-			100*targetWordAccuracy, 100*targetSentenceAccuracy, 100*targetOffTopicRejected)
+		t.Logf("BELOW ACCEPTANCE TARGET: want word ≥ %.0f%%, sentence ≥ %.0f%%, off-topic ≥ %.0f%%; got %.1f%%, %.1f%%, %.1f%%",
+			100*targetWordAccuracy, 100*targetSentenceAccuracy, 100*targetOffTopicRejected, 100*wa, 100*sa, 100*rej)
 	}
 	if wa < floorWordAccuracy || sa < floorSentenceAccuracy || rej < floorOffTopicRejected {
 		t.Errorf("regression: below floors word %.0f%%, sentence %.0f%%, off-topic %.0f%%",
 			100*floorWordAccuracy, 100*floorSentenceAccuracy, 100*floorOffTopicRejected)
+	}
+	if rep.correctLow > rep.ok["all"]/10 {
+		t.Errorf("%d of %d exact transcripts fall below DefaultMinConfidence", rep.correctLow, rep.ok["all"])
 	}
 }
 

@@ -103,15 +103,7 @@ type Transcriber interface {
 	Start(ctx context.Context, v Vocabulary) (Stream, error)
 }
 
-// bufferTranscriber is implemented by backends that decode a whole
-// recording better in one pass than as a stream.
-type bufferTranscriber interface {
-	transcribeBuffer(ctx context.Context, v Vocabulary, pcm []int16) (Result, error)
-}
-
-// Transcribe transcribes one buffer of 8 kHz audio with t. Backends that
-// can use the whole recording at once (Sphinx: whole-utterance cepstral
-// normalisation) do so; others get the buffer as a stream.
+// Transcribe transcribes one buffer of 8 kHz audio with t.
 func Transcribe(ctx context.Context, t Transcriber, v Vocabulary, pcm []int16) (Result, error) {
 	if len(pcm) == 0 {
 		return Result{}, ErrEmptyAudio
@@ -119,14 +111,6 @@ func Transcribe(ctx context.Context, t Transcriber, v Vocabulary, pcm []int16) (
 	if len(pcm) > maxUtteranceSamples {
 		return Result{}, fmt.Errorf("%w: %d samples", ErrTooLong, len(pcm))
 	}
-	if bt, ok := t.(bufferTranscriber); ok {
-		return bt.transcribeBuffer(ctx, v, pcm)
-	}
-	return transcribeStream(ctx, t, v, pcm)
-}
-
-// transcribeStream writes pcm to a stream of t in half-second chunks.
-func transcribeStream(ctx context.Context, t Transcriber, v Vocabulary, pcm []int16) (Result, error) {
 	s, err := t.Start(ctx, v)
 	if err != nil {
 		return Result{}, err
