@@ -27,6 +27,10 @@ type sqlStore struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	// stopBackground stops goroutines the store runs (SQLite's
+	// checkpointer); nil when there are none.
+	stopBackground func() error
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -245,6 +249,9 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 func (s *sqlStore) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.stopBackground != nil {
+			errs = append(errs, s.stopBackground())
+		}
 		s.stmts.Range(func(k, v any) bool {
 			if err := v.(*sql.Stmt).Close(); err != nil {
 				errs = append(errs, err)
