@@ -425,8 +425,20 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 			t.Fatalf("/metrics leaks the token")
 		}
 	}
-	srv.ready.Store(false) // what Shutdown does first
+	// A configured speech engine that failed to load makes the node unready.
+	srv.voice.sttState = "unavailable: pocketsphinx is not compiled into this build"
 	resp, err := http.Get(srv.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without speech recognition = %d, want 503", resp.StatusCode)
+	}
+	srv.voice.sttState = "disabled"
+
+	srv.ready.Store(false) // what Shutdown does first
+	resp, err = http.Get(srv.URL() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -275,12 +275,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checks := map[string]string{"status": "ok", "store": "ok"}
+	status := http.StatusOK
 	if s.voice != nil {
 		for k, v := range s.voice.readiness() {
 			checks[k] = v
+			if strings.HasPrefix(v, "unavailable") {
+				// The configured engine failed to load: this node cannot
+				// answer calls (set stt.engine none to run text only).
+				checks["status"], status = k+" unavailable", http.StatusServiceUnavailable
+			}
 		}
 	}
-	api.WriteJSON(w, http.StatusOK, checks)
+	api.WriteJSON(w, status, checks)
 }
 
 // newLogger builds the process logger.
