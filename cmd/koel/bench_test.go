@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,10 +27,10 @@ var benchQuestions = []string{
 
 // benchServerAPI measures one JSON API of a real koel on loopback (SQLite in a
 // temp dir, the demo FAQ bot): messages per second and p50/p99 latency seen
-// by 16 concurrent clients. With untilDelivered, the clock stops only when
+// by concurrent clients. With untilDelivered, the clock stops only when
 // the integrator's webhook has received every reply, so the rate includes
 // the outbox's deliveries.
-func benchServerAPI(b *testing.B, path string, headers map[string]string, untilDelivered bool, body func(user, text string) string) {
+func benchServerAPI(b *testing.B, clients int, path string, headers map[string]string, untilDelivered bool, body func(user, text string) string) {
 	var delivered atomic.Int64
 	allDelivered := make(chan struct{})
 	var target atomic.Int64
@@ -58,7 +59,7 @@ func benchServerAPI(b *testing.B, path string, headers map[string]string, untilD
 		seq       atomic.Int64
 		failures  atomic.Int64
 	)
-	b.SetParallelism(8) // 8 × GOMAXPROCS(2) = 16 clients
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -111,14 +112,24 @@ func benchServerAPI(b *testing.B, path string, headers map[string]string, untilD
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
+var benchClients = []int{8, 16}
+
 func BenchmarkWebhookAPI(b *testing.B) {
-	benchServerAPI(b, webhook.PathLogMessage, webhookHeaders, true, func(user, text string) string {
-		return logMessage(user, text)
-	})
+	for _, c := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
+			benchServerAPI(b, c, webhook.PathLogMessage, webhookHeaders, true, func(user, text string) string {
+				return logMessage(user, text)
+			})
+		})
+	}
 }
 
 func BenchmarkBotAPI(b *testing.B) {
-	benchServerAPI(b, "/api/bots/1/converse", map[string]string{"Authorization": "Bearer " + testToken}, false, func(user, text string) string {
-		return fmt.Sprintf(`{"user_id":%q,"text":%q}`, user, text)
-	})
+	for _, c := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
+			benchServerAPI(b, c, "/api/bots/1/converse", map[string]string{"Authorization": "Bearer " + testToken}, false, func(user, text string) string {
+				return fmt.Sprintf(`{"user_id":%q,"text":%q}`, user, text)
+			})
+		})
+	}
 }
