@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/provision"
 )
 
 // Config is koel serve's configuration. Sources, later ones winning:
@@ -47,6 +50,9 @@ type Config struct {
 	Recordings RecordingsConfig `yaml:"recordings"`
 	Outbox     OutboxConfig     `yaml:"outbox"`
 	Sim        SimConfig        `yaml:"sim"`
+	// Businesses are bots declared in the file, applied at every start
+	// (see package provision).
+	Businesses []provision.Business `yaml:"businesses"`
 }
 
 // DemoConfig configures the demo business.
@@ -213,6 +219,19 @@ func (c *Config) validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	ids := map[int64]bool{}
+	for _, b := range c.Businesses {
+		if err := b.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if ids[b.ID] {
+			errs = append(errs, fmt.Errorf("business id %d declared twice", b.ID))
+		}
+		ids[b.ID] = true
+		if b.ID == demo.BusinessID && !c.Demo.Disabled {
+			errs = append(errs, fmt.Errorf("business id %d is the demo business; use another id or set demo.disabled", b.ID))
+		}
 	}
 	return errors.Join(errs...)
 }

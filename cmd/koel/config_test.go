@@ -65,12 +65,22 @@ func TestConfigErrors(t *testing.T) {
 	if err := os.WriteFile(unknown, []byte("adr: ':1'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	clash := filepath.Join(dir, "clash.yaml")
+	if err := os.WriteFile(clash, []byte("businesses:\n  - id: 1\n    name: Mine\n    token: t\n    client_id: c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badBiz := filepath.Join(dir, "badbiz.yaml")
+	if err := os.WriteFile(badBiz, []byte("businesses:\n  - id: 5\n    name: X\n    client_id: c\n    connections:\n      - channel: fax\n        identifier: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		env  map[string]string
 		want string
 	}{
+		{"business id of the demo", []string{"--config", clash}, nil, "business id 1 is the demo business"},
+		{"invalid business", []string{"--config", badBiz}, nil, `unknown channel "fax"`},
 		{"unknown yaml key", []string{"--config", unknown}, nil, "field adr not found"},
 		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "no such file"},
 		{"bad bool", nil, map[string]string{"KOEL_DEV": "maybe"}, `KOEL_DEV="maybe": want a boolean`},

@@ -447,3 +447,60 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		t.Fatalf("/readyz while draining = %d, want 503", resp.StatusCode)
 	}
 }
+
+// TestDeclaredBusinessAnswers starts koel with a business declared in the
+// YAML file (token from the environment, FAQ from a CSV file) and talks to
+// it over the bot API and KooKoo.
+func TestDeclaredBusinessAnswers(t *testing.T) {
+	dir := t.TempDir()
+	faqPath := dir + "/acme.csv"
+	if err := os.WriteFile(faqPath, []byte("node_name,user_says,bot_says\nhours,when are you open|opening hours,Acme is open around the clock.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yamlPath := dir + "/koel.yaml"
+	yamlText := `businesses:
+  - id: 7
+    name: Acme
+    token_env: ACME_TOKEN
+    client_id: acme
+    fallback_message: Acme did not get that.
+    faq_file: ` + faqPath + `
+    connections:
+      - channel: kookoo
+        identifier: acme
+        settings:
+          welcome_message: Welcome to Acme.
+          silence_period: 2
+          max_record_time: 8
+`
+	if err := os.WriteFile(yamlPath, []byte(yamlText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{"ACME_TOKEN": "acme-token", "KOEL_STT_ENGINE": "none", "KOEL_SIM": "0"})
+	cfg, err := parseServeConfig([]string{"--config", yamlPath, "--addr", "127.0.0.1:0", "--data-dir", dir + "/data"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newServer(context.Background(), cfg, testLogger(t), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+
+	status, body := postJSON(t, srv.URL()+"/api/bots/7/converse", map[string]string{"Authorization": "Bearer acme-token"}, `{"user_id":"u","text":"when are you open"}`)
+	if status != 200 || !strings.Contains(string(body), "Acme is open around the clock.") {
+		t.Fatalf("converse: %d %s", status, body)
+	}
+	resp, err := http.Get(srv.URL() + "/kookoo/acme?event=NewCall&sid=91&cid=0999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "Welcome to Acme.") || !strings.Contains(string(b), `silence="2" maxduration="8"`) {
+		t.Fatalf("NewCall: %s", b)
+	}
+}

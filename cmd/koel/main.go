@@ -80,7 +80,7 @@ func serveCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := NewServer(ctx, cfg, logger)
+	srv, err := newServer(ctx, cfg, logger, getenv)
 	if err != nil {
 		return err
 	}

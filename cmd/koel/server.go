@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/koelvoice/koel/ivr/bot/remote"
 	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/koelvoice/koel/ivr/outbox"
+	"github.com/koelvoice/koel/ivr/provision"
 	"github.com/koelvoice/koel/ivr/store"
 )
 
@@ -47,6 +49,7 @@ type Server struct {
 	listener net.Listener
 	metrics  *httpMetrics
 	voice    *voiceStack
+	getenv   func(string) string
 
 	// DemoToken is the demo API token when this start generated or set it.
 	DemoToken string
@@ -61,7 +64,11 @@ type Server struct {
 // NewServer builds every component of koel serve. Nothing listens yet; call
 // Start.
 func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry()}
+	return newServer(ctx, cfg, logger, os.Getenv)
+}
+
+func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func(string) string) (*Server, error) {
+	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), getenv: getenv}
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -85,6 +92,11 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 		logger.Info("store ready", "backend", "sqlite", "path", filepath.Join(cfg.DataDir, "koel.db"))
 	} else {
 		logger.Info("store ready", "backend", "postgres", "url", redactURL(cfg.DatabaseURL))
+	}
+
+	loadFAQ := func(ctx context.Context, businessID int64, csv []byte) error {
+		_, err := faq.Import(ctx, st, businessID, bytes.NewReader(csv), faq.ImportOptions{})
+		return err
 	}
 
 	switch cfg.Bot.Kind {
@@ -117,15 +129,21 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 			Token:         cfg.Demo.Token,
 			WebhookURL:    cfg.Demo.WebhookURL,
 			WebhookSecret: cfg.Demo.WebhookSecret,
-			LoadFAQ: func(ctx context.Context, businessID int64, csv []byte) error {
-				_, err := faq.Import(ctx, st, businessID, strings.NewReader(string(csv)), faq.ImportOptions{})
-				return err
-			},
+			LoadFAQ:       loadFAQ,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("demo business: %w", err)
 		}
 		s.DemoToken = res.Token
+	}
+
+	for _, b := range cfg.Businesses {
+		res, err := provision.Apply(ctx, st, b, provision.Options{Getenv: s.getenv, ReadFile: os.ReadFile, LoadFAQ: loadFAQ})
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("business provisioned", "business_id", b.ID, "created", res.Created,
+			"connections", len(b.Connections), "faq_imported", res.FAQImported)
 	}
 
 	s.outbox, err = outbox.New(outbox.Config{

@@ -1,0 +1,229 @@
+// Package provision applies declared businesses and connections — from
+// koel's YAML configuration, or the built-in demo — to the store, so an
+// operator can run koel with their own bot and KooKoo number without an
+// admin API.
+//
+// Apply is idempotent: a business is created or updated by its id, each
+// connection is created or updated by channel and identifier, and the FAQ
+// file is imported only while the business has no FAQ (later changes go
+// through `koel faq import`, which keeps history of inactive nodes).
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/koelvoice/koel/ivr"
+)
+
+// Business declares one bot and its connections.
+type Business struct {
+	// ID is the business id; explicit so that URLs and API calls stay
+	// stable across restarts and databases.
+	ID   int64  `yaml:"id"`
+	Name string `yaml:"name"`
+	// Token is the business API token (secret). Prefer TokenEnv, which
+	// names an environment variable holding it, so the file holds no secret.
+	// When both are empty an existing business keeps its token.
+	Token    string `yaml:"token"`
+	TokenEnv string `yaml:"token_env"`
+	// ClientID is the value of the client-id header of the webhook API.
+	ClientID        string `yaml:"client_id"`
+	FallbackMessage string `yaml:"fallback_message"`
+	// FAQFile is a CSV in the seed's format, imported while the business
+	// has no FAQ.
+	FAQFile string `yaml:"faq_file"`
+	// Disabled marks the business inactive.
+	Disabled    bool         `yaml:"disabled"`
+	Connections []Connection `yaml:"connections"`
+}
+
+// Connection declares one channel connection of a business.
+type Connection struct {
+	Channel    ivr.Channel `yaml:"channel"`
+	Identifier string      `yaml:"identifier"`
+	// Disabled marks the connection inactive (KooKoo then gets a hang-up).
+	Disabled bool                   `yaml:"disabled"`
+	Settings ivr.ConnectionSettings `yaml:"settings"`
+}
+
+// Store is what Apply needs from the store.
+type Store interface {
+	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
+	CreateBusiness(ctx context.Context, b *ivr.Business) error
+	UpdateBusiness(ctx context.Context, b ivr.Business) error
+	CreateConnection(ctx context.Context, c *ivr.Connection) error
+	GetConnection(ctx context.Context, channel ivr.Channel, identifier string) (ivr.Connection, error)
+	UpdateConnection(ctx context.Context, c ivr.Connection) error
+	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error)
+}
+
+// FAQLoader imports a business's FAQ from a CSV file's bytes.
+type FAQLoader func(ctx context.Context, businessID int64, csv []byte) error
+
+// Options configure Apply.
+type Options struct {
+	// Getenv resolves TokenEnv (nil: no environment).
+	Getenv func(string) string
+	// ReadFile reads FAQFile (nil: FAQ files are an error).
+	ReadFile func(name string) ([]byte, error)
+	// LoadFAQ imports an FAQ (nil: FAQ files are not imported).
+	LoadFAQ FAQLoader
+}
+
+// Result says what Apply did.
+type Result struct {
+	// Created is true when the business did not exist.
+	Created bool
+	// Token is the token set by this Apply (from Token or TokenEnv); empty
+	// when an existing token was kept.
+	Token string
+	// FAQImported is true when the FAQ file was imported.
+	FAQImported bool
+}
+
+// ErrInvalid reports a declaration that cannot be applied.
+var ErrInvalid = errors.New("provision: invalid declaration")
+
+var identifierRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// channels koel has adapters or voice paths for.
+var knownChannels = map[ivr.Channel]bool{
+	ivr.ChannelKooKoo: true, ivr.ChannelWebhook: true, ivr.ChannelSim: true,
+	ivr.ChannelFacebook: true, ivr.ChannelWhatsApp: true, ivr.ChannelJio: true, ivr.ChannelWebchat: true,
+}
+
+// Validate checks a declaration without touching the store.
+func (b Business) Validate() error {
+	var errs []error
+	if b.ID <= 0 {
+		errs = append(errs, fmt.Errorf("business id must be a positive number, got %d", b.ID))
+	}
+	if b.Name == "" {
+		errs = append(errs, fmt.Errorf("business %d: name is empty", b.ID))
+	}
+	if b.ClientID == "" {
+		errs = append(errs, fmt.Errorf("business %d: client_id is empty", b.ID))
+	}
+	if b.Token != "" && b.TokenEnv != "" {
+		errs = append(errs, fmt.Errorf("business %d: give token or token_env, not both", b.ID))
+	}
+	seen := map[string]bool{}
+	for i, c := range b.Connections {
+		switch {
+		case !knownChannels[c.Channel]:
+			errs = append(errs, fmt.Errorf("business %d connection %d: unknown channel %q", b.ID, i+1, c.Channel))
+		case !identifierRE.MatchString(c.Identifier):
+			errs = append(errs, fmt.Errorf("business %d connection %d: identifier %q must be 1-64 letters, digits, '.', '_' or '-'", b.ID, i+1, c.Identifier))
+		case seen[string(c.Channel)+"/"+c.Identifier]:
+			errs = append(errs, fmt.Errorf("business %d: connection %s/%s declared twice", b.ID, c.Channel, c.Identifier))
+		}
+		seen[string(c.Channel)+"/"+c.Identifier] = true
+		if s := c.Settings; s.SilencePeriod < 0 || s.MaxRecordTime < 0 || s.MaxFailures < 0 {
+			errs = append(errs, fmt.Errorf("business %d connection %s/%s: negative voice settings", b.ID, c.Channel, c.Identifier))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Apply makes the store match the declaration.
+func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, error) {
+	var res Result
+	if err := b.Validate(); err != nil {
+		return res, err
+	}
+	token := b.Token
+	if b.TokenEnv != "" && opts.Getenv != nil {
+		token = opts.Getenv(b.TokenEnv)
+		if token == "" {
+			return res, fmt.Errorf("%w: business %d: environment variable %s is empty", ErrInvalid, b.ID, b.TokenEnv)
+		}
+	}
+
+	// Refuse before writing anything: a connection may not move between
+	// businesses.
+	for _, c := range b.Connections {
+		existing, err := st.GetConnection(ctx, c.Channel, c.Identifier)
+		if err != nil && !errors.Is(err, ivr.ErrNotFound) {
+			return res, fmt.Errorf("provision: get connection %s/%s: %w", c.Channel, c.Identifier, err)
+		}
+		if err == nil && existing.BusinessID != b.ID {
+			return res, fmt.Errorf("%w: connection %s/%s belongs to business %d, not %d", ErrInvalid, c.Channel, c.Identifier, existing.BusinessID, b.ID)
+		}
+	}
+
+	cur, err := st.GetBusiness(ctx, b.ID)
+	switch {
+	case errors.Is(err, ivr.ErrNotFound):
+		if token == "" {
+			return res, fmt.Errorf("%w: business %d is new and needs token or token_env", ErrInvalid, b.ID)
+		}
+		nb := ivr.Business{ID: b.ID, Name: b.Name, TokenHash: ivr.HashToken(token), ClientID: b.ClientID,
+			FallbackMessage: b.FallbackMessage, Active: !b.Disabled}
+		if err := st.CreateBusiness(ctx, &nb); err != nil {
+			return res, fmt.Errorf("provision: create business %d: %w", b.ID, err)
+		}
+		res.Created, res.Token = true, token
+	case err != nil:
+		return res, fmt.Errorf("provision: get business %d: %w", b.ID, err)
+	default:
+		cur.Name, cur.ClientID, cur.Active = b.Name, b.ClientID, !b.Disabled
+		if b.FallbackMessage != "" {
+			cur.FallbackMessage = b.FallbackMessage
+		}
+		if token != "" && !ivr.TokenMatches(cur.TokenHash, token) {
+			cur.TokenHash, res.Token = ivr.HashToken(token), token
+		}
+		if err := st.UpdateBusiness(ctx, cur); err != nil {
+			return res, fmt.Errorf("provision: update business %d: %w", b.ID, err)
+		}
+	}
+
+	for _, c := range b.Connections {
+		existing, err := st.GetConnection(ctx, c.Channel, c.Identifier)
+		switch {
+		case errors.Is(err, ivr.ErrNotFound):
+			nc := ivr.Connection{BusinessID: b.ID, Channel: c.Channel, Identifier: c.Identifier, Active: !c.Disabled, Settings: c.Settings}
+			if err := st.CreateConnection(ctx, &nc); err != nil {
+				return res, fmt.Errorf("provision: create connection %s/%s: %w", c.Channel, c.Identifier, err)
+			}
+		case err != nil:
+			return res, fmt.Errorf("provision: get connection %s/%s: %w", c.Channel, c.Identifier, err)
+		case existing.BusinessID != b.ID:
+			return res, fmt.Errorf("%w: connection %s/%s belongs to business %d, not %d", ErrInvalid, c.Channel, c.Identifier, existing.BusinessID, b.ID)
+		default:
+			existing.Active, existing.Settings = !c.Disabled, c.Settings
+			if err := st.UpdateConnection(ctx, existing); err != nil {
+				return res, fmt.Errorf("provision: update connection %s/%s: %w", c.Channel, c.Identifier, err)
+			}
+		}
+	}
+
+	if b.FAQFile == "" || opts.LoadFAQ == nil {
+		return res, nil
+	}
+	nodes, err := st.ListFAQ(ctx, b.ID, false)
+	if err != nil {
+		return res, fmt.Errorf("provision: list faq of business %d: %w", b.ID, err)
+	}
+	if len(nodes) > 0 {
+		return res, nil
+	}
+	if opts.ReadFile == nil {
+		return res, fmt.Errorf("%w: business %d: cannot read faq_file", ErrInvalid, b.ID)
+	}
+	data, err := opts.ReadFile(b.FAQFile)
+	if err != nil {
+		return res, fmt.Errorf("provision: business %d faq_file: %w", b.ID, err)
+	}
+	if err := opts.LoadFAQ(ctx, b.ID, data); err != nil {
+		return res, fmt.Errorf("provision: import faq of business %d: %w", b.ID, err)
+	}
+	res.FAQImported = true
+	return res, nil
+}

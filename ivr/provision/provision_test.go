@@ -1,0 +1,137 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/provision"
+	"github.com/koelvoice/koel/ivr/store/storetest"
+)
+
+func acme() provision.Business {
+	return provision.Business{
+		ID: 7, Name: "Acme", TokenEnv: "ACME_TOKEN", ClientID: "acme", FallbackMessage: "Sorry?",
+		FAQFile: "acme.csv",
+		Connections: []provision.Connection{
+			{Channel: ivr.ChannelKooKoo, Identifier: "acme", Settings: ivr.ConnectionSettings{WelcomeMessage: "Welcome to Acme", SilencePeriod: 2, MaxRecordTime: 8, AgentNumber: "0800"}},
+			{Channel: ivr.ChannelWebhook, Identifier: "acme", Settings: ivr.ConnectionSettings{WebhookURL: "https://acme.example/hook", SecretKey: "k"}},
+		},
+	}
+}
+
+type loads struct{ n int }
+
+func (l *loads) opts(env map[string]string) provision.Options {
+	return provision.Options{
+		Getenv:   func(k string) string { return env[k] },
+		ReadFile: func(name string) ([]byte, error) { return []byte("node_name,user_says,bot_says\nhi,hello,Hi!\n"), nil },
+		LoadFAQ: func(ctx context.Context, id int64, csv []byte) error {
+			l.n++
+			return nil
+		},
+	}
+}
+
+func TestApplyCreatesThenUpdatesIdempotently(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewSQLite(t)
+	l := &loads{}
+	res, err := provision.Apply(ctx, st, acme(), l.opts(map[string]string{"ACME_TOKEN": "t1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.Token != "t1" || !res.FAQImported || l.n != 1 {
+		t.Fatalf("first apply = %+v, loads %d", res, l.n)
+	}
+	b, err := st.GetBusiness(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ivr.TokenMatches(b.TokenHash, "t1") || b.ClientID != "acme" || !b.Active {
+		t.Fatalf("business = %+v", b)
+	}
+	c, err := st.GetConnection(ctx, ivr.ChannelKooKoo, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BusinessID != 7 || c.Settings.WelcomeMessage != "Welcome to Acme" || c.Settings.SilencePeriod != 2 || !c.Active {
+		t.Fatalf("kookoo connection = %+v", c)
+	}
+
+	// The FAQ exists now (as the loader would have made it): re-applying
+	// must not import again. Simulate it with a real node.
+	if _, err := st.ReplaceFAQ(ctx, 7, []ivr.FAQNode{{Name: "hi", UserSays: []string{"hello"}, BotSays: []string{"Hi!"}}}); err != nil {
+		t.Fatal(err)
+	}
+	changed := acme()
+	changed.Connections[0].Settings.WelcomeMessage = "Hello from Acme"
+	changed.Connections[1].Disabled = true
+	res, err = provision.Apply(ctx, st, changed, l.opts(map[string]string{"ACME_TOKEN": "t1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created || res.Token != "" || res.FAQImported || l.n != 1 {
+		t.Fatalf("second apply = %+v, loads %d; want an update with the same token and no import", res, l.n)
+	}
+	if c, _ = st.GetConnection(ctx, ivr.ChannelKooKoo, "acme"); c.Settings.WelcomeMessage != "Hello from Acme" {
+		t.Fatalf("welcome not updated: %q", c.Settings.WelcomeMessage)
+	}
+	if w, _ := st.GetConnection(ctx, ivr.ChannelWebhook, "acme"); w.Active {
+		t.Fatal("disabled connection still active")
+	}
+
+	// A new token rotates the stored one.
+	res, err = provision.Apply(ctx, st, changed, l.opts(map[string]string{"ACME_TOKEN": "t2"}))
+	if err != nil || res.Token != "t2" {
+		t.Fatalf("rotation: %+v %v", res, err)
+	}
+	if b, _ = st.GetBusiness(ctx, 7); !ivr.TokenMatches(b.TokenHash, "t2") || ivr.TokenMatches(b.TokenHash, "t1") {
+		t.Fatal("token not rotated")
+	}
+}
+
+func TestApplyRefuses(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewSQLite(t)
+	l := &loads{}
+	if _, err := provision.Apply(ctx, st, acme(), l.opts(map[string]string{"ACME_TOKEN": "t"})); err != nil {
+		t.Fatal(err)
+	}
+	other := provision.Business{ID: 8, Name: "Other", Token: "x", ClientID: "o",
+		Connections: []provision.Connection{{Channel: ivr.ChannelKooKoo, Identifier: "acme"}}}
+
+	tests := []struct {
+		name string
+		b    provision.Business
+		env  map[string]string
+		want string
+	}{
+		{"someone else's connection", other, nil, "belongs to business 7"},
+		{"empty token env", acme(), map[string]string{}, "ACME_TOKEN is empty"},
+		{"new business without token", provision.Business{ID: 9, Name: "N", ClientID: "n"}, nil, "needs token or token_env"},
+		{"bad id", provision.Business{ID: 0, Name: "N", ClientID: "n", Token: "t"}, nil, "positive number"},
+		{"unknown channel", provision.Business{ID: 9, Name: "N", ClientID: "n", Token: "t", Connections: []provision.Connection{{Channel: "fax", Identifier: "x"}}}, nil, `unknown channel "fax"`},
+		{"bad identifier", provision.Business{ID: 9, Name: "N", ClientID: "n", Token: "t", Connections: []provision.Connection{{Channel: ivr.ChannelKooKoo, Identifier: "a/b"}}}, nil, "identifier"},
+		{"duplicate connection", provision.Business{ID: 9, Name: "N", ClientID: "n", Token: "t", Connections: []provision.Connection{{Channel: ivr.ChannelKooKoo, Identifier: "x"}, {Channel: ivr.ChannelKooKoo, Identifier: "x"}}}, nil, "declared twice"},
+		{"token and token_env", provision.Business{ID: 9, Name: "N", ClientID: "n", Token: "t", TokenEnv: "T"}, nil, "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := provision.Apply(ctx, st, tt.b, l.opts(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if !errors.Is(err, provision.ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	for _, id := range []int64{8, 9} {
+		if _, err := st.GetBusiness(ctx, id); !errors.Is(err, ivr.ErrNotFound) {
+			t.Fatalf("a refused declaration created business %d", id)
+		}
+	}
+}
