@@ -308,7 +308,7 @@ func redactURLError(err error) error {
 }
 
 // OutboundNumber returns the number as KooKoo's outbound API wants it: an
-// Indian number with a leading 0 (§4: "097" and eight more digits; CCHQ turns 91XXXXXXXXXX
+// Indian number with a leading 0 (§4: "097" and eight more digits; CCHQ turns 91 plus ten digits
 // into 0 plus ten digits). Spaces, dashes, dots and parentheses are ignored;
 // +91, 0091 and 91 prefixes of a 10-digit number are replaced by 0; a bare
 // 10-digit number gets a 0; an 11-digit number starting with 0 is kept.
