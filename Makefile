@@ -68,11 +68,14 @@ pg-start: deps-test ## start the tests' PostgreSQL on 127.0.0.1:$(PG_PORT)
 	@if [ -z "$(PG_BIN)" ]; then echo "PostgreSQL server binaries not found under /usr/lib/postgresql"; exit 1; fi
 	@if $(PG_BIN)/pg_isready -q -h 127.0.0.1 -p $(PG_PORT); then exit 0; fi; \
 	install -d -m 0700 $(if $(IS_ROOT),-o postgres -g postgres,) $(PG_ROOT); \
-	if [ ! -f $(PG_ROOT)/data/PG_VERSION ]; then \
-	  $(AS_PG) $(PG_BIN)/initdb -D $(PG_ROOT)/data -U koel -A trust --no-sync >/dev/null; \
+	pg_init() { $(AS_PG) $(PG_BIN)/initdb -D $(PG_ROOT)/data -U koel -A trust --no-sync >/dev/null; }; \
+	pg_run() { $(AS_PG) $(PG_BIN)/pg_ctl -D $(PG_ROOT)/data -l $(PG_ROOT)/log -w -t 60 start \
+	  -o "-p $(PG_PORT) -c listen_addresses=127.0.0.1 -k $(PG_ROOT) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null; }; \
+	[ -f $(PG_ROOT)/data/PG_VERSION ] || pg_init; \
+	if ! pg_run; then \
+	  echo "the test PostgreSQL in $(PG_ROOT) does not start; recreating it (it holds only test data)"; \
+	  rm -rf $(PG_ROOT)/data && pg_init && pg_run; \
 	fi; \
-	$(AS_PG) $(PG_BIN)/pg_ctl -D $(PG_ROOT)/data -l $(PG_ROOT)/log -w -t 60 start \
-	  -o "-p $(PG_PORT) -c listen_addresses=127.0.0.1 -k $(PG_ROOT) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null; \
 	$(PG_BIN)/psql -q -h 127.0.0.1 -p $(PG_PORT) -U koel -d postgres -tc "SELECT 1 FROM pg_database WHERE datname='koel_test'" | grep -q 1 || \
 	  $(PG_BIN)/createdb -h 127.0.0.1 -p $(PG_PORT) -U koel koel_test; \
 	echo "PostgreSQL for tests: $(PG_URL)"
