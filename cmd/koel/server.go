@@ -101,7 +101,9 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 
 	switch cfg.Bot.Kind {
 	case "remote":
-		s.bot, err = remote.New(remote.Config{URL: cfg.Bot.RemoteURL, Timeout: cfg.Bot.Timeout, Logger: logger.With("component", "bot")})
+		// Each attempt gets half the reply deadline, so the remote bot's one
+		// retry fits before the engine answers with the break message.
+		s.bot, err = remote.New(remote.Config{URL: cfg.Bot.RemoteURL, Timeout: cfg.Bot.Timeout / 2, Logger: logger.With("component", "bot")})
 		if err != nil {
 			return nil, fmt.Errorf("remote bot: %w", err)
 		}
