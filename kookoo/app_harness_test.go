@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +23,7 @@ import (
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot"
 	"github.com/koelvoice/koel/ivr/bot/faq"
+	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/koelvoice/koel/ivr/store"
 	"github.com/koelvoice/koel/ivr/store/storetest"
 )
@@ -165,13 +164,7 @@ type harness struct {
 
 func demoFAQ(t testing.TB) []byte {
 	t.Helper()
-	for _, p := range []string{"/work/shared/data/demo-faq.csv", filepath.Join("..", "ivr", "bot", "faq", "testdata", "demo-faq.csv")} {
-		if b, err := os.ReadFile(p); err == nil {
-			return b
-		}
-	}
-	t.Fatal("demo FAQ CSV not found")
-	return nil
+	return demo.FAQ()
 }
 
 // setupDemo creates the demo business with its FAQ and its KooKoo

@@ -17,7 +17,7 @@
 // Each call dials a KooKoo app, either koel's own router in process
 // (/kookoo/{connection}) or any app URL, with event=NewCall and realistic
 // sid, cid and called_number, and executes the returned verbs as
-// /work/shared/spec/kookoo.md describes: play tags in order, then the
+// KooKoo's documentation describes them (see the kookoo package): play tags in order, then the
 // request that the last tag implies (Record, GotDTMF, Dial, Disconnect, or a
 // follow-up request with no event after a play-only response). The caller
 // hanging up sends event=Hangup with process set to the running tag.

@@ -4,6 +4,7 @@ package stt
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -17,15 +18,13 @@ import (
 
 	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/audio/audiotest"
+	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // testVoices are the espeak-ng voices of the acceptance set.
 var testVoices = []string{"en-us", "en-gb", "en-us+f2"}
-
-// demoFAQ is the demo bot's FAQ (shared with the other packages' tests).
-const demoFAQ = "/work/shared/data/demo-faq.csv"
 
 // newTestSphinx returns a Sphinx over a fresh data dir, skipping when the
 // Debian model is not installed.
@@ -48,16 +47,7 @@ func newTestSphinx(tb testing.TB, cfg SphinxConfig) *Sphinx {
 // demoVocabulary reads the demo FAQ's user-says phrases.
 func demoVocabulary(tb testing.TB) Vocabulary {
 	tb.Helper()
-	f, err := os.Open(demoFAQ)
-	if err != nil {
-		// Keep a copy in testdata for machines without the shared dir.
-		f, err = os.Open(filepath.Join("testdata", "demo-faq.csv"))
-		if err != nil {
-			tb.Fatalf("open demo FAQ: %v", err)
-		}
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(demo.FAQ())).ReadAll()
 	if err != nil {
 		tb.Fatalf("read demo FAQ: %v", err)
 	}
