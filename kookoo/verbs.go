@@ -54,7 +54,7 @@ type PlayText struct {
 	Type string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (PlayText) TagName() string { return "playtext" }
 
 func (v PlayText) render(b *bytes.Buffer) {
@@ -89,7 +89,7 @@ type SayAs struct {
 	Lang string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (SayAs) TagName() string { return "say-as" }
 
 func (v SayAs) render(b *bytes.Buffer) {
@@ -116,7 +116,7 @@ type PlayAudio struct {
 	URL string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (PlayAudio) TagName() string { return "playaudio" }
 
 func (v PlayAudio) render(b *bytes.Buffer) {
@@ -140,7 +140,7 @@ type CollectDTMF struct {
 	Prompts []Verb
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (CollectDTMF) TagName() string { return "collectdtmf" }
 
 func (v CollectDTMF) render(b *bytes.Buffer) {
@@ -205,7 +205,7 @@ type Record struct {
 	Option string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (Record) TagName() string { return "record" }
 
 func (v Record) render(b *bytes.Buffer) {
@@ -265,7 +265,7 @@ type Dial struct {
 	PromptToCalledNumber string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (Dial) TagName() string { return "dial" }
 
 func (v Dial) render(b *bytes.Buffer) {
@@ -321,7 +321,7 @@ type Conference struct {
 	Timeout time.Duration
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (Conference) TagName() string { return "conference" }
 
 func (v Conference) render(b *bytes.Buffer) {
@@ -349,7 +349,7 @@ func (v Conference) validate() error {
 // Hangup ends the call; KooKoo then sends Disconnect (§2.3 hangup).
 type Hangup struct{}
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (Hangup) TagName() string { return "hangup" }
 
 func (Hangup) render(b *bytes.Buffer) { b.WriteString("<hangup/>") }
@@ -363,7 +363,7 @@ type GotoURL struct {
 	URL string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (GotoURL) TagName() string { return "gotourl" }
 
 func (v GotoURL) render(b *bytes.Buffer) {
@@ -383,7 +383,7 @@ type SendSMS struct {
 	Unicode bool
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (SendSMS) TagName() string { return "sendsms" }
 
 func (v SendSMS) render(b *bytes.Buffer) {
@@ -415,7 +415,7 @@ type Unknown struct {
 	Attrs map[string]string
 }
 
-// Name implements [Verb].
+// TagName implements [Verb].
 func (v Unknown) TagName() string { return v.Tag }
 
 func (v Unknown) render(b *bytes.Buffer) {
