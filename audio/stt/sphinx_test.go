@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -301,7 +302,7 @@ func TestSphinxStreamingMatchesBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r != whole {
+	if !reflect.DeepEqual(r, whole) {
 		t.Errorf("20 ms frames gave %+v, one buffer %+v", r, whole)
 	}
 	if !sawPartial {

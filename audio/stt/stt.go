@@ -81,6 +81,18 @@ type Result struct {
 	Confidence float64
 	// Words is the number of words in Text.
 	Words int
+	// Alternatives are the recogniser's N-best hypotheses, best first,
+	// with posteriors normalized to sum to 1; the first one's Text equals
+	// Text. Empty when the backend gives only one string.
+	Alternatives []Hypothesis
+}
+
+// Hypothesis is one of a [Result]'s N-best alternatives.
+type Hypothesis struct {
+	// Text is the hypothesis, lower case.
+	Text string
+	// Posterior is its normalized posterior probability in [0, 1].
+	Posterior float64
 }
 
 // Stream receives 8 kHz mono PCM as it arrives (any chunk size; 20 ms

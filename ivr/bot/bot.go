@@ -31,6 +31,19 @@ type Request struct {
 	Text           string
 	// Voice is true when Text is a transcript of speech.
 	Voice bool
+	// Alternatives are the recogniser's N-best hypotheses for a voice
+	// message, best first, with posteriors normalized to sum to 1; the
+	// first one's Text equals Text. Empty when the recogniser gave only one
+	// string (or for text); bots then use Text alone.
+	Alternatives []Alternative
+}
+
+// Alternative is one recognition hypothesis of a voice [Request].
+type Alternative struct {
+	// Text is the hypothesis, lower case.
+	Text string
+	// Weight is its normalized posterior in [0, 1].
+	Weight float64
 }
 
 // Message is one message of a bot's reply.
@@ -52,6 +65,10 @@ type Response struct {
 	// Fallback is true when the bot did not understand and answered with
 	// the business's fallback message.
 	Fallback bool
+	// Topic is a short human title of the answering FAQ node (for example
+	// "delivery charges"), for a confirmation prompt such as "Do you want
+	// to know about delivery charges?". Empty when Node is empty.
+	Topic string
 }
 
 // Vocabulary is implemented by bots that know the phrases their users say,

@@ -162,7 +162,18 @@ func (b *Bot) Reply(ctx context.Context, req bot.Request) (bot.Response, error) 
 		Node:       m.Node.Name,
 		Confidence: m.Score,
 		Handoff:    m.Handoff,
+		Topic:      TopicTitle(m.Node.Name),
 	}, nil
+}
+
+// TopicTitle derives a short human title from an FAQ node name for
+// confirmation prompts: separators become spaces and the result is lower
+// case, so "delivery_charges" and "Delivery-Charges" give "delivery charges".
+func TopicTitle(node string) string {
+	f := strings.FieldsFunc(strings.ToLower(node), func(r rune) bool {
+		return r == '_' || r == '-' || r == '.' || r == '/' || r == ' ' || r == '\t'
+	})
+	return strings.Join(f, " ")
 }
 
 func (b *Bot) fallbackResponse(biz ivr.Business, score float64) bot.Response {

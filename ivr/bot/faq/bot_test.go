@@ -127,6 +127,7 @@ func TestBotReply(t *testing.T) {
 			want: bot.Response{
 				Messages: []bot.Message{{Text: "To reset your password, tap Forgot Password on the login page and follow the link we send to your email."}},
 				Node:     "reset_password",
+				Topic:    "reset password",
 			},
 		},
 		{
@@ -137,7 +138,8 @@ func TestBotReply(t *testing.T) {
 					{Text: "Our main store is at 42 Residency Road, Bangalore."},
 					{Text: "You can also find every store on our website under Store Locator."},
 				},
-				Node: "store_location",
+				Node:  "store_location",
+				Topic: "store location",
 			},
 		},
 		{
@@ -146,6 +148,7 @@ func TestBotReply(t *testing.T) {
 			want: bot.Response{
 				Messages: []bot.Message{{Text: "Sure, let me connect you to one of our agents."}},
 				Node:     "talk_to_agent",
+				Topic:    "talk to agent",
 				Handoff:  true,
 			},
 		},
@@ -355,5 +358,19 @@ func TestBotConcurrent(t *testing.T) {
 	r, err := b.Reply(context.Background(), bot.Request{BusinessID: 1, Text: "when are you open"})
 	if err != nil || r.Node != "hours" {
 		t.Fatalf("after concurrent import: %+v, %v; want node hours", r, err)
+	}
+}
+
+func TestTopicTitle(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"delivery_charges", "delivery charges"},
+		{"Delivery-Charges", "delivery charges"},
+		{"hours", "hours"},
+		{"  a__b  ", "a b"},
+		{"", ""},
+	} {
+		if got := TopicTitle(tc.in); got != tc.want {
+			t.Errorf("TopicTitle(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
