@@ -75,6 +75,9 @@ type Inbound struct {
 	RequireRegistered bool
 	// Deliver, when set, adds outbox items for the reply.
 	Deliver Deliverer
+	// StoreOnly stores the inbound message without asking the bot (words
+	// a caller said while hanging up): the reply has no messages.
+	StoreOnly bool
 }
 
 // Reply is the engine's answer to one [Inbound].
@@ -239,6 +242,9 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	e.metrics.message(in.Channel, SenderUser)
 
 	reply := Reply{User: user, Conversation: conv, Inbound: *inbound}
+	if in.StoreOnly {
+		return reply, nil
+	}
 	if conv.Handoff != HandoffBot && conv.Handoff != "" {
 		reply.Suppressed = true
 		return reply, nil

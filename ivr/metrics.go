@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,4 +94,111 @@ func (m *Metrics) turn(ch Channel, d time.Duration) {
 	if m != nil {
 		m.turnSeconds.WithLabelValues(string(ch)).Observe(d.Seconds())
 	}
+}
+
+// Label values of the voice service's metrics: closed sets, never a sid, a
+// caller number or a URL.
+const (
+	turnAnswered = "answered"
+	turnNoSpeech = "no_speech"
+	turnFailed   = "failed"
+	turnHangup   = "hangup" // a recording delivered with the hang-up
+
+	transferStarted     = "started"
+	transferAnswered    = "answered"
+	transferNotAnswered = "not_answered"
+)
+
+// voiceMetrics are the voice service's collectors.
+type voiceMetrics struct {
+	active     prometheus.Gauge
+	calls      *prometheus.CounterVec
+	turns      *prometheus.CounterVec
+	fetch      prometheus.Histogram
+	decode     prometheus.Histogram
+	stt        prometheus.Histogram
+	bot        prometheus.Histogram
+	turnTotal  prometheus.Histogram
+	breaks     *prometheus.CounterVec
+	transfers  *prometheus.CounterVec
+	duplicates prometheus.Counter
+}
+
+// stepBuckets are latency buckets for the steps of a voice turn, in
+// seconds (1 ms to 10 s).
+var stepBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .15, .25, .5, 1, 2.5, 5, 10}
+
+func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
+	m := &voiceMetrics{
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "koel_calls_active",
+			Help: "Voice calls started and not yet ended, as counted by this process (sum over nodes for the cluster).",
+		}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_calls_total",
+			Help: "Voice calls ended, by outcome (caller_hangup, transferred, failed, no_input, abandoned).",
+		}, []string{"outcome"}),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_call_turns_total",
+			Help: "Caller utterances handled, by result (answered, no_speech, failed, hangup).",
+		}, []string{"result"}),
+		fetch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_recording_fetch_seconds",
+			Help:    "Time to start downloading a call recording (both attempts).",
+			Buckets: stepBuckets,
+		}),
+		decode: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_recording_decode_seconds",
+			Help:    "Time spent downloading and decoding a call recording to 8 kHz PCM, after its start.",
+			Buckets: stepBuckets,
+		}),
+		stt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_stt_seconds",
+			Help:    "Time to transcribe a call recording.",
+			Buckets: stepBuckets,
+		}),
+		bot: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_voice_bot_seconds",
+			Help:    "Time the engine took to answer a voice turn (store and bot).",
+			Buckets: stepBuckets,
+		}),
+		turnTotal: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_voice_turn_seconds",
+			Help:    "Time from a recorded utterance to its answer (fetch, decode, STT, bot).",
+			Buckets: stepBuckets,
+		}),
+		breaks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_break_messages_total",
+			Help: "Break messages spoken, by reason (fetch, decode, stt, bot, bot_timeout, invalid, internal).",
+		}, []string{"reason"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_transfers_total",
+			Help: "Transfers to an agent, by result (started, answered, not_answered).",
+		}, []string{"result"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "koel_kookoo_duplicate_events_total",
+			Help: "Voice call events delivered again and answered from the stored response.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.active, m.calls, m.turns, m.fetch, m.decode, m.stt, m.bot,
+		m.turnTotal, m.breaks, m.transfers, m.duplicates} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, errors.New("ivr: voice metrics already registered on this registerer (one voice service per registry)")
+			}
+			return nil, err
+		}
+	}
+	// Pre-create the closed label sets so dashboards see zeros, not gaps.
+	for _, o := range []string{OutcomeCallerHangup, OutcomeTransferred, OutcomeFailed, OutcomeNoInput} {
+		m.calls.WithLabelValues(o)
+	}
+	for _, r := range []string{turnAnswered, turnNoSpeech, turnFailed, turnHangup} {
+		m.turns.WithLabelValues(r)
+	}
+	for _, r := range []string{transferStarted, transferAnswered, transferNotAnswered} {
+		m.transfers.WithLabelValues(r)
+	}
+	return m, nil
 }

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,15 +25,11 @@ import (
 
 // App defaults.
 const (
-	// DefaultLockTTL bounds how long a node may hold a call's lock; it
-	// exceeds the longest event handling (two fetch attempts, STT, bot).
-	DefaultLockTTL = 30 * time.Second
-	// DefaultLockWait bounds how long an event waits for the call's lock
-	// held by another request (a duplicate delivery, another node).
-	DefaultLockWait = 10 * time.Second
-	// DefaultTurnTimeout bounds the work of one event (fetch, decode, STT,
-	// bot, store).
-	DefaultTurnTimeout = 20 * time.Second
+	// DefaultLockTTL, DefaultLockWait and DefaultTurnTimeout are the voice
+	// service's defaults (see [ivr.VoiceConfig]).
+	DefaultLockTTL     = ivr.DefaultLockTTL
+	DefaultLockWait    = ivr.DefaultLockWait
+	DefaultTurnTimeout = ivr.DefaultTurnTimeout
 	// DefaultDialTimeout is the ring timeout of a transfer.
 	DefaultDialTimeout = 30 * time.Second
 	// maxIdentifierBytes caps the {identifier} path segment.
@@ -114,34 +109,24 @@ type AppConfig struct {
 }
 
 // App answers KooKoo at /kookoo/{identifier}: it finds the connection by
-// identifier, keeps one [ivr.Call] per sid in the store and drives it with
-// [ivr.Call.Step]: NewCall gets the welcome and a <record>; each recording
-// is fetched, transcribed and answered by the engine; keys, transfers and
-// hang-ups move the call on. See the package documentation of ivr for the
-// call flow.
+// identifier, turns each request into an [ivr.VoiceEvent] for the
+// [ivr.VoiceService] and renders the service's actions as KooKoo verbs:
+// NewCall gets the welcome and a <record>; each recording is fetched,
+// transcribed and answered by the engine; keys, transfers and hang-ups move
+// the call on. See the package documentation of ivr for the call flow.
 //
-// Events of one sid are serialized through the store's call lock, and the
-// call is updated with optimistic versioning, so several koel nodes sharing
-// one PostgreSQL can answer the events of one call. A repeated delivery of
-// the last event is answered with the stored response and has no effect.
+// The voice service serializes the events of one sid (in process and
+// through the store's call lock across nodes sharing one PostgreSQL) and
+// answers a repeated delivery of the last event with the stored response.
 type App struct {
-	store         AppStore
-	engine        Engine
-	stt           stt.Transcriber
-	vocab         bot.Vocabulary
-	fetcher       RecordingFetcher
-	pre           TranscriptSource
-	minConfidence float64
-	node          string
-	lockTTL       time.Duration
-	lockWait      time.Duration
-	turnTimeout   time.Duration
-	format        string
-	log           *slog.Logger
-	m             *appMetrics
-	now           func() time.Time
-
-	active atomic.Int64
+	store   AppStore
+	voice   *ivr.VoiceService
+	fetcher RecordingFetcher
+	pre     TranscriptSource
+	format  string
+	log     *slog.Logger
+	m       *appMetrics
+	now     func() time.Time
 }
 
 // NewApp returns an app. Store, Engine and STT are required.
@@ -155,20 +140,12 @@ func NewApp(cfg AppConfig) (*App, error) {
 		return nil, errors.New("kookoo: app needs a transcriber")
 	}
 	a := &App{
-		store:         cfg.Store,
-		engine:        cfg.Engine,
-		stt:           cfg.STT,
-		vocab:         cfg.Vocabulary,
-		fetcher:       cfg.Fetcher,
-		pre:           cfg.PreTranscribed,
-		minConfidence: cfg.MinConfidence,
-		node:          cfg.NodeID,
-		lockTTL:       orDuration(cfg.LockTTL, DefaultLockTTL),
-		lockWait:      orDuration(cfg.LockWait, DefaultLockWait),
-		turnTimeout:   orDuration(cfg.TurnTimeout, DefaultTurnTimeout),
-		format:        cfg.RecordFormat,
-		log:           cfg.Logger,
-		now:           cfg.Now,
+		store:   cfg.Store,
+		fetcher: cfg.Fetcher,
+		pre:     cfg.PreTranscribed,
+		format:  cfg.RecordFormat,
+		log:     cfg.Logger,
+		now:     cfg.Now,
 	}
 	switch a.format {
 	case "":
@@ -177,9 +154,6 @@ func NewApp(cfg AppConfig) (*App, error) {
 	default:
 		return nil, fmt.Errorf("kookoo: record format %q is neither wav nor mp3", a.format)
 	}
-	if a.minConfidence <= 0 {
-		a.minConfidence = stt.DefaultMinConfidence
-	}
 	if a.fetcher == nil {
 		f, err := NewFetcher(FetcherConfig{Logger: cfg.Logger})
 		if err != nil {
@@ -187,10 +161,11 @@ func NewApp(cfg AppConfig) (*App, error) {
 		}
 		a.fetcher = f
 	}
-	if a.node == "" {
+	node := cfg.NodeID
+	if node == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		a.node = "node-" + hex.EncodeToString(b[:])
+		node = "node-" + hex.EncodeToString(b[:])
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -207,30 +182,35 @@ func NewApp(cfg AppConfig) (*App, error) {
 		return nil, err
 	}
 	a.m = m
+	a.voice, err = ivr.NewVoiceService(ivr.VoiceConfig{
+		Store:         cfg.Store,
+		Engine:        cfg.Engine,
+		STT:           cfg.STT,
+		Vocabulary:    cfg.Vocabulary,
+		Channel:       ivr.ChannelKooKoo,
+		MinConfidence: cfg.MinConfidence,
+		NodeID:        node,
+		LockTTL:       cfg.LockTTL,
+		LockWait:      cfg.LockWait,
+		TurnTimeout:   cfg.TurnTimeout,
+		Logger:        a.log,
+		MaskCaller:    MaskNumber,
+		Registerer:    reg,
+		Now:           a.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kookoo: %w", err)
+	}
 	return a, nil
 }
 
-func orDuration(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
-}
+// Voice returns the app's voice turn service, for transports that share it
+// (the KooKoo stream transport).
+func (a *App) Voice() *ivr.VoiceService { return a.voice }
 
 // ActiveCalls returns the calls this process started (or took over) that
 // have not ended as far as it knows.
-func (a *App) ActiveCalls() int { return int(a.active.Load()) }
-
-func (a *App) callStarted() {
-	a.active.Add(1)
-	a.m.active.Inc()
-}
-
-func (a *App) callEnded(outcome string) {
-	a.active.Add(-1)
-	a.m.active.Dec()
-	a.m.calls.WithLabelValues(outcome).Inc()
-}
+func (a *App) ActiveCalls() int { return a.voice.ActiveCalls() }
 
 // ServeHTTP answers one KooKoo request. Mount it with
 // r.Handle("/kookoo/{identifier}", app).Methods("GET", "POST").
@@ -286,9 +266,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, r, req, conn, settings, log)
 		return
 	}
-	resp, err := a.handle(ctx, req, conn, settings, log)
+	resp, err := a.handle(ctx, req, conn, settings)
 	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "kookoo event failed", slog.String("error", err.Error()))
+		logFailure(ctx, log, err)
 		if req.Event.Ended() {
 			WriteEmpty(w)
 			return
@@ -333,23 +313,17 @@ func (a *App) voiceSettings(conn ivr.Connection, log *slog.Logger) ivr.Connectio
 	return s
 }
 
-// body is a rendered answer: XML, or nothing (Hangup, Disconnect).
-type body struct {
-	xml   string
-	empty bool
-}
-
-func writeBody(w http.ResponseWriter, b body) {
-	if b.empty {
+func writeBody(w http.ResponseWriter, b ivr.VoiceAnswer) {
+	if b.Empty {
 		WriteEmpty(w)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(b.xml)))
+	h.Set("Content-Length", strconv.Itoa(len(b.Body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(b.xml))
+	_, _ = w.Write([]byte(b.Body))
 }
 
 func writeXML(w http.ResponseWriter, status int, resp Response) {
@@ -366,7 +340,7 @@ func writeXML(w http.ResponseWriter, status int, resp Response) {
 // message and a new recording, so the caller can try again and the next
 // event finds the call as it was. Nothing was stored.
 func (a *App) internalError(w http.ResponseWriter, req Request, s ivr.ConnectionSettings) {
-	a.m.breaks.WithLabelValues(ivr.FailInternal).Inc()
+	a.voice.CountBreak(ivr.FailInternal)
 	if req.Event.Ended() {
 		WriteEmpty(w)
 		return
@@ -402,9 +376,9 @@ func (a *App) invalid(w http.ResponseWriter, r *http.Request, req Request, conn 
 	}
 	// Only the head of the request is trusted: event and sid.
 	head := Request{Event: req.Event, EventMissing: req.EventMissing, SID: req.SID, CallDuration: -1, TotalCallDuration: -1, RecordDuration: -1}
-	resp, err := a.handleInvalid(ctx, head, r.URL.RawQuery, conn, s, log)
+	resp, err := a.handleInvalid(ctx, head, r.URL.RawQuery, conn, s)
 	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "kookoo event failed", slog.String("error", err.Error()))
+		logFailure(ctx, log, err)
 		if req.Event.Ended() {
 			WriteEmpty(w)
 			return

@@ -160,6 +160,7 @@ type harness struct {
 	reg    *prometheus.Registry
 	biz    ivr.Business
 	dialed *atomic.Int32
+	engine *ivr.Engine
 }
 
 func demoFAQ(t testing.TB) []byte {
@@ -214,6 +215,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.engine = engine
 	resolver := o.resolver
 	if resolver == nil {
 		resolver = mapResolver{"localhost": {netip.MustParseAddr("127.0.0.1")}}

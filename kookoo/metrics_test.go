@@ -36,31 +36,31 @@ func TestAppMetrics(t *testing.T) {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
 	counters := []struct {
-		c    prometheus.Collector
-		want float64
+		name, label, value string
+		want               float64
 	}{
-		{h.app.m.calls.WithLabelValues("caller_hangup"), 1},
-		{h.app.m.calls.WithLabelValues("failed"), 0},
-		{h.app.m.turns.WithLabelValues(turnAnswered), 2},
-		{h.app.m.turns.WithLabelValues(turnNoSpeech), 1},
-		{h.app.m.turns.WithLabelValues(turnFailed), 2},
-		{h.app.m.breaks.WithLabelValues("fetch"), 1},
-		{h.app.m.breaks.WithLabelValues("invalid"), 1},
-		{h.app.m.transfers.WithLabelValues(transferStarted), 1},
-		{h.app.m.transfers.WithLabelValues(transferNotAnswered), 1},
-		{h.app.m.invalid, 1},
-		{h.app.m.active, 0},
+		{"koel_calls_total", "outcome", "caller_hangup", 1},
+		{"koel_calls_total", "outcome", "failed", 0},
+		{"koel_call_turns_total", "result", "answered", 2},
+		{"koel_call_turns_total", "result", "no_speech", 1},
+		{"koel_call_turns_total", "result", "failed", 2},
+		{"koel_break_messages_total", "reason", "fetch", 1},
+		{"koel_break_messages_total", "reason", "invalid", 1},
+		{"koel_transfers_total", "result", "started", 1},
+		{"koel_transfers_total", "result", "not_answered", 1},
+		{"koel_kookoo_invalid_requests_total", "", "", 1},
+		{"koel_calls_active", "", "", 0},
 	}
-	for i, c := range counters {
-		if got := testutil.ToFloat64(c.c); got != c.want {
-			t.Errorf("counter %d = %v, want %v", i, got, c.want)
+	for _, c := range counters {
+		if got := gatheredValue(t, h.reg, c.name, c.label, c.value); got != c.want {
+			t.Errorf("%s{%s=%q} = %v, want %v", c.name, c.label, c.value, got, c.want)
 		}
 	}
 	if n := testutil.CollectAndCount(h.app.m.requests); n < 6 {
 		t.Errorf("request histogram has %d event series, want one per event seen", n)
 	}
-	if got := testutil.CollectAndCount(h.app.m.fetch); got != 1 {
-		t.Errorf("fetch histogram series = %d", got)
+	if got, err := testutil.GatherAndCount(h.reg, "koel_recording_fetch_seconds"); err != nil || got != 1 {
+		t.Errorf("fetch histogram series = %d (%v)", got, err)
 	}
 	// No label value may carry a sid, a number or a URL.
 	mfs, err := h.reg.Gather()
@@ -79,18 +79,50 @@ func TestAppMetrics(t *testing.T) {
 	}
 }
 
+// gatheredValue returns the value of the counter or gauge name (with the
+// label pair, when label is set) gathered from reg.
+func gatheredValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					match = true
+				}
+			}
+			if !match {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s{%s=%q} not gathered", name, label, value)
+	return 0
+}
+
 func TestNewAppRejectsSecondRegistration(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	_, err := NewApp(AppConfig{Store: h.store, Engine: h.app.engine, STT: unavailableSTT{}, Registerer: h.reg})
+	_, err := NewApp(AppConfig{Store: h.store, Engine: h.engine, STT: unavailableSTT{}, Registerer: h.reg})
 	if err == nil {
 		t.Fatal("a second app on the same registry was accepted")
 	}
-	for _, cfg := range []AppConfig{{}, {Store: h.store}, {Store: h.store, Engine: h.app.engine}} {
+	for _, cfg := range []AppConfig{{}, {Store: h.store}, {Store: h.store, Engine: h.engine}} {
 		if _, err := NewApp(cfg); err == nil {
 			t.Errorf("NewApp(%+v) accepted a config missing a dependency", cfg)
 		}
 	}
-	if _, err := NewApp(AppConfig{Store: h.store, Engine: h.app.engine, STT: unavailableSTT{}, RecordFormat: "ogg"}); err == nil {
+	if _, err := NewApp(AppConfig{Store: h.store, Engine: h.engine, STT: unavailableSTT{}, RecordFormat: "ogg"}); err == nil {
 		t.Error("record format ogg accepted")
 	}
 }
