@@ -17,7 +17,9 @@ PKGS      := ./...
 
 # Debian packages: what `make run` needs, and what `make test` needs on top.
 RUN_PKGS  := pkg-config gcc pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev espeak-ng
-TEST_PKGS := $(RUN_PKGS) postgresql chromium
+TEST_PKGS := $(RUN_PKGS) postgresql chromium flite
+# What `make eval-voice` needs: the second synthesizer of the voice corpus.
+EVAL_PKGS := $(RUN_PKGS) flite
 
 # A throwaway PostgreSQL cluster for the tests, on loopback only.
 PG_BIN    ?= $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
@@ -90,6 +92,11 @@ test: deps-test pg-start ## install what is missing and run every test (race det
 .PHONY: test-short
 test-short: ## unit tests only, no race detector
 	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: eval-voice
+eval-voice: build ## measure spoken-question understanding on the voice corpus (SPLIT=test|tune, EVAL_FLAGS=-json)
+	@$(call install_pkgs,$(EVAL_PKGS))
+	./$(BIN) eval voice -split $${SPLIT:-test} $(EVAL_FLAGS)
 
 .PHONY: bench
 bench: deps-test pg-start ## run the benchmarks (figures go to README's performance section)

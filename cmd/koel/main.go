@@ -32,6 +32,7 @@ usage:
   koel serve [--config FILE] [--addr :8080] [--data-dir ./data] [--database-url URL] [--dev]
   koel call [--server URL] (--connection ID | --app URL) (--say TEXT | --wav FILE)... [--dtmf DIGITS] [--out bot.wav]
   koel faq import FILE.csv --business ID [--data-dir ./data] [--database-url URL]
+  koel eval voice [-split tune|test] [-json]
   koel version
 `
 
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = callCommand(args[1:], stdout, stderr)
 	case "faq":
 		err = faqCommand(args[1:], stdout, stderr, getenv)
+	case "eval":
+		err = evalCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "koel", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,528 @@
+package voiceeval
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/koelvoice/koel/ivr/bot/faq"
+	"github.com/koelvoice/koel/ivr/demo"
+)
+
+// Config configures [Run].
+type Config struct {
+	// Split selects the corpus split: SplitTune, SplitTest or SplitAll
+	// ("" = SplitTest).
+	Split string
+	// Synths are the callers (nil = DefaultSynths). Synths whose engine is
+	// not installed make Run fail.
+	Synths []Synth
+	// Variants are the telephone variants (nil = DefaultVariants).
+	Variants []Variant
+	// PerKind, when positive, keeps only the first PerKind items of each
+	// kind per synth and variant, spread over the corpus (a representative
+	// subset for quick runs and tests).
+	PerKind int
+	// Workers is the number of calls in flight (0 = 2).
+	Workers int
+	// CacheDir caches rendered audio ("" = DefaultCacheDir).
+	CacheDir string
+	// Stack configures the koel stack under test.
+	Stack StackConfig
+	// Progress, when set, receives a line per synth as it finishes.
+	Progress io.Writer
+	// Logger receives the stack's warnings (nil = discard).
+	Logger *slog.Logger
+}
+
+// Outcome is what happened to one utterance.
+type Outcome struct {
+	Synth   Synth
+	Variant Variant
+	Item    Item
+	// Transcript is what the recogniser heard (the first turn's).
+	Transcript string
+	Confidence float64
+	// Answered is the FAQ node koel answered with on the first reply, ""
+	// when it answered none (re-prompt, fallback or confirmation).
+	Answered string
+	// Confirmed is the topic of the confirmation koel asked on the first
+	// reply, "" when it asked none.
+	Confirmed string
+	// Final is the node answered after the confirmation, when one was
+	// asked.
+	Final string
+	// SpeechMS and STTMS come from the stored turn; RecordMS is the
+	// Record event's round trip seen by KooKoo.
+	SpeechMS, STTMS, RecordMS int64
+	// Reply is koel's first reply.
+	Reply string
+}
+
+// Figures summarize the outcomes of one group of utterances.
+type Figures struct {
+	Name      string `json:"name"`
+	Questions int    `json:"questions"`
+	OffTopic  int    `json:"offtopic"`
+	Answers   int    `json:"answers"`
+	// Ratios in [0, 1].
+	FirstRight        float64 `json:"first_right"`
+	WithinOne         float64 `json:"within_one_confirmation"`
+	Confirmations     float64 `json:"confirmations_asked"`
+	ConfidentlyWrong  float64 `json:"confidently_wrong"`
+	OffTopicRejected  float64 `json:"offtopic_rejected"`
+	AnswersUnderstood float64 `json:"answers_understood"`
+	WordAccuracy      float64 `json:"word_accuracy"`
+	RTF               float64 `json:"stt_rtf"`
+	RecordP50MS       float64 `json:"record_p50_ms"`
+	RecordP95MS       float64 `json:"record_p95_ms"`
+}
+
+// Report is the result of one evaluation.
+type Report struct {
+	Split    string    `json:"split"`
+	Variants []Variant `json:"variants"`
+	// Engines has one row per synthesizer engine, Voices one per voice.
+	Engines  []Figures `json:"engines"`
+	Voices   []Figures `json:"voices"`
+	Total    Figures   `json:"total"`
+	Outcomes []Outcome `json:"-"`
+	Elapsed  float64   `json:"elapsed_seconds"`
+}
+
+// confirmPrompt finds the topic of a confirmation prompt ("Do you want to
+// know about delivery charges?").
+var confirmPrompt = regexp.MustCompile(`(?i)do you want to know about ([^?.!]+)`)
+
+// answers maps each node's first bot-says message to the node.
+type answers struct {
+	first map[string]string
+}
+
+func demoAnswers() (answers, error) {
+	nodes, err := faq.ParseCSV(bytes.NewReader(demo.FAQ()), 1<<20)
+	if err != nil {
+		return answers{}, fmt.Errorf("voiceeval: demo FAQ: %w", err)
+	}
+	a := answers{first: map[string]string{}}
+	for _, n := range nodes {
+		if len(n.BotSays) > 0 {
+			a.first[n.BotSays[0]] = n.Name
+		}
+	}
+	return a, nil
+}
+
+// node returns the FAQ node whose answer reply speaks, "" for none.
+func (a answers) node(r Reply) string {
+	for _, t := range r.Texts {
+		if n, ok := a.first[t]; ok {
+			return n
+		}
+	}
+	text := r.Text()
+	for msg, n := range a.first {
+		if strings.Contains(text, msg) {
+			return n
+		}
+	}
+	return ""
+}
+
+// confirmation returns the topic koel asks to confirm in r, "" for none.
+func confirmation(r Reply) string {
+	m := confirmPrompt.FindStringSubmatch(r.Text())
+	if m == nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(m[1]))
+}
+
+type job struct {
+	synth   Synth
+	variant Variant
+	item    Item
+}
+
+// Run renders the corpus, plays it to a new stack and returns the figures.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	start := time.Now()
+	items, err := Corpus()
+	if err != nil {
+		return Report{}, err
+	}
+	split := cfg.Split
+	if split == "" {
+		split = SplitTest
+	}
+	if split != SplitTune && split != SplitTest && split != SplitAll {
+		return Report{}, fmt.Errorf("voiceeval: split %q, want tune, test or all", split)
+	}
+	items = Select(items, split)
+	synths := cfg.Synths
+	if synths == nil {
+		synths = DefaultSynths()
+	}
+	variants := cfg.Variants
+	if variants == nil {
+		variants = DefaultVariants()
+	}
+	for _, s := range synths {
+		if err := Available(s.Engine); err != nil {
+			return Report{}, err
+		}
+	}
+	if cfg.PerKind > 0 {
+		items = subset(items, cfg.PerKind)
+	}
+	ans, err := demoAnswers()
+	if err != nil {
+		return Report{}, err
+	}
+	rend, err := NewRenderer(cfg.CacheDir)
+	if err != nil {
+		return Report{}, err
+	}
+	sc := cfg.Stack
+	if sc.Logger == nil {
+		sc.Logger = cfg.Logger
+	}
+	st, err := NewStack(ctx, sc)
+	if err != nil {
+		return Report{}, err
+	}
+	defer st.Close()
+
+	var jobs []job
+	for _, s := range synths {
+		for _, v := range variants {
+			for _, it := range items {
+				jobs = append(jobs, job{s, v, it})
+			}
+		}
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	out := make([]Outcome, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = play(ctx, st, rend, ans, jobs[i])
+			}
+		}()
+	}
+feed:
+	for i := range jobs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+		if cfg.Progress != nil && (i+1)%100 == 0 {
+			fmt.Fprintf(cfg.Progress, "voiceeval: %d/%d utterances\n", i+1, len(jobs))
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return Report{}, err
+		}
+	}
+	rep := summarize(split, variants, synths, out)
+	rep.Elapsed = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// subset keeps n items of each kind, spread evenly over the corpus order.
+func subset(items []Item, n int) []Item {
+	byKind := map[Kind][]Item{}
+	for _, it := range items {
+		byKind[it.Kind] = append(byKind[it.Kind], it)
+	}
+	var out []Item
+	for _, k := range []Kind{KindQuestion, KindOffTopic, KindAnswer} {
+		list := byKind[k]
+		if len(list) <= n {
+			out = append(out, list...)
+			continue
+		}
+		for i := range n {
+			out = append(out, list[i*len(list)/n])
+		}
+	}
+	return out
+}
+
+// play runs one utterance as one call: NewCall, the Record event, and for
+// a confirmation a synthesized yes (the confirmed topic is the expected
+// node's) or no.
+func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (Outcome, error) {
+	o := Outcome{Synth: j.synth, Variant: j.variant, Item: j.item}
+	speech, err := rend.Speech(ctx, j.synth, j.item.Text)
+	if err != nil {
+		return o, err
+	}
+	rec := Telephone(speech, j.variant, Seed(j.synth, j.item.Text))
+	call, _, err := st.NewCall(ctx)
+	if err != nil {
+		return o, err
+	}
+	r, took, err := call.Say(ctx, rec)
+	if err != nil {
+		return o, err
+	}
+	o.RecordMS = took.Milliseconds()
+	o.Reply = r.Text()
+	o.Answered = ans.node(r)
+	if o.Answered == "" {
+		o.Confirmed = confirmation(r)
+	}
+	turns, err := call.Turns(ctx)
+	if err != nil {
+		return o, fmt.Errorf("voiceeval: turns: %w", err)
+	}
+	if len(turns) > 0 {
+		o.Transcript, o.Confidence = turns[0].Transcript, turns[0].Confidence
+		o.SpeechMS, o.STTMS = turns[0].SpeechMS, turns[0].STTMS
+	}
+	if o.Confirmed != "" && r.Record {
+		word := "no"
+		if j.item.Kind == KindQuestion && o.Confirmed == faq.TopicTitle(j.item.Expect) {
+			word = "yes"
+		}
+		yes, err := rend.Speech(ctx, j.synth, word)
+		if err != nil {
+			return o, err
+		}
+		r2, _, err := call.Say(ctx, Telephone(yes, j.variant, Seed(j.synth, word+j.item.Text)))
+		if err != nil {
+			return o, err
+		}
+		o.Final = ans.node(r2)
+	}
+	if !r.Hangup {
+		if err := call.Hangup(ctx); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// summarize computes the figures per engine, per voice and overall.
+func summarize(split string, variants []Variant, synths []Synth, out []Outcome) Report {
+	rep := Report{Split: split, Variants: variants, Outcomes: out}
+	var engines []string
+	for _, s := range synths {
+		if !slices.Contains(engines, s.Engine) {
+			engines = append(engines, s.Engine)
+		}
+	}
+	for _, e := range engines {
+		rep.Engines = append(rep.Engines, figures(e, out, func(o Outcome) bool { return o.Synth.Engine == e }))
+	}
+	for _, s := range synths {
+		rep.Voices = append(rep.Voices, figures(s.String(), out, func(o Outcome) bool { return o.Synth == s }))
+	}
+	rep.Total = figures("all", out, func(Outcome) bool { return true })
+	return rep
+}
+
+func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
+	f := Figures{Name: name}
+	var (
+		first, within, confirms, wrong, rejected, understood int
+		refWords, edits                                      int
+		speechMS, sttMS                                      int64
+		lat                                                  []float64
+	)
+	for _, o := range out {
+		if !keep(o) {
+			continue
+		}
+		speechMS += o.SpeechMS
+		sttMS += o.STTMS
+		lat = append(lat, float64(o.RecordMS))
+		switch o.Item.Kind {
+		case KindQuestion:
+			f.Questions++
+			ref := words(o.Item.Text)
+			refWords += len(ref)
+			edits += editDistance(ref, words(o.Transcript))
+			if o.Confirmed != "" {
+				confirms++
+			}
+			switch {
+			case o.Answered == o.Item.Expect:
+				first++
+				within++
+			case o.Answered != "":
+				wrong++
+			case o.Confirmed != "" && o.Final == o.Item.Expect:
+				within++
+			}
+		case KindOffTopic:
+			f.OffTopic++
+			if o.Confirmed != "" {
+				confirms++
+			}
+			if o.Answered == "" {
+				rejected++
+			}
+		case KindAnswer:
+			f.Answers++
+			if AnswerOf(o.Transcript) == o.Item.Expect {
+				understood++
+			}
+		}
+	}
+	ratio := func(n, d int) float64 {
+		if d == 0 {
+			return 0
+		}
+		return float64(n) / float64(d)
+	}
+	f.FirstRight = ratio(first, f.Questions)
+	f.WithinOne = ratio(within, f.Questions)
+	f.Confirmations = ratio(confirms, f.Questions+f.OffTopic)
+	f.ConfidentlyWrong = ratio(wrong, f.Questions)
+	f.OffTopicRejected = ratio(rejected, f.OffTopic)
+	f.AnswersUnderstood = ratio(understood, f.Answers)
+	if refWords > 0 {
+		f.WordAccuracy = max(0, 1-float64(edits)/float64(refWords))
+	}
+	if speechMS > 0 {
+		f.RTF = float64(sttMS) / float64(speechMS)
+	}
+	f.RecordP50MS, f.RecordP95MS = percentile(lat, 0.50), percentile(lat, 0.95)
+	return f
+}
+
+// AnswerOf classifies a transcript of an answer to a confirmation: yes,
+// no, cancel, or "" when it is none of them. Cancel words win over yes and
+// no ("no cancel it"), no wins over yes ("yes no").
+func AnswerOf(transcript string) string {
+	ws := words(transcript)
+	has := func(set ...string) bool {
+		for _, w := range ws {
+			if slices.Contains(set, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("cancel", "stop", "forget", "never", "leave", "back"):
+		return AnswerCancel
+	case has("no", "nope", "not", "wrong", "nahi"):
+		return AnswerNo
+	case has("yes", "yeah", "yup", "correct", "sure", "right", "absolutely", "okay", "ok", "exactly", "haan"):
+		return AnswerYes
+	}
+	return ""
+}
+
+// words lower-cases text and splits it into words, dropping punctuation
+// and apostrophes.
+func words(text string) []string {
+	text = strings.ToLower(strings.ReplaceAll(text, "'", ""))
+	return strings.FieldsFunc(text, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	})
+}
+
+// editDistance is the word-level Levenshtein distance.
+func editDistance(a, b []string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	return s[int(float64(len(s)-1)*p+0.5)]
+}
+
+// WriteTable prints the report as a text table.
+func (r Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "split %s, variants %v, %.0f s\n", r.Split, r.Variants, r.Elapsed)
+	fmt.Fprintf(&b, "%-22s %5s %6s %7s %7s %6s %6s %7s %6s %6s %6s %9s\n",
+		"synthesizer", "q", "first", "within1", "confirm", "wrong", "offrej", "yes/no", "words", "rtf", "p50ms", "p95ms")
+	row := func(f Figures) {
+		fmt.Fprintf(&b, "%-22s %5d %5.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %6.3f %6.0f %9.0f\n",
+			f.Name, f.Questions, 100*f.FirstRight, 100*f.WithinOne, 100*f.Confirmations, 100*f.ConfidentlyWrong,
+			100*f.OffTopicRejected, 100*f.AnswersUnderstood, 100*f.WordAccuracy, f.RTF, f.RecordP50MS, f.RecordP95MS)
+	}
+	for _, f := range r.Engines {
+		row(f)
+	}
+	b.WriteString("\n")
+	for _, f := range r.Voices {
+		row(f)
+	}
+	b.WriteString("\n")
+	row(r.Total)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON prints the report as JSON.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteMisses prints every question not answered right on the first reply
+// and every off-topic utterance answered, for tuning.
+func (r Report) WriteMisses(w io.Writer) error {
+	var b strings.Builder
+	for _, o := range r.Outcomes {
+		switch {
+		case o.Item.Kind == KindQuestion && o.Answered != o.Item.Expect:
+			fmt.Fprintf(&b, "MISS %-18s %-6s %-16s %q -> %q (%.2f) answered=%q confirm=%q\n", o.Synth, o.Variant, o.Item.Expect, o.Item.Text, o.Transcript, o.Confidence, o.Answered, o.Confirmed)
+		case o.Item.Kind == KindOffTopic && o.Answered != "":
+			fmt.Fprintf(&b, "OFF  %-18s %-6s %q -> %q (%.2f) answered=%q\n", o.Synth, o.Variant, o.Item.Text, o.Transcript, o.Confidence, o.Answered)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
