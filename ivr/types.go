@@ -305,20 +305,38 @@ const (
 	OutboxDead      OutboxStatus = "dead"
 )
 
-// OutboxItem is one HTTP delivery owed to a platform or an integrator, stored
-// with the reply that caused it so it survives a restart.
+// OutboxItem is one delivery owed to a platform or an integrator, stored
+// with the reply that caused it so it survives a restart. It never holds a
+// credential: the channel's sender reads those from the connection at send
+// time.
 type OutboxItem struct {
 	ID           int64
 	ConnectionID int64
+	// Channel names the sender that delivers the item (see package
+	// ivr/outbox); empty means ChannelWebhook.
+	Channel Channel
+	// Recipient is the platform's id of the user the item is for (webhook
+	// auth_id, Messenger PSID, WhatsApp number). Items of one connection and
+	// recipient are delivered one at a time, in id order.
+	Recipient string
 	// IdempotencyKey is unique; receivers use it to drop duplicates.
 	IdempotencyKey string
-	URL            string
-	// Body is the exact bytes POSTed; ContentType their media type.
+	// URL is the destination when it is chosen per item (the webhook URL);
+	// senders of platform APIs leave it empty and use the connection's.
+	URL string
+	// Body is the payload, for replies the Standard Message Format JSON
+	// (outbox.Message) that the channel's sender renders for its platform;
+	// ContentType is its media type.
 	Body        []byte
 	ContentType string
 	Status      OutboxStatus
+	// Attempts counts the attempts made; MaxAttempts, when positive, caps
+	// them besides the dispatcher's retry horizon.
 	Attempts    int
 	MaxAttempts int
+	// RetryFrom starts the retry horizon: creation, or the last redelivery
+	// of a dead letter.
+	RetryFrom time.Time
 	// NextAttemptAt is when the item is due; LeaseUntil is set while a
 	// dispatcher owns it.
 	NextAttemptAt time.Time

@@ -25,7 +25,7 @@
 // outbox item stored in the same transaction, delivered by the outbox
 // dispatcher with retries, an Idempotency-Key header and an
 // X-Koel-Signature header (HMAC-SHA256 with the connection's secret key, see
-// package outbox).
+// [Sender] and [Sign]).
 package webhook
 
 import (
@@ -368,6 +368,8 @@ func (d *deliverer) Deliveries(in ivr.Inbound, user ivr.User, _ ivr.Conversation
 		}
 		items = append(items, &ivr.OutboxItem{
 			ConnectionID:   d.conn.ID,
+			Channel:        ivr.ChannelWebhook,
+			Recipient:      user.ExternalID,
 			IdempotencyKey: fmt.Sprintf("webhook-%d-msg-%d", d.conn.ID, m.ID),
 			URL:            d.conn.Settings.WebhookURL,
 			Body:           body,

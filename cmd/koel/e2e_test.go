@@ -17,7 +17,6 @@ import (
 
 	"github.com/koelvoice/koel/channels/webhook"
 	"github.com/koelvoice/koel/ivr"
-	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/store/storetest"
 )
 
@@ -101,7 +100,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	if err := outbox.Verify(testSecret, r.Header.Get(outbox.HeaderTimestamp), r.Header.Get(outbox.HeaderSignature), body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(testSecret, r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), 5*time.Minute); err != nil {
 		rc.t.Errorf("delivery signature: %v", err)
 		http.Error(w, "bad signature", 401)
 		return
@@ -110,7 +109,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.attempts++
 	n := rc.attempts
 	fail := n <= rc.failFirst
-	key := r.Header.Get(outbox.HeaderIdempotencyKey)
+	key := r.Header.Get(webhook.HeaderIdempotencyKey)
 	var msg webhook.StandardMessage
 	if !fail {
 		if err := json.Unmarshal(body, &msg); err != nil {

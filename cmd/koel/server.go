@@ -158,6 +158,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, err
 	}
+	s.outbox.Register(ivr.ChannelWebhook, webhook.NewSender(nil, nil))
 
 	s.metrics, err = newHTTPMetrics(s.registry)
 	if err != nil {

@@ -1,14 +1,17 @@
-// Package outbox delivers the HTTP requests koel owes platforms and
-// integrators (webhook replies, platform send APIs) from a durable queue in
-// the store.
+// Package outbox delivers what koel owes platforms and integrators (webhook
+// replies, platform send API calls) from a durable queue in the store.
 //
 // An item is written in the same transaction as the reply it carries, so a
 // crash between the two cannot lose or invent a delivery. The [Dispatcher]
 // claims due items with a lease (so several koel nodes never send one item
-// twice at once), POSTs them with an idempotency key and an HMAC-SHA256
-// signature, and on a non-2xx answer or a timeout schedules the next attempt
-// with exponential backoff and jitter. After the item's MaxAttempts it is
-// dead-lettered (status "dead") and stays in the store for inspection.
+// twice at once) and hands each to the [Sender] registered for its channel
+// (channels/webhook signs and POSTs; the platform adapters call their send
+// APIs). A sender reads credentials from the connection at send time, so
+// they are never stored in an item, its URL, its LastError or a log line.
+// On a retryable failure the next attempt is scheduled with exponential
+// backoff and jitter (or after the receiver's Retry-After); a [Permanent]
+// failure, or the item's MaxAttempts, dead-letters it (status "dead") and
+// it stays in the store for inspection.
 //
 // Why not River: river (riverqueue) is a fine Postgres queue, but its SQLite
 // driver is young and its database/sql driver only runs migrations; koel needs
@@ -19,18 +22,13 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,20 +36,34 @@ import (
 	"github.com/koelvoice/koel/ivr"
 )
 
-// Header names of a delivery.
-const (
-	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderTimestamp      = "X-Koel-Timestamp"
-	HeaderSignature      = "X-Koel-Signature"
-	HeaderAttempt        = "X-Koel-Delivery-Attempt"
-)
+// Sender delivers the items of one channel: the webhook channel signs and
+// POSTs the body; a platform adapter renders the [Message] body for its send
+// API. conn is the item's connection as it is now, so credentials and
+// settings are read at send time; item.Attempts counts the attempts before
+// this one. Send returns nil once the platform accepted the item, an error
+// marked with [Permanent] when no retry can succeed, [RetryAfter] when the
+// platform asked for a delay, and any other error to be retried with
+// backoff. The error's text is stored and logged (after the connection's
+// secrets are masked out of it): build it without credentials, and use
+// [TransportError] rather than the raw *url.Error for HTTP failures.
+type Sender interface {
+	Send(ctx context.Context, conn ivr.Connection, item ivr.OutboxItem) error
+}
+
+// SenderFunc adapts a function to [Sender].
+type SenderFunc func(ctx context.Context, conn ivr.Connection, item ivr.OutboxItem) error
+
+// Send implements [Sender].
+func (f SenderFunc) Send(ctx context.Context, conn ivr.Connection, item ivr.OutboxItem) error {
+	return f(ctx, conn, item)
+}
 
 // DefaultMaxAttempts is used for items stored with MaxAttempts 0.
 const DefaultMaxAttempts = 8
 
 // Store is what the dispatcher needs from the store.
 type Store interface {
-	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
+	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration, skipConnections ...int64) ([]ivr.OutboxItem, error)
 	MarkDeliveredMany(ctx context.Context, ids []int64, at time.Time) error
 	MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error
 	GetConnectionByID(ctx context.Context, id int64) (ivr.Connection, error)
@@ -60,7 +72,6 @@ type Store interface {
 // Config configures a [Dispatcher]. Zero values take the defaults noted.
 type Config struct {
 	Store  Store
-	Client *http.Client // nil: a client that does not follow redirects
 	Logger *slog.Logger
 	// Registerer receives the dispatcher's metrics (nil: none).
 	Registerer prometheus.Registerer
@@ -70,7 +81,7 @@ type Config struct {
 	Batch int
 	// Lease is how long a claimed item is owned (30 s).
 	Lease time.Duration
-	// AttemptTimeout bounds one POST (10 s).
+	// AttemptTimeout bounds one attempt (10 s).
 	AttemptTimeout time.Duration
 	// BaseBackoff and MaxBackoff shape the retry delay:
 	// BaseBackoff·2^(attempt-1), capped at MaxBackoff, with ±25 % jitter
@@ -87,15 +98,17 @@ type Dispatcher struct {
 	wake    chan struct{}
 	results *prometheus.CounterVec
 	seconds prometheus.Histogram
+
+	mu      sync.RWMutex
+	senders map[ivr.Channel]Sender
 }
 
-// New returns a dispatcher.
+// New returns a dispatcher. Register a [Sender] for every channel whose
+// items it should deliver; an item of a channel without one fails its
+// attempts (class "config") until one is registered or it is dead-lettered.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("outbox: dispatcher needs a store")
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 200 * time.Millisecond
@@ -118,7 +131,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), senders: make(map[ivr.Channel]Sender)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,6 +152,24 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 	}
 	return d, nil
+}
+
+// Register makes s the sender of ch's items, replacing any earlier one. It
+// is safe to call while the dispatcher runs.
+func (d *Dispatcher) Register(ch ivr.Channel, s Sender) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.senders[ch] = s
+}
+
+func (d *Dispatcher) sender(ch ivr.Channel) (Sender, bool) {
+	if ch == "" {
+		ch = ivr.ChannelWebhook
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s, ok := d.senders[ch]
+	return s, ok
 }
 
 // Notify wakes the dispatcher to look for due items now (call it after
@@ -236,7 +267,7 @@ func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem, conns map[i
 	if sendErr != nil {
 		sendErr = fmt.Errorf("load connection %d: %w", it.ConnectionID, sendErr)
 	} else {
-		sendErr = d.send(ctx, it, cr.conn, attemptNo)
+		sendErr = d.send(ctx, it, cr.conn)
 	}
 	d.seconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	if sendErr == nil {
@@ -247,52 +278,52 @@ func (d *Dispatcher) attempt(ctx context.Context, it ivr.OutboxItem, conns map[i
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
 	}
-	dead := attemptNo >= maxAttempts
-	next := d.cfg.Now().Add(d.backoff(attemptNo))
+	dead := attemptNo >= maxAttempts || IsPermanent(sendErr)
+	delay := d.backoff(attemptNo)
+	if ra, ok := RetryDelay(sendErr); ok && ra > delay {
+		delay = ra
+	}
+	next := d.cfg.Now().Add(delay)
 	result := "retry"
 	if dead {
 		result = "dead"
 	}
 	d.results.WithLabelValues(result).Inc()
+	msg := scrub(sendErr.Error(), cr.conn)
 	d.log.WarnContext(ctx, "outbox delivery failed",
-		"item", it.ID, "connection_id", it.ConnectionID, "attempt", attemptNo,
-		"dead", dead, "error", sendErr.Error())
-	if err := d.cfg.Store.MarkAttemptFailed(ctx, it.ID, sendErr.Error(), next, dead); err != nil {
+		"item", it.ID, "connection_id", it.ConnectionID, "channel", string(it.Channel), "attempt", attemptNo,
+		"dead", dead, "class", Class(sendErr), "error", msg)
+	if err := d.cfg.Store.MarkAttemptFailed(ctx, it.ID, msg, next, dead); err != nil {
 		return false, fmt.Errorf("outbox: mark %d failed: %w", it.ID, err)
 	}
 	return false, nil
 }
 
-func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Connection, attemptNo int) error {
+// send hands one item to its channel's sender, within AttemptTimeout.
+func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Connection) error {
+	s, ok := d.sender(it.Channel)
+	if !ok {
+		return WithClass(ClassConfig, fmt.Errorf("no sender for channel %q", it.Channel))
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.AttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.URL, bytes.NewReader(it.Body))
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+	return s.Send(ctx, conn, it)
+}
+
+// scrub masks the connection's credentials out of an error text, in case a
+// sender or a library quoted one.
+func scrub(text string, conn ivr.Connection) string {
+	st := conn.Settings
+	secrets := []string{st.SecretKey, st.AccessToken, st.AppSecret, st.VerifyToken, st.AuthToken, st.APIKey}
+	for _, v := range st.Extra {
+		secrets = append(secrets, v)
 	}
-	ct := it.ContentType
-	if ct == "" {
-		ct = "application/json"
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			text = strings.ReplaceAll(text, v, "***")
+		}
 	}
-	ts := strconv.FormatInt(d.cfg.Now().Unix(), 10)
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("User-Agent", "koel-outbox/1")
-	req.Header.Set(HeaderIdempotencyKey, it.IdempotencyKey)
-	req.Header.Set(HeaderAttempt, strconv.Itoa(attemptNo))
-	req.Header.Set(HeaderTimestamp, ts)
-	if conn.Settings.SecretKey != "" {
-		req.Header.Set(HeaderSignature, Sign(conn.Settings.SecretKey, ts, it.Body))
-	}
-	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("post: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %d", resp.StatusCode)
-	}
-	return nil
+	return text
 }
 
 // backoff is the delay before attempt n+1 after n failed attempts.
@@ -305,36 +336,4 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	}
 	jitter := (rand.Float64()*0.5 - 0.25) * float64(delay)
 	return delay + time.Duration(jitter)
-}
-
-// Sign returns the signature header value of a delivery:
-// "sha256=" + hex(HMAC-SHA256(secret, timestamp + "." + body)).
-func Sign(secret, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// ErrBadSignature is returned by [Verify] for a wrong, missing or expired
-// signature.
-var ErrBadSignature = errors.New("outbox: bad signature")
-
-// Verify checks a delivery's signature as a receiver should: the signature
-// must match (compared in constant time) and the timestamp must be within
-// tolerance of now, so a captured delivery cannot be replayed later.
-func Verify(secret, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
-	ts, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: timestamp %q", ErrBadSignature, timestamp)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("%w: timestamp outside tolerance", ErrBadSignature)
-	}
-	want := Sign(secret, timestamp, body)
-	if !hmac.Equal([]byte(want), []byte(signature)) {
-		return ErrBadSignature
-	}
-	return nil
 }

@@ -336,35 +336,6 @@ func validateMessage(i int, m *ivr.Message) error {
 	return nil
 }
 
-func validateOutbox(i int, o *ivr.OutboxItem) error {
-	if o == nil {
-		return fmt.Errorf("%w: outbox item %d is nil", ErrInvalid, i)
-	}
-	var v validator
-	v.key("idempotency key", o.IdempotencyKey)
-	if o.URL == "" {
-		v.fail("url is empty")
-	}
-	v.text("url", o.URL, MaxURLBytes)
-	v.text("content type", o.ContentType, MaxKeyBytes)
-	v.text("last error", o.LastError, MaxTextBytes)
-	if len(o.Body) > MaxBodyBytes {
-		v.fail("body is %d bytes (limit %d)", len(o.Body), MaxBodyBytes)
-	}
-	switch o.Status {
-	case "", ivr.OutboxPending, ivr.OutboxDelivered, ivr.OutboxDead:
-	default:
-		v.fail("unknown status %.32q", o.Status)
-	}
-	if o.Attempts < 0 || o.MaxAttempts < 0 {
-		v.fail("attempts must not be negative")
-	}
-	if v.err != nil {
-		return fmt.Errorf("outbox item %d: %w", i, v.err)
-	}
-	return nil
-}
-
 // AppendMessages implements [Store]. IDs and times are set on the
 // arguments only when the transaction committed.
 func (s *sqlStore) AppendMessages(ctx context.Context, msgs []*ivr.Message, outbox []*ivr.OutboxItem) error {
@@ -387,18 +358,6 @@ func (s *sqlStore) AppendMessagesThen(ctx context.Context, msgs []*ivr.Message, 
 		then = func([]*ivr.Message) ([]*ivr.OutboxItem, error) { return nil, nil }
 	}
 	return s.appendMessages(ctx, "append messages", msgs, then)
-}
-
-func validateOutboxItems(nMsgs int, outbox []*ivr.OutboxItem) error {
-	if n := nMsgs + len(outbox); n > MaxBatch {
-		return fmt.Errorf("%w: %d messages and outbox items (limit %d)", ErrInvalid, n, MaxBatch)
-	}
-	for i, o := range outbox {
-		if err := validateOutbox(i, o); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *sqlStore) appendMessages(ctx context.Context, op string, msgs []*ivr.Message, then func([]*ivr.Message) ([]*ivr.OutboxItem, error)) error {
@@ -438,21 +397,9 @@ func (s *sqlStore) appendMessages(ctx context.Context, op string, msgs []*ivr.Me
 		if err := validateOutboxItems(len(msgs), outbox); err != nil {
 			return err
 		}
-		outIDs = make([]int64, len(outbox))
-		for i, o := range outbox {
-			status, next := o.Status, storedTime(o.NextAttemptAt)
-			if status == "" {
-				status = ivr.OutboxPending
-			}
-			if next.IsZero() {
-				next = now
-			}
-			if err := c.row(ctx, `INSERT INTO outbox (connection_id, idempotency_key, url, body, content_type, status, attempts, max_attempts, next_attempt_at, last_error, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				o.ConnectionID, o.IdempotencyKey, o.URL, bytesValue(o.Body), o.ContentType, string(status), o.Attempts, o.MaxAttempts,
-				timeValue(next), o.LastError, timeValue(now)).Scan(&outIDs[i]); err != nil {
-				return fmt.Errorf("outbox item %d: %w", i, err)
-			}
+		outIDs, err = insertOutbox(ctx, c, now, outbox)
+		if err != nil {
+			return err
 		}
 		return nil
 	})
@@ -462,18 +409,7 @@ func (s *sqlStore) appendMessages(ctx context.Context, op string, msgs []*ivr.Me
 		}
 		return err
 	}
-	for i, o := range outbox {
-		o.ID, o.CreatedAt = outIDs[i], now
-		if o.Status == "" {
-			o.Status = ivr.OutboxPending
-		}
-		if o.NextAttemptAt.IsZero() {
-			o.NextAttemptAt = now
-		} else {
-			o.NextAttemptAt = storedTime(o.NextAttemptAt)
-		}
-		o.LeaseUntil, o.DeliveredAt = time.Time{}, time.Time{}
-	}
+	insertedOutbox(outbox, outIDs, now)
 	return nil
 }
 

@@ -64,7 +64,7 @@ func TestPostgresTwoProcesses(t *testing.T) {
 	now := time.Now()
 	items := make([]*ivr.OutboxItem, 40)
 	for i := range items {
-		items[i] = &ivr.OutboxItem{IdempotencyKey: fmt.Sprint("k", i), URL: "https://x/", NextAttemptAt: now}
+		items[i] = &ivr.OutboxItem{IdempotencyKey: fmt.Sprint("k", i), Recipient: fmt.Sprint("r", i), URL: "https://x/", NextAttemptAt: now}
 	}
 	if err := a.AppendMessages(ctx, nil, items); err != nil {
 		t.Fatal(err)

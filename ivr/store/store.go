@@ -151,7 +151,13 @@ type Store interface {
 	// ClaimOutbox leases up to limit pending items due at or before now
 	// (and not leased by someone else) until now+lease, oldest first, and
 	// returns them. Two dispatchers never claim the same item at once.
-	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error)
+	// An item waits while an earlier pending item of its conversation (same
+	// connection and recipient) is leased or not yet due, and items of
+	// skipConnections are left alone.
+	ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration, skipConnections ...int64) ([]ivr.OutboxItem, error)
+	// ReleaseOutbox gives claimed pending items back without counting an
+	// attempt: their lease is cleared and they are due at next.
+	ReleaseOutbox(ctx context.Context, ids []int64, next time.Time) error
 	// MarkDelivered records a successful delivery (Attempts+1).
 	MarkDelivered(ctx context.Context, id int64, at time.Time) error
 	// MarkDeliveredMany records successful deliveries of several items in one
@@ -166,4 +172,19 @@ type Store interface {
 	GetOutboxItem(ctx context.Context, id int64) (ivr.OutboxItem, error)
 	// ListOutbox lists items of a status, oldest first (limit <= 0: all).
 	ListOutbox(ctx context.Context, status ivr.OutboxStatus, limit int) ([]ivr.OutboxItem, error)
+	// QueryOutbox lists one page of items, oldest first.
+	QueryOutbox(ctx context.Context, q OutboxQuery) ([]ivr.OutboxItem, error)
+	// ExpireOutbox dead-letters the pending, unleased items whose retry
+	// horizon started before startedBefore, with reason in LastError; it
+	// returns how many.
+	ExpireOutbox(ctx context.Context, now, startedBefore time.Time, reason string) (int64, error)
+	// RedeliverOutbox makes the selected dead letters pending again, due
+	// now, with Attempts 0 and a new retry horizon from now; it returns
+	// how many.
+	RedeliverOutbox(ctx context.Context, sel DeadLetters, now time.Time) (int64, error)
+	// PurgeOutbox deletes the selected dead letters; it returns how many.
+	PurgeOutbox(ctx context.Context, sel DeadLetters) (int64, error)
+	// OutboxStats counts pending and dead items per channel, with the
+	// oldest one's creation time.
+	OutboxStats(ctx context.Context) ([]OutboxStat, error)
 }

@@ -3,14 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/koelvoice/koel/ivr"
 )
 
-// FAQ nodes, tasks and the delivery outbox.
+// FAQ nodes and tasks (the delivery outbox is in outbox.go).
 
 const faqCols = `id, business_id, name, user_says, bot_says, active, updated_at`
 
@@ -156,133 +154,4 @@ func (s *sqlStore) UpdateTask(ctx context.Context, t ivr.Task) error {
 func (s *sqlStore) GetTask(ctx context.Context, id string) (ivr.Task, error) {
 	return getRow(ctx, s, s.reader(), fmt.Sprintf("get task %.64q", id), scanTask,
 		`SELECT `+taskCols+` FROM tasks WHERE id = ?`, id)
-}
-
-const outboxCols = `id, connection_id, idempotency_key, url, body, content_type, status, attempts, max_attempts,
-	next_attempt_at, lease_until, last_error, created_at, delivered_at`
-
-func scanOutbox(r rowScanner) (ivr.OutboxItem, error) {
-	var o ivr.OutboxItem
-	err := r.Scan(&o.ID, &o.ConnectionID, &o.IdempotencyKey, &o.URL, bytesCol{&o.Body}, &o.ContentType, &o.Status,
-		&o.Attempts, &o.MaxAttempts, timeCol{&o.NextAttemptAt}, timeCol{&o.LeaseUntil}, &o.LastError,
-		timeCol{&o.CreatedAt}, timeCol{&o.DeliveredAt})
-	return o, err
-}
-
-// ClaimOutbox implements [Store]. On PostgreSQL the candidate rows are
-// locked with FOR UPDATE SKIP LOCKED, so concurrent claimers split the due
-// items between them; on SQLite the single writer serializes claimers.
-func (s *sqlStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]ivr.OutboxItem, error) {
-	const op = "claim outbox"
-	switch {
-	case limit <= 0 || limit > MaxBatch:
-		return nil, fmt.Errorf("%s: %w: limit %d is outside 1..%d", op, ErrInvalid, limit, MaxBatch)
-	case lease <= 0:
-		return nil, fmt.Errorf("%s: %w: lease %v is not positive", op, ErrInvalid, lease)
-	}
-	at := now.UnixMicro()
-	items, err := listRows(ctx, s, s.writer(), op, scanOutbox,
-		`UPDATE outbox SET lease_until = ? WHERE id IN (
-			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-			ORDER BY id LIMIT ?`+s.d.skipLocked+`)
-		RETURNING `+outboxCols,
-		now.Add(lease).UnixMicro(), at, at, limit)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(items, func(a, b ivr.OutboxItem) int { return cmpInt64(a.ID, b.ID) })
-	return items, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// MarkDelivered implements [Store].
-func (s *sqlStore) MarkDelivered(ctx context.Context, id int64, at time.Time) error {
-	if at.IsZero() {
-		at = s.clock()
-	}
-	res, err := s.writer().exec(ctx, `UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, lease_until = NULL WHERE id = ?`,
-		timeValue(at), id)
-	return s.mustAffect(fmt.Sprintf("mark outbox item %d delivered", id), res, err)
-}
-
-// MarkDeliveredMany implements [Store].
-func (s *sqlStore) MarkDeliveredMany(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if len(ids) > MaxBatch {
-		return fmt.Errorf("mark outbox items delivered: %w: %d items (limit %d)", ErrInvalid, len(ids), MaxBatch)
-	}
-	if at.IsZero() {
-		at = s.clock()
-	}
-	distinct := make(map[int64]struct{}, len(ids))
-	args := make([]any, 0, len(ids)+1)
-	args = append(args, timeValue(at))
-	for _, id := range ids {
-		if _, dup := distinct[id]; dup {
-			continue
-		}
-		distinct[id] = struct{}{}
-		args = append(args, id)
-	}
-	q := `UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, lease_until = NULL WHERE id IN (?` +
-		strings.Repeat(", ?", len(distinct)-1) + `)`
-	op := fmt.Sprintf("mark %d outbox items delivered", len(distinct))
-	return s.inTx(ctx, op, func(c conn) error {
-		res, err := c.exec(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n != int64(len(distinct)) {
-			return fmt.Errorf("%d of %d items exist: %w", n, len(distinct), ErrNotFound)
-		}
-		return nil
-	})
-}
-
-// MarkAttemptFailed implements [Store]. lastErr is recorded as diagnostic
-// text: invalid UTF-8 and NUL bytes are replaced and it is cut to
-// [MaxTextBytes].
-func (s *sqlStore) MarkAttemptFailed(ctx context.Context, id int64, lastErr string, next time.Time, dead bool) error {
-	if next.IsZero() {
-		next = s.clock()
-	}
-	status := ivr.OutboxPending
-	if dead {
-		status = ivr.OutboxDead
-	}
-	res, err := s.writer().exec(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = NULL WHERE id = ?`,
-		string(status), clean(lastErr, MaxTextBytes), next.UnixMicro(), id)
-	return s.mustAffect(fmt.Sprintf("mark outbox item %d failed", id), res, err)
-}
-
-// GetOutboxItem implements [Store].
-func (s *sqlStore) GetOutboxItem(ctx context.Context, id int64) (ivr.OutboxItem, error) {
-	return getRow(ctx, s, s.reader(), fmt.Sprintf("get outbox item %d", id), scanOutbox,
-		`SELECT `+outboxCols+` FROM outbox WHERE id = ?`, id)
-}
-
-// ListOutbox implements [Store].
-func (s *sqlStore) ListOutbox(ctx context.Context, status ivr.OutboxStatus, limit int) ([]ivr.OutboxItem, error) {
-	op := fmt.Sprintf("list %.32q outbox items", status)
-	if limit <= 0 {
-		return listRows(ctx, s, s.reader(), op, scanOutbox,
-			`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id`, string(status))
-	}
-	return listRows(ctx, s, s.reader(), op, scanOutbox,
-		`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, string(status), limit)
 }

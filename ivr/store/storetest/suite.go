@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FAQFailureKeepsPrevious", testFAQFailure},
 		{"Tasks", testTasks},
 		{"Outbox", testOutbox},
+		{"OutboxConversationOrder", testOutboxConversationOrder},
+		{"OutboxSkipAndRelease", testOutboxSkipAndRelease},
+		{"OutboxChannelAndRecipient", testOutboxChannelAndRecipient},
 		{"Timestamps", testTimestamps},
 		{"RaceUpdateCall", testRaceUpdateCall},
 		{"RaceClaimOutbox", testRaceClaimOutbox},
@@ -533,8 +536,8 @@ func testInvalidInput(t *testing.T, s store.Store) {
 		{"outbox without key", func() error {
 			return s.AppendMessages(ctx, nil, []*ivr.OutboxItem{{URL: "https://example.com/"}})
 		}},
-		{"outbox without url", func() error {
-			return s.AppendMessages(ctx, nil, []*ivr.OutboxItem{{IdempotencyKey: "k"}})
+		{"outbox recipient with NUL", func() error {
+			return s.AppendMessages(ctx, nil, []*ivr.OutboxItem{{IdempotencyKey: "k", Recipient: "a\x00b"}})
 		}},
 		{"too many messages", func() error {
 			ms := make([]*ivr.Message, store.MaxBatch+1)
@@ -831,9 +834,9 @@ func testOutbox(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	items := []*ivr.OutboxItem{
-		{IdempotencyKey: "a", URL: "https://x/a", Body: []byte("A"), ContentType: "text/plain", MaxAttempts: 3, NextAttemptAt: t0},
-		{IdempotencyKey: "b", URL: "https://x/b", MaxAttempts: 3, NextAttemptAt: t0.Add(time.Minute)},
-		{IdempotencyKey: "c", URL: "https://x/c", MaxAttempts: 3, NextAttemptAt: t0.Add(-time.Minute)},
+		{IdempotencyKey: "a", Recipient: "ra", URL: "https://x/a", Body: []byte("A"), ContentType: "text/plain", MaxAttempts: 3, NextAttemptAt: t0},
+		{IdempotencyKey: "b", Recipient: "rb", URL: "https://x/b", MaxAttempts: 3, NextAttemptAt: t0.Add(time.Minute)},
+		{IdempotencyKey: "c", Recipient: "rc", URL: "https://x/c", MaxAttempts: 3, NextAttemptAt: t0.Add(-time.Minute)},
 	}
 	must(t, s.AppendMessages(ctx, nil, items))
 	a, b, c := items[0], items[1], items[2]
@@ -988,7 +991,7 @@ func testRaceClaimOutbox(t *testing.T, s store.Store) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	items := make([]*ivr.OutboxItem, total)
 	for i := range items {
-		items[i] = &ivr.OutboxItem{IdempotencyKey: fmt.Sprintf("k%d", i), URL: "https://x/", NextAttemptAt: now}
+		items[i] = &ivr.OutboxItem{IdempotencyKey: fmt.Sprintf("k%d", i), Recipient: fmt.Sprintf("r%d", i), URL: "https://x/", NextAttemptAt: now}
 	}
 	must(t, s.AppendMessages(ctx, nil, items))
 	var mu sync.Mutex
