@@ -186,15 +186,14 @@ func (e *Engine) lockUser(in Inbound) func() {
 
 // Handle runs one turn. A bot failure is not an error: the reply then holds
 // the break message and Failed is set. Errors are store failures and invalid
-// input ([ErrEmptyText], [ErrTextTooLong], [ErrUserNotRegistered]); on error
-// nothing of the reply was stored.
+// input ([ErrEmptyText], [ErrTextTooLong], an [*InputError] for a NUL byte
+// or invalid UTF-8 in the text or ids, [ErrUserNotRegistered]); invalid input
+// is refused before anything is written, and on any error nothing of the
+// reply was stored.
 func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	start := e.now()
-	if in.Text == "" {
-		return Reply{}, ErrEmptyText
-	}
-	if len(in.Text) > MaxTextBytes {
-		return Reply{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTextTooLong, len(in.Text), MaxTextBytes)
+	if err := CheckInbound(in); err != nil {
+		return Reply{}, err
 	}
 	unlock := e.lockUser(in)
 	defer unlock()

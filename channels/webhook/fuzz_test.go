@@ -1,78 +1,64 @@
 package webhook
 
 import (
-	"context"
+	"encoding/json"
 	"net/http"
-	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
-	"github.com/gorilla/mux"
-
-	"github.com/koelvoice/koel/ivr"
-	"github.com/koelvoice/koel/ivr/bot"
+	"github.com/koelvoice/koel/ivr/store/storetest"
 )
 
-type fakeStore struct{}
-
-func (fakeStore) GetBusiness(_ context.Context, id int64) (ivr.Business, error) {
-	if id != 1 {
-		return ivr.Business{}, ivr.ErrNotFound
-	}
-	return ivr.Business{ID: 1, TokenHash: ivr.HashToken("tok"), ClientID: "c", Active: true}, nil
-}
-
-func (fakeStore) ListConnections(context.Context, int64) ([]ivr.Connection, error) {
-	return []ivr.Connection{{ID: 1, BusinessID: 1, Channel: ivr.ChannelWebhook, Active: true,
-		Settings: ivr.ConnectionSettings{AutoRegister: true, WebhookURL: "http://127.0.0.1:9/hook"}}}, nil
-}
-
-func (fakeStore) RegisterUser(_ context.Context, b int64, ch ivr.Channel, id string) (ivr.User, error) {
-	return ivr.User{ID: 1, BusinessID: b, Channel: ch, ExternalID: id, Registered: true}, nil
-}
-
-type checkingEngine struct{ t *testing.T }
-
-func (e checkingEngine) Handle(_ context.Context, in ivr.Inbound) (ivr.Reply, error) {
-	if strings.TrimSpace(in.Text) == "" || len(in.Text) > ivr.MaxTextBytes || in.UserExternalID == "" || len(in.UserExternalID) > MaxAuthIDBytes {
-		e.t.Fatalf("engine received input the channel should have refused: %+v", in)
-	}
-	msg := &ivr.Message{ID: 7, Text: "ok"}
-	items, err := in.Deliver.Deliveries(in, ivr.User{ExternalID: in.UserExternalID}, ivr.Conversation{}, []*ivr.Message{msg})
-	if err != nil || len(items) != 1 {
-		e.t.Fatalf("deliveries: %v %v", items, err)
-	}
-	return ivr.Reply{Messages: []bot.Message{{Text: "ok"}}, Inbound: ivr.Message{ID: 1, Text: in.Text}}, nil
-}
-
-// FuzzLogMessage: any body gets 200 or a 4xx in the seed's error shape,
-// never a 500 or a panic; only valid messages reach the engine.
+// FuzzLogMessage runs the real engine with the real FAQ bot on a real
+// SQLite store: any body gets 200 or a 4xx in the seed's error shape, never
+// a 500 or a panic; a refused request stores nothing for its user, and an
+// accepted one stores the text exactly as sent.
 func FuzzLogMessage(f *testing.F) {
 	for _, seed := range []string{
 		`{"user":{"auth_id":"a"},"message_body":"hi","message_type":0,"business_id":1}`,
 		`{"user":{"auth_id":"a"},"message_body":"hi","business_id":2}`,
+		`{"user":{"auth_id":"a"},"message_body":"hi","business_id":3}`,
 		`{"user":null,"message_body":"hi","business_id":1}`,
 		`{"user":{"auth_id":""},"message_body":" ","business_id":1}`,
 		`{"user":{"auth_id":"a"},"message_body":"hi","message_type":-1,"business_id":1}`,
 		`{"user":{"auth_id":"a"},"message_body":"hi","business_id":1e99}`,
+		`{"user":{"auth_id":"fresh"},"message_body":"hi\u0000there","business_id":1}`,
+		`{"user":{"auth_id":"a\u0000"},"message_body":"hi","business_id":1}`,
+		"{\"user\":{\"auth_id\":\"a\"},\"message_body\":\"caf\xe9\",\"business_id\":1}",
+		`{"user":{"auth_id":"a"},"message_body":"\ud800","business_id":1}`,
 		`{"business_id":1,"user":{"auth_id":"a","x":1}}`,
 		`{`, `[]`, `null`, ``, "\xff",
 	} {
 		f.Add(seed)
 	}
+	e := newEnv(f, storetest.NewSQLite(f))
 	f.Fuzz(func(t *testing.T, body string) {
-		r := mux.NewRouter()
-		(&Channel{Store: fakeStore{}, Engine: checkingEngine{t}}).Routes(r)
-		req := httptest.NewRequest(http.MethodPost, PathLogMessage, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer tok")
-		req.Header.Set("client-id", "c")
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		if w.Code != http.StatusOK && (w.Code < 400 || w.Code > 499) {
+		var req LogMessageRequest
+		_ = json.Unmarshal([]byte(body), &req)
+		var authID string
+		if req.User != nil {
+			authID = strings.TrimSpace(req.User.AuthID)
+		}
+		before := e.state(t, authID)
+		w := e.post(PathLogMessage, body, nil)
+		if w.Code == http.StatusOK {
+			if !utf8.ValidString(body) {
+				t.Fatalf("invalid UTF-8 accepted: %q", body)
+			}
+			var resp LogMessageResponse
+			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || req.MessageBody == nil || resp.MessageBody != *req.MessageBody {
+				t.Fatalf("200 for %q answered %s", body, w.Body)
+			}
+			return
+		}
+		if w.Code < 400 || w.Code > 499 {
 			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body)
 		}
-		if w.Code != http.StatusOK && !strings.Contains(w.Body.String(), `"error_message"`) {
-			t.Fatalf("error without error_message: %s", w.Body)
+		errorMessage(t, w)
+		if after := e.state(t, authID); !reflect.DeepEqual(before, after) {
+			t.Fatalf("refused %q (%d %s) but the store changed:\nbefore %v\nafter  %v", body, w.Code, w.Body, before, after)
 		}
 	})
 }

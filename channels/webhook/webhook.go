@@ -168,12 +168,10 @@ func (c *Channel) now() time.Time {
 	return time.Now()
 }
 
+// fail answers err through the one error edge (ivr.HTTPStatus) in the
+// seed's shape {"error_message": ...}, logging server faults.
 func (c *Channel) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *api.Error
-	if !errors.As(err, &ae) && c.Logger != nil {
-		c.Logger.ErrorContext(r.Context(), "webhook request failed", "error", err)
-	}
-	api.WriteError(w, err)
+	api.Fail(w, r, c.Logger, "webhook request failed", err)
 }
 
 var errInvalidAuth = api.Errorf(http.StatusUnauthorized, "invalid authorization details")
@@ -210,7 +208,9 @@ func (c *Channel) authenticate(ctx context.Context, r *http.Request, businessID 
 			return b, conn, nil
 		}
 	}
-	return ivr.Business{}, ivr.Connection{}, api.Errorf(http.StatusForbidden, "webhook channel is not active for business %q", fmt.Sprint(b.ID))
+	// No webhook connection, or one switched off: 404 through the error
+	// edge, and nothing is stored.
+	return ivr.Business{}, ivr.Connection{}, fmt.Errorf("webhook: business %d: %w", b.ID, ivr.ErrConnectionInactive)
 }
 
 func validAuthID(u *User) (string, error) {
@@ -218,8 +218,8 @@ func validAuthID(u *User) (string, error) {
 		return "", api.Errorf(http.StatusBadRequest, "auth_id missing in the request")
 	}
 	id := strings.TrimSpace(u.AuthID)
-	if len(id) > MaxAuthIDBytes {
-		return "", api.Errorf(http.StatusBadRequest, "auth_id is longer than %d bytes", MaxAuthIDBytes)
+	if err := ivr.CheckText("auth_id", id, MaxAuthIDBytes); err != nil {
+		return "", err
 	}
 	return id, nil
 }
@@ -272,6 +272,9 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 	if len(*req.MessageBody) > ivr.MaxTextBytes {
 		return api.Errorf(http.StatusRequestEntityTooLarge, "message_body is longer than %d bytes", ivr.MaxTextBytes)
 	}
+	if err := ivr.CheckText("message_body", *req.MessageBody, ivr.MaxTextBytes); err != nil {
+		return err
+	}
 	msgType := MessageTypeStandard
 	if req.MessageType != nil {
 		msgType = *req.MessageType
@@ -292,9 +295,6 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 		RequireRegistered: !conn.Settings.AutoRegister,
 		Deliver:           &deliverer{conn: conn, maxAttempts: c.MaxAttempts, now: c.now},
 	})
-	if errors.Is(err, ivr.ErrUserNotRegistered) {
-		return api.Errorf(http.StatusForbidden, "user is not registered")
-	}
 	if err != nil {
 		return err
 	}

@@ -82,11 +82,7 @@ type Converse struct {
 // ServeHTTP implements http.Handler.
 func (h *Converse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.serve(w, r); err != nil {
-		var ae *Error
-		if !errors.As(err, &ae) && h.Logger != nil {
-			h.Logger.ErrorContext(r.Context(), "converse failed", "error", err)
-		}
-		WriteError(w, err)
+		Fail(w, r, h.Logger, "converse failed", err)
 	}
 }
 
@@ -113,6 +109,12 @@ func (h *Converse) serve(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusBadRequest, "text missing in the request")
 	case len(req.Text) > ivr.MaxTextBytes:
 		return Errorf(http.StatusRequestEntityTooLarge, "text is longer than %d bytes", ivr.MaxTextBytes)
+	}
+	if err := ivr.CheckText("user_id", req.UserID, MaxUserIDBytes); err != nil {
+		return err
+	}
+	if err := ivr.CheckText("text", req.Text, ivr.MaxTextBytes); err != nil {
+		return err
 	}
 	reply, err := h.Engine.Handle(ctx, ivr.Inbound{
 		BusinessID:     id,

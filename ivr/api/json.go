@@ -5,12 +5,18 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/koelvoice/koel/ivr"
 )
 
 // DefaultMaxBody caps JSON request bodies (bytes) where an endpoint sets no
@@ -25,6 +31,10 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Message) }
 
+// HTTPStatus implements ivr.HTTPStatuser: an *Error keeps its status and
+// message.
+func (e *Error) HTTPStatus() (int, string) { return e.Status, e.Message }
+
 // Errorf returns an *Error with a formatted message.
 func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
@@ -35,15 +45,27 @@ type ErrorBody struct {
 	ErrorMessage string `json:"error_message"`
 }
 
-// WriteError writes err as {"error_message": ...}. An *Error keeps its status
-// and message; anything else is a 500 with a generic message (the caller
-// logs the detail).
-func WriteError(w http.ResponseWriter, err error) {
-	var ae *Error
-	if !errors.As(err, &ae) {
-		ae = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+// WriteError writes err as {"error_message": ...} with the status
+// ivr.HTTPStatus maps it to: an *Error keeps its status and message, domain
+// errors get theirs (invalid input 400, unknown user 403, ...), anything else
+// is a 500 with a generic message (the caller logs the detail; see [Fail]).
+// It returns the status written.
+func WriteError(w http.ResponseWriter, err error) int {
+	status, msg := ivr.HTTPStatus(err)
+	if status < 400 {
+		status, msg = http.StatusInternalServerError, "internal error"
 	}
-	WriteJSON(w, ae.Status, ErrorBody{ErrorMessage: ae.Message})
+	WriteJSON(w, status, ErrorBody{ErrorMessage: msg})
+	return status
+}
+
+// Fail writes err like [WriteError] and logs it when it is the server's
+// fault (a 5xx), so a client error never floods the log and a server error
+// is never lost. logger may be nil.
+func Fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, what string, err error) {
+	if status := WriteError(w, err); status >= 500 && logger != nil {
+		logger.ErrorContext(r.Context(), what, "error", err, "status", status)
+	}
 }
 
 // WriteJSON writes v as JSON with the status.
@@ -55,26 +77,31 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // DecodeJSON reads one JSON object from r's body into v, refusing bodies over
-// maxBytes (413), anything that is not a single JSON object, unknown fields
-// and mistyped fields (400). The error is an *Error ready for WriteError.
+// maxBytes (413), a Content-Type other than application/json in UTF-8 (415),
+// a body that is not valid UTF-8, anything that is not a single JSON object,
+// unknown fields and mistyped fields (400). The error is an *Error ready for
+// WriteError.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBody
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return Errorf(http.StatusUnsupportedMediaType, "content type must be application/json")
+	if err := CheckContentType(r); err != nil {
+		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, maxBytes)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if err != nil {
+		return jsonError(err, maxBytes)
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would store U+FFFD in its place, silently.
+		return Errorf(http.StatusBadRequest, "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, maxBytes)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonError(err, maxBytes)
-		}
 		return Errorf(http.StatusBadRequest, "request body must hold a single JSON object")
 	}
 	return nil
@@ -103,6 +130,26 @@ func jsonError(err error, maxBytes int64) *Error {
 	default:
 		return Errorf(http.StatusBadRequest, "malformed JSON")
 	}
+}
+
+// CheckContentType accepts a request without a Content-Type or with
+// application/json, optionally with charset utf-8 (any case); anything else —
+// application/jsonp, text/plain, charset=utf-16, a malformed header — is 415.
+func CheckContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return Errorf(http.StatusUnsupportedMediaType, "content type must be application/json")
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return Errorf(http.StatusUnsupportedMediaType, "content type must be application/json with charset utf-8 or none")
+		}
+	}
+	return nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // sqlStore is the [Store] implementation shared by SQLite and PostgreSQL:
@@ -189,8 +191,25 @@ func (s *sqlStore) inTx(ctx context.Context, op string, fn func(c conn) error) e
 	return nil
 }
 
+// unstorableKey reports whether a query argument is a string no row can
+// hold (invalid UTF-8 or a NUL byte; writes refuse those with ErrInvalid).
+// PostgreSQL fails such a query with an encoding error, SQLite runs it: a
+// lookup by such a key is answered "not found" on both, without asking.
+func unstorableKey(args []any) bool {
+	for _, a := range args {
+		if s, ok := a.(string); ok && (!utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0) {
+			return true
+		}
+	}
+	return false
+}
+
 // getRow runs a single-row query and scans it.
 func getRow[T any](ctx context.Context, s *sqlStore, c conn, op string, scan func(rowScanner) (T, error), q string, args ...any) (T, error) {
+	if unstorableKey(args) {
+		var zero T
+		return zero, fmt.Errorf("%s: %w: the key cannot be stored", op, ErrNotFound)
+	}
 	v, err := scan(c.row(ctx, q, args...))
 	if err != nil {
 		var zero T
@@ -201,6 +220,9 @@ func getRow[T any](ctx context.Context, s *sqlStore, c conn, op string, scan fun
 
 // listRows runs a query and scans every row.
 func listRows[T any](ctx context.Context, s *sqlStore, c conn, op string, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+	if unstorableKey(args) {
+		return nil, nil
+	}
 	rows, err := c.query(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail(op, err)

@@ -10,7 +10,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/koelvoice/koel/ivr"
@@ -33,8 +32,9 @@ var (
 	// ErrInvalid means the input was rejected before anything was written:
 	// an empty or oversized key, text that is not valid UTF-8 or holds a NUL
 	// byte, an FAQ import with an empty or duplicate node name, an unknown
-	// enum value, a non-positive lease.
-	ErrInvalid = errors.New("store: invalid input")
+	// enum value, a non-positive lease. It is ivr.ErrInvalid, so channels
+	// map it to 400 with ivr.HTTPStatus.
+	ErrInvalid = ivr.ErrInvalid
 )
 
 // Store is everything koel keeps. Implementations are safe for concurrent
