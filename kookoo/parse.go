@@ -182,6 +182,11 @@ func (p *parser) verb(start xml.StartElement) (Verb, error) {
 		}
 		text, err := p.text(name)
 		return SendSMS{To: a["to"], Text: text, Unicode: uni}, err
+	case "stream":
+		return p.stream(a)
+	case "start-record":
+		_, err := p.text(name)
+		return StartRecord{}, err
 	default:
 		return p.unknown(name, start.Attr)
 	}

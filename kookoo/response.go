@@ -141,7 +141,7 @@ func WriteEmpty(w http.ResponseWriter) {
 // sends the next event (§3.1).
 func isAction(v Verb) bool {
 	switch v.(type) {
-	case CollectDTMF, Record, Dial, Conference, Hangup:
+	case CollectDTMF, Record, Dial, Conference, Hangup, Stream:
 		return true
 	}
 	return false

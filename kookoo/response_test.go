@@ -49,8 +49,11 @@ var renderCases = []struct {
 		GotoURL{URL: "http://yourserver.com/ivr/goodbye?state=a&x=1"}}}},
 	{"gotourl_alone", Response{Verbs: []Verb{GotoURL{URL: "https://other.example/app"}}}},
 	{"sendsms", Response{Verbs: []Verb{SendSMS{To: "9999999999", Text: "Your code is 1234 & valid"}, SendSMS{To: "9999999999", Text: "नमस्ते", Unicode: true}, Hangup{}}}},
-	{"unknown", Response{Verbs: []Verb{Unknown{Tag: "start-record"}, Unknown{Tag: "stream",
-		Attrs: map[string]string{"url": "wss://host/ws", "is_sip": "true", "x-uui": `{"sid":"1"}`}, Body: "SIP_NUMBER"}}}},
+	{"unknown", Response{Verbs: []Verb{Unknown{Tag: "cctransfer",
+		Attrs: map[string]string{"record": "", "moh": "default", "uui": "sales", "timeout": "30"}, Body: "general"}}}},
+	{"stream", Response{Verbs: []Verb{StartRecord{}, Stream{URL: "wss://host/kookoo/demo/stream?token=abc.def",
+		SIPNumber: "524431", XUUI: `{"sid":"1"}`}}}},
+	{"stream_minimal", Response{Verbs: []Verb{Stream{URL: "ws://127.0.0.1:8080/ws", SIPNumber: "524431"}}}},
 }
 
 func TestRenderGolden(t *testing.T) {

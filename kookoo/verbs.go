@@ -13,7 +13,7 @@ import (
 // Verb is one tag of a KooKoo response (§2.3). The set is sealed: the verbs
 // are the value types of this package ([PlayText], [SayAs], [PlayAudio],
 // [CollectDTMF], [Record], [Dial], [Conference], [Hangup], [GotoURL],
-// [SendSMS], [Unknown]). Use values, not pointers.
+// [SendSMS], [Stream], [StartRecord], [Unknown]). Use values, not pointers.
 type Verb interface {
 	// TagName is the lower-case tag name. (It is not called Name because
 	// Record and Conference have a Name field.)
@@ -457,6 +457,7 @@ func (v Unknown) validate() error {
 var modelledTags = map[string]bool{
 	"playtext": true, "say-as": true, "playaudio": true, "collectdtmf": true, "record": true,
 	"dial": true, "conference": true, "hangup": true, "gotourl": true, "sendsms": true,
+	"stream": true, "start-record": true, // stream_verb.go
 }
 
 // --- rendering helpers ---
