@@ -1,0 +1,237 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/koelvoice/koel/ivr"
+)
+
+// Failure classes of koel_channel_delivery_failures_total.
+const (
+	ClassRateLimited = "rate_limited" // 429 or the platform's rate-limit code: retried
+	ClassServer      = "server"       // 5xx, 408: retried
+	ClassNetwork     = "network"      // no answer: retried
+	ClassAuth        = "auth"         // credentials refused: final
+	ClassClient      = "client"       // the platform refused the request: final
+)
+
+// MaxResponseBody caps how much of a send API's answer is read.
+const MaxResponseBody = 64 << 10
+
+// DeliveryError is a failed send attempt, classified. Its message never
+// holds credentials: they travel in headers, never in URLs.
+type DeliveryError struct {
+	Channel ivr.Channel
+	// Class is one of the Class constants.
+	Class string
+	// Status is the HTTP status, 0 when none was received.
+	Status int
+	// Code is the platform's own error code, when it gave one.
+	Code string
+	// RetryAfter is the platform's requested wait (Retry-After), 0 when none.
+	RetryAfter time.Duration
+	// Final is true when retrying cannot help (credentials refused, request
+	// refused); the item should be dead-lettered at once.
+	Final  bool
+	Detail string
+}
+
+func (e *DeliveryError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s send %s", e.Channel, e.Class)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (http %d", e.Status)
+		if e.Code != "" {
+			fmt.Fprintf(&b, ", code %s", e.Code)
+		}
+		b.WriteString(")")
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", retry after %v", e.RetryAfter)
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	return b.String()
+}
+
+// Retryable reports whether another attempt may succeed.
+func (e *DeliveryError) Retryable() bool { return !e.Final }
+
+// Classify is a platform's reading of a non-2xx answer: its own error code
+// and whether that code means "rate limited" or "temporary" whatever the
+// HTTP status. A nil Classify uses the status alone.
+type Classify func(status int, body []byte) (code string, class string)
+
+// StatusClass classifies by HTTP status alone.
+func StatusClass(status int) string {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return ClassRateLimited
+	case status == http.StatusRequestTimeout || status >= 500:
+		return ClassServer
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return ClassAuth
+	default:
+		return ClassClient
+	}
+}
+
+// Sender posts platform requests for the channel senders and records the
+// outcome in the metrics.
+type Sender struct {
+	Client  *http.Client
+	Metrics *Metrics
+	// Now returns the time (nil: time.Now).
+	Now func() time.Time
+	// Timeout bounds one request (0: 10 s).
+	Timeout time.Duration
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Post sends req for item on channel ch. It returns nil when the platform
+// accepted the request (2xx), otherwise a *DeliveryError.
+func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, req *http.Request, classify Classify) error {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	req.Header.Set("User-Agent", "koel/1")
+	if item.IdempotencyKey != "" && req.Header.Get("Idempotency-Key") == "" {
+		req.Header.Set("Idempotency-Key", item.IdempotencyKey)
+	}
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		derr := &DeliveryError{Channel: ch, Class: ClassNetwork, Detail: transportDetail(req, err)}
+		s.Metrics.Failed(ch, derr.Class)
+		return derr
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		s.Metrics.Delivered(ch, item.CreatedAt, s.now())
+		return nil
+	}
+	derr := &DeliveryError{Channel: ch, Status: resp.StatusCode, Class: StatusClass(resp.StatusCode)}
+	if classify != nil {
+		code, class := classify(resp.StatusCode, body)
+		derr.Code = code
+		if class != "" {
+			derr.Class = class
+		}
+	}
+	derr.Final = derr.Class == ClassAuth || derr.Class == ClassClient
+	if derr.Class == ClassRateLimited || derr.Class == ClassServer {
+		derr.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), s.now())
+	}
+	derr.Detail = fmt.Sprintf("%s %s", req.Method, req.URL.Path)
+	s.Metrics.Failed(ch, derr.Class)
+	return derr
+}
+
+// transportDetail describes a transport failure without the URL's query
+// (which never holds credentials here, but may hold user data).
+func transportDetail(req *http.Request, err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return fmt.Sprintf("%s %s%s: %v", req.Method, req.URL.Host, req.URL.Path, err)
+}
+
+// RetryAfter parses a Retry-After header: delay seconds or an HTTP date. It
+// returns 0 when the header is absent or unreadable, and caps the wait at an
+// hour.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > 3600 {
+			n = 3600
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return d
+}
+
+// NewRequest builds a send request: base URL (from the connection's
+// api_base_url setting, else def) joined with path.
+func NewRequest(base, path string, body []byte, contentType string) (*http.Request, error) {
+	u, err := JoinURL(base, path)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build send request: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req, nil
+}
+
+// JoinURL joins an http(s) base URL and an absolute path.
+func JoinURL(base, path string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("platform: base URL %q is not an http(s) URL", redactURL(base))
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return u.String() + path, nil
+}
+
+func redactURL(s string) string {
+	if i := strings.IndexAny(s, "?#@"); i >= 0 {
+		return s[:i] + "…"
+	}
+	return s
+}
+
+// BaseURL returns the connection's api_base_url setting (tests and proxies
+// point senders elsewhere with it), or def.
+func BaseURL(conn ivr.Connection, def string) string {
+	if v := conn.Settings.Extra["api_base_url"]; v != "" {
+		return v
+	}
+	return def
+}
