@@ -17,6 +17,7 @@ import (
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/store"
 	"github.com/koelvoice/koel/ivr/store/storetest"
 )
@@ -30,6 +31,7 @@ type Stack struct {
 	Registry *prometheus.Registry
 	Metrics  *platform.Metrics
 	Pipeline *platform.Pipeline
+	Outbox   *outbox.Dispatcher
 	// Client sends to the loopback fakes (loopback allowed).
 	Client *http.Client
 }
@@ -55,9 +57,13 @@ func NewStack(t testing.TB) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob, err := outbox.New(outbox.Config{Store: st, Registerer: reg, BaseBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &Stack{
-		Store: st, Engine: eng, Registry: reg, Metrics: m,
-		Pipeline: &platform.Pipeline{Connections: st, Engine: eng, Metrics: m},
+		Store: st, Engine: eng, Registry: reg, Metrics: m, Outbox: ob,
+		Pipeline: &platform.Pipeline{Connections: st, Engine: eng, Metrics: m, Notifier: ob},
 		Client:   platform.NewClient(platform.ClientOptions{AllowLoopback: true}),
 	}
 }
@@ -77,45 +83,46 @@ func (s *Stack) Connect(t testing.TB, ch ivr.Channel, identifier string, setting
 	return c
 }
 
-// Sender is one channel's send-API client (the outbox's Sender seam).
-type Sender interface {
-	Send(ctx context.Context, conn ivr.Connection, item ivr.OutboxItem) error
-}
+// Register makes s the outbox sender of ch.
+func (s *Stack) Register(ch ivr.Channel, snd outbox.Sender) { s.Outbox.Register(ch, snd) }
 
-// DeliverDue claims the due outbox items once and hands each to send,
-// marking it delivered or failed like the outbox dispatcher does. It
-// returns the number delivered and the errors of the failed attempts.
-func (s *Stack) DeliverDue(t testing.TB, send Sender) (int, []error) {
+// DeliverDue runs one outbox pass (claim the due items, send each once) and
+// returns how many items were attempted.
+func (s *Stack) DeliverDue(t testing.TB) int {
 	t.Helper()
-	ctx := context.Background()
-	items, err := s.Store.ClaimOutbox(ctx, time.Now().Add(time.Hour), 100, time.Minute)
+	n, err := s.Outbox.DeliverDue(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ok []int64
-	var errs []error
-	for _, it := range items {
-		conn, err := s.Store.GetConnectionByID(ctx, it.ConnectionID)
+	return n
+}
+
+// RunOutbox runs the dispatcher until the test ends.
+func (s *Stack) RunOutbox(t testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Outbox.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// OutboxCounts returns the demo business's outbox items by status.
+func (s *Stack) OutboxCounts(t testing.TB) map[ivr.OutboxStatus]int {
+	t.Helper()
+	out := map[ivr.OutboxStatus]int{}
+	for _, st := range []ivr.OutboxStatus{ivr.OutboxPending, ivr.OutboxDelivered, ivr.OutboxDead} {
+		items, err := s.Store.ListOutbox(context.Background(), st, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := send.Send(ctx, conn, it); err != nil {
-			errs = append(errs, err)
-			var de *platform.DeliveryError
-			final := errors.As(err, &de) && de.Final
-			if err := s.Store.MarkAttemptFailed(ctx, it.ID, err.Error(), time.Now(), final); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		ok = append(ok, it.ID)
+		out[st] = len(items)
 	}
-	if len(ok) > 0 {
-		if err := s.Store.MarkDeliveredMany(ctx, ok, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return len(ok), errs
+	return out
 }
 
 // UserExists reports whether the demo business has a user with the

@@ -89,7 +89,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
 		return err
 	}
-	if _, err := a.Pipeline.Handle(ctx, conn, msgs, Render); err != nil {
+	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -243,10 +243,10 @@ type OutButton struct {
 	URL     string `json:"url,omitempty"`
 }
 
-// Render renders a stored bot message as the Send API request answering
-// msg's sender.
-func Render(_ ivr.Connection, msg platform.Message, reply *ivr.Message) (platform.Request, error) {
-	return RenderSMF(msg.From, smf.FromStored(reply))
+// Render renders a Standard Message Format message to psid; it is the
+// sender's [platform.Renderer].
+func Render(_ ivr.Connection, psid string, m smf.Message) (platform.Request, error) {
+	return RenderSMF(psid, m)
 }
 
 // RenderSMF renders a Standard Message Format message to psid within

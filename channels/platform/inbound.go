@@ -13,6 +13,7 @@ import (
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/api"
+	"github.com/koelvoice/koel/ivr/outbox"
 )
 
 // MaxBody caps an inbound platform request (bytes). Platforms batch a few
@@ -52,20 +53,6 @@ type Message struct {
 	// Text is what the user wrote, or the payload of the button they tapped.
 	Text string
 }
-
-// Request is the credential-free part of one platform send request, stored
-// in an outbox item: the path under the platform's base URL, the body and
-// its media type. Senders add the base URL and the credentials at send time
-// from the connection.
-type Request struct {
-	Path        string
-	Body        []byte
-	ContentType string
-}
-
-// Renderer renders one stored bot message as the platform's send request
-// answering msg.
-type Renderer func(conn ivr.Connection, msg Message, reply *ivr.Message) (Request, error)
 
 // Pipeline runs parsed platform messages through the engine.
 type Pipeline struct {
@@ -161,12 +148,13 @@ func Validate(msgs []Message) error {
 func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // Handle validates msgs, then runs each through the engine in order. With
-// render set, every stored reply becomes an outbox item in the platform's
-// shape, stored in the reply's transaction; without it the caller answers
-// in the HTTP response from the returned replies. A duplicate delivery of a
+// async set, every stored reply becomes an outbox item (the Standard Message
+// Format, rendered for the platform by the channel's sender at send time),
+// stored in the reply's transaction; otherwise the caller answers in the
+// HTTP response from the returned replies. A duplicate delivery of a
 // message id is answered once: its Reply has Duplicate set and nothing was
 // stored or sent again.
-func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Message, render Renderer) ([]ivr.Reply, error) {
+func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Message, async bool) ([]ivr.Reply, error) {
 	if err := Validate(msgs); err != nil {
 		p.Metrics.Rejected(conn.Channel, RejectMalformed)
 		return nil, err
@@ -187,8 +175,8 @@ func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Messa
 			Text:              m.Text,
 			ExternalMessageID: m.ID,
 		}
-		if render != nil {
-			in.Deliver = &deliverer{conn: conn, msg: m, render: render, maxAttempts: p.MaxAttempts, now: p.now}
+		if async {
+			in.Deliver = &deliverer{conn: conn, recipient: m.From, maxAttempts: p.MaxAttempts, now: p.now}
 		}
 		reply, err := p.Engine.Handle(ctx, in)
 		if err != nil {
@@ -197,7 +185,7 @@ func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Messa
 		if !reply.Duplicate {
 			p.Metrics.Inbound(conn.Channel)
 		}
-		if render != nil && len(reply.Stored) > 0 {
+		if async && len(reply.Stored) > 0 {
 			stored = true
 		}
 		replies = append(replies, reply)
@@ -231,33 +219,31 @@ func (p *Pipeline) Fail(w http.ResponseWriter, r *http.Request, ch ivr.Channel, 
 	api.WriteError(w, err)
 }
 
-// deliverer turns a reply into outbox items, one per message, keyed by the
-// message id so a retried delivery is recognisable.
+// deliverer turns a reply into outbox items, one per message, in the
+// Standard Message Format and keyed by the message id, so a repeated build of
+// the same reply is refused by the store rather than sent twice.
 type deliverer struct {
 	conn        ivr.Connection
-	msg         Message
-	render      Renderer
+	recipient   string
 	maxAttempts int
 	now         func() time.Time
 }
 
-func (d *deliverer) Deliveries(_ ivr.Inbound, _ ivr.User, _ ivr.Conversation, reply []*ivr.Message) ([]*ivr.OutboxItem, error) {
+func (d *deliverer) Deliveries(in ivr.Inbound, _ ivr.User, _ ivr.Conversation, reply []*ivr.Message) ([]*ivr.OutboxItem, error) {
 	items := make([]*ivr.OutboxItem, 0, len(reply))
 	for _, m := range reply {
-		req, err := d.render(d.conn, d.msg, m)
-		if err != nil {
-			return nil, fmt.Errorf("render %s reply: %w", d.conn.Channel, err)
-		}
-		items = append(items, &ivr.OutboxItem{
-			ConnectionID:   d.conn.ID,
-			IdempotencyKey: fmt.Sprintf("%s-%d-msg-%d", d.conn.Channel, d.conn.ID, m.ID),
-			URL:            req.Path,
-			Body:           req.Body,
-			ContentType:    req.ContentType,
-			Status:         ivr.OutboxPending,
-			MaxAttempts:    d.maxAttempts,
-			NextAttemptAt:  d.now(),
+		it, err := outbox.NewReplyItem(outbox.Reply{
+			Connection:  d.conn,
+			BusinessID:  in.BusinessID,
+			Recipient:   d.recipient,
+			Message:     m,
+			MaxAttempts: d.maxAttempts,
+			Now:         d.now(),
 		})
+		if err != nil {
+			return nil, fmt.Errorf("%s reply item: %w", d.conn.Channel, err)
+		}
+		items = append(items, it)
 	}
 	return items, nil
 }

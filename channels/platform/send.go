@@ -8,20 +8,23 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/outbox"
 )
 
-// Failure classes of koel_channel_delivery_failures_total.
+// Failure classes of koel_channel_delivery_failures_total: the outbox's
+// classes (its log lines use the same words), plus auth.
 const (
-	ClassRateLimited = "rate_limited" // 429 or the platform's rate-limit code: retried
-	ClassServer      = "server"       // 5xx, 408: retried
-	ClassNetwork     = "network"      // no answer: retried
-	ClassAuth        = "auth"         // credentials refused: final
-	ClassClient      = "client"       // the platform refused the request: final
+	ClassRateLimited = outbox.ClassRateLimited // 429 or the platform's rate-limit code: retried
+	ClassServer      = outbox.ClassServer      // 5xx, 408, temporary codes: retried
+	ClassNetwork     = outbox.ClassNetwork     // no answer: retried
+	ClassTimeout     = outbox.ClassTimeout     // no answer in time: retried
+	ClassClient      = outbox.ClassClient      // the platform refused the request: final
+	ClassConfig      = outbox.ClassConfig      // the connection lacks a setting: final
+	ClassAuth        = "auth"                  // credentials refused or missing: final
 )
 
 // MaxResponseBody caps how much of a send API's answer is read.
@@ -106,7 +109,9 @@ func (s *Sender) now() time.Time {
 }
 
 // Post sends req for item on channel ch. It returns nil when the platform
-// accepted the request (2xx), otherwise a *DeliveryError.
+// accepted the request (2xx), otherwise a *DeliveryError marked for the
+// outbox: [outbox.Permanent] when final, [outbox.RetryAfter] when the
+// platform asked for a delay, classed with [outbox.WithClass] otherwise.
 func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, req *http.Request, classify Classify) error {
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -126,8 +131,11 @@ func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, 
 	resp, err := client.Do(req)
 	if err != nil {
 		derr := &DeliveryError{Channel: ch, Class: ClassNetwork, Detail: transportDetail(req, err)}
+		if errors.Is(err, context.DeadlineExceeded) {
+			derr.Class = ClassTimeout
+		}
 		s.Metrics.Failed(ch, derr.Class)
-		return derr
+		return outbox.WithClass(derr.Class, derr)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
@@ -145,11 +153,17 @@ func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, 
 	}
 	derr.Final = derr.Class == ClassAuth || derr.Class == ClassClient
 	if derr.Class == ClassRateLimited || derr.Class == ClassServer {
-		derr.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), s.now())
+		derr.RetryAfter, _ = outbox.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	derr.Detail = fmt.Sprintf("%s %s", req.Method, req.URL.Path)
 	s.Metrics.Failed(ch, derr.Class)
-	return derr
+	switch {
+	case derr.Final:
+		return outbox.Permanent(outbox.WithClass(derr.Class, derr))
+	case derr.RetryAfter > 0:
+		return outbox.WithClass(derr.Class, outbox.RetryAfter(derr.RetryAfter, derr))
+	}
+	return outbox.WithClass(derr.Class, derr)
 }
 
 // transportDetail describes a transport failure without the URL's query
@@ -160,35 +174,6 @@ func transportDetail(req *http.Request, err error) string {
 		err = uerr.Err
 	}
 	return fmt.Sprintf("%s %s%s: %v", req.Method, req.URL.Host, req.URL.Path, err)
-}
-
-// RetryAfter parses a Retry-After header: delay seconds or an HTTP date. It
-// returns 0 when the header is absent or unreadable, and caps the wait at an
-// hour.
-func RetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > 3600 {
-			n = 3600
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d < 0 {
-		return 0
-	}
-	if d > time.Hour {
-		d = time.Hour
-	}
-	return d
 }
 
 // NewRequest builds a send request: base URL (from the connection's

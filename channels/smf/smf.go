@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/outbox"
 )
 
 // QuickReply is one suggested answer: Title is shown, Payload comes back
@@ -179,4 +180,15 @@ func truncateBytes(s string, max int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// FromOutbox returns the Standard Message Format of an outbox reply body.
+func FromOutbox(m outbox.Message) Message {
+	out := Message{Text: m.Message.Body.Text}
+	for _, q := range m.Message.Body.Data.QuickReplies {
+		if q = strings.TrimSpace(q); q != "" {
+			out.QuickReplies = append(out.QuickReplies, QuickReply{Title: q, Payload: q})
+		}
+	}
+	return out
 }
