@@ -26,6 +26,12 @@ const (
 	ChannelWhatsApp Channel = "whatsapp"
 	ChannelJio      Channel = "jio"
 	ChannelWebchat  Channel = "webchat"
+	// ChannelMetaWhatsApp is the WhatsApp Cloud API (Meta) at wa/<identifier>;
+	// ChannelWhatsApp is Twilio's WhatsApp.
+	ChannelMetaWhatsApp Channel = "wa"
+	ChannelInfobip      Channel = "infobip"
+	ChannelGupshup      Channel = "gupshup"
+	ChannelKarix        Channel = "karix"
 )
 
 // Business is one bot: its FAQ, its API token and its connections.
@@ -60,9 +66,15 @@ type Connection struct {
 	CreatedAt  time.Time
 }
 
-// ConnectionSettings holds every channel's settings; each channel reads the
-// fields it needs. Fields tagged secret are credentials: they are never logged
-// and never returned by an API (see [ConnectionSettings.Redacted]).
+// ConnectionSettings holds a connection's settings: the voice and webhook
+// settings at the top level, and each text channel's credentials and
+// settings in a typed section of its own (Messenger, Twilio, ...); each
+// channel reads its section.
+//
+// Fields of type [Secret] are credentials. They are write-only: a Secret
+// prints, logs and marshals as "***", [ConnectionSettings.MarshalPublicJSON]
+// (the API view) omits them, and only [EncodeSettings] (the store) and
+// [Secret.Reveal] (a channel at request or send time) see the value.
 type ConnectionSettings struct {
 	// Voice (KooKoo, softphone).
 	WelcomeMessage string `json:"welcome_message,omitempty" yaml:"welcome_message"`
@@ -80,45 +92,145 @@ type ConnectionSettings struct {
 	// CallerID is shown to the agent on transfers (KooKoo dial caller_id).
 	CallerID string `json:"caller_id,omitempty" yaml:"caller_id"`
 
-	// Webhook channel.
+	// Webhook channel (the seed's Platform Settings: Webhook URL, Secret Key
+	// and Access Token).
 	WebhookURL string `json:"webhook_url,omitempty" yaml:"webhook_url"`
 	// AutoRegister registers unknown users on their first message; when false
 	// the webhook API answers 403 "user is not registered" until the user is
 	// registered through POST /v1.0/register_user/.
 	AutoRegister bool `json:"auto_register,omitempty" yaml:"auto_register"`
+	// SecretKey signs deliveries to the webhook URL (X-Koel-Signature).
+	SecretKey Secret `json:"secret_key,omitempty" yaml:"secret_key"`
+	// AccessToken is the webhook connection's access token.
+	AccessToken Secret `json:"access_token,omitempty" yaml:"access_token"`
 
-	// Credentials (secret).
-	SecretKey   string `json:"secret_key,omitempty" yaml:"secret_key" secret:"true"`
-	AccessToken string `json:"access_token,omitempty" yaml:"access_token" secret:"true"`
-	AppSecret   string `json:"app_secret,omitempty" yaml:"app_secret" secret:"true"`
-	VerifyToken string `json:"verify_token,omitempty" yaml:"verify_token" secret:"true"`
-	AccountSID  string `json:"account_sid,omitempty" yaml:"account_sid"`
-	AuthToken   string `json:"auth_token,omitempty" yaml:"auth_token" secret:"true"`
-	APIKey      string `json:"api_key,omitempty" yaml:"api_key" secret:"true"`
-	// Extra holds settings of adapters added later, by name.
+	// Per text channel.
+	Messenger    MessengerSettings    `json:"messenger,omitzero" yaml:"messenger"`
+	Twilio       TwilioSettings       `json:"twilio,omitzero" yaml:"twilio"`
+	MetaWhatsApp MetaWhatsAppSettings `json:"meta_whatsapp,omitzero" yaml:"meta_whatsapp"`
+	Infobip      InfobipSettings      `json:"infobip,omitzero" yaml:"infobip"`
+	Gupshup      GupshupSettings      `json:"gupshup,omitzero" yaml:"gupshup"`
+	Karix        KarixSettings        `json:"karix,omitzero" yaml:"karix"`
+	Jio          JioSettings          `json:"jio,omitzero" yaml:"jio"`
+	Webchat      WebchatSettings      `json:"webchat,omitzero" yaml:"webchat"`
+
+	// Extra holds plain settings of adapters added later, by name. It is
+	// not for credentials: those get a Secret field in a typed section.
 	Extra map[string]string `json:"extra,omitempty" yaml:"extra"`
 }
 
-// Redacted returns a copy with every credential replaced by "***" when set.
+// MessengerSettings connect a Facebook page (fb/{identifier}).
+type MessengerSettings struct {
+	// PageID is the page the connection answers for.
+	PageID string `json:"page_id,omitempty" yaml:"page_id"`
+	// PageAccessToken authorizes Send API calls for the page.
+	PageAccessToken Secret `json:"page_access_token,omitempty" yaml:"page_access_token"`
+	// AppSecret verifies X-Hub-Signature-256.
+	AppSecret Secret `json:"app_secret,omitempty" yaml:"app_secret"`
+	// VerifyToken answers the GET subscription check (hub.verify_token).
+	VerifyToken Secret `json:"verify_token,omitempty" yaml:"verify_token"`
+	// GraphURL overrides https://graph.facebook.com (a local fake in tests).
+	GraphURL string `json:"graph_url,omitempty" yaml:"graph_url"`
+}
+
+// TwilioSettings connect a Twilio WhatsApp sender (whatsapp/{identifier}).
+type TwilioSettings struct {
+	// AccountSID is the account (AC...); not secret, it appears in URLs.
+	AccountSID string `json:"account_sid,omitempty" yaml:"account_sid"`
+	// AuthToken verifies X-Twilio-Signature and authorizes REST sends.
+	AuthToken Secret `json:"auth_token,omitempty" yaml:"auth_token"`
+	// From is the sender address, e.g. "whatsapp:+14155238886".
+	From string `json:"from,omitempty" yaml:"from"`
+	// ReplyREST sends replies through the Messages API instead of TwiML.
+	ReplyREST bool `json:"reply_rest,omitempty" yaml:"reply_rest"`
+	// PublicURL is the callback URL exactly as configured in Twilio (the
+	// signature covers it); empty derives it from the request.
+	PublicURL string `json:"public_url,omitempty" yaml:"public_url"`
+	// APIURL overrides https://api.twilio.com (a local fake in tests).
+	APIURL string `json:"api_url,omitempty" yaml:"api_url"`
+}
+
+// MetaWhatsAppSettings connect a WhatsApp Cloud API number (wa/{identifier}).
+type MetaWhatsAppSettings struct {
+	// PhoneNumberID is the sending number's id (/{phone-number-id}/messages).
+	PhoneNumberID string `json:"phone_number_id,omitempty" yaml:"phone_number_id"`
+	// AccessToken is the system-user token (Authorization: Bearer).
+	AccessToken Secret `json:"access_token,omitempty" yaml:"access_token"`
+	// AppSecret verifies X-Hub-Signature-256.
+	AppSecret Secret `json:"app_secret,omitempty" yaml:"app_secret"`
+	// VerifyToken answers the GET subscription check.
+	VerifyToken Secret `json:"verify_token,omitempty" yaml:"verify_token"`
+	// GraphURL overrides https://graph.facebook.com (a local fake in tests).
+	GraphURL string `json:"graph_url,omitempty" yaml:"graph_url"`
+}
+
+// InfobipSettings connect an Infobip WhatsApp sender (infobip/{identifier}).
+type InfobipSettings struct {
+	// BaseURL is the account's API base, https://xxxxx.api.infobip.com.
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url"`
+	// APIKey authorizes sends (Authorization: App <key>).
+	APIKey Secret `json:"api_key,omitempty" yaml:"api_key"`
+	// Sender is the business number replies are sent from.
+	Sender string `json:"sender,omitempty" yaml:"sender"`
+	// InboundToken, when set, must arrive as the inbound Authorization
+	// header (the "additional authorization header" agreed at setup).
+	InboundToken Secret `json:"inbound_token,omitempty" yaml:"inbound_token"`
+}
+
+// GupshupSettings connect a Gupshup WhatsApp app (gupshup/{identifier}).
+type GupshupSettings struct {
+	// AppName is the Gupshup app (src.name).
+	AppName string `json:"app_name,omitempty" yaml:"app_name"`
+	// APIKey authorizes sends (apikey header).
+	APIKey Secret `json:"api_key,omitempty" yaml:"api_key"`
+	// Source is the business number, E.164 without '+'.
+	Source string `json:"source,omitempty" yaml:"source"`
+	// BaseURL overrides https://api.gupshup.io (a local fake in tests).
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url"`
+	// AppToken, when set, is the "Associate an App" token the inbound
+	// Authorization header must carry.
+	AppToken Secret `json:"app_token,omitempty" yaml:"app_token"`
+}
+
+// KarixSettings connect a Karix WhatsApp account (karix/{identifier}).
+type KarixSettings struct {
+	// APIKey authorizes sends and, as the inbound token, callbacks.
+	APIKey Secret `json:"api_key,omitempty" yaml:"api_key"`
+	// Sender is the business number replies are sent from.
+	Sender string `json:"sender,omitempty" yaml:"sender"`
+	// BaseURL is the Karix API base.
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url"`
+}
+
+// JioSettings connect a Jio bot (jio/{identifier}).
+type JioSettings struct {
+	// AppID is the bot's client id for the token endpoint.
+	AppID string `json:"app_id,omitempty" yaml:"app_id"`
+	// AppSecret signs the GET verification and obtains send tokens.
+	AppSecret Secret `json:"app_secret,omitempty" yaml:"app_secret"`
+	// AccessToken is the connection's access token (inbound and sends).
+	AccessToken Secret `json:"access_token,omitempty" yaml:"access_token"`
+	// BaseURL overrides the Jio API base (a local fake in tests).
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url"`
+}
+
+// WebchatSettings configure an other-channels (Website Chat) app.
+type WebchatSettings struct {
+	// CustomDomains are the domains a webchat user may be created for.
+	CustomDomains []string `json:"custom_domains,omitempty" yaml:"custom_domains"`
+	// EventWebhookURL receives bot, agent and broadcast message events.
+	EventWebhookURL string `json:"event_webhook_url,omitempty" yaml:"event_webhook_url"`
+	// EventWebhookSecret signs event webhook deliveries.
+	EventWebhookSecret Secret `json:"event_webhook_secret,omitempty" yaml:"event_webhook_secret"`
+}
+
+// Redacted returns a copy with every set credential replaced by "***"
+// (for display next to other settings).
 func (s ConnectionSettings) Redacted() ConnectionSettings {
-	mask := func(v string) string {
-		if v == "" {
-			return ""
+	for _, f := range s.secretFields() {
+		if *f.p != "" {
+			*f.p = redactedMark
 		}
-		return "***"
-	}
-	s.SecretKey = mask(s.SecretKey)
-	s.AccessToken = mask(s.AccessToken)
-	s.AppSecret = mask(s.AppSecret)
-	s.VerifyToken = mask(s.VerifyToken)
-	s.AuthToken = mask(s.AuthToken)
-	s.APIKey = mask(s.APIKey)
-	if len(s.Extra) > 0 {
-		extra := make(map[string]string, len(s.Extra))
-		for k := range s.Extra {
-			extra[k] = "***"
-		}
-		s.Extra = extra
 	}
 	return s
 }

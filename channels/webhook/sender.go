@@ -76,7 +76,7 @@ func (s *Sender) Send(ctx context.Context, conn ivr.Connection, it ivr.OutboxIte
 	req.Header.Set(HeaderAttempt, strconv.Itoa(it.Attempts+1))
 	req.Header.Set(HeaderTimestamp, ts)
 	if conn.Settings.SecretKey != "" {
-		req.Header.Set(HeaderSignature, Sign(conn.Settings.SecretKey, ts, it.Body))
+		req.Header.Set(HeaderSignature, Sign(conn.Settings.SecretKey.Reveal(), ts, it.Body))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -149,12 +149,13 @@ func Bootstrap(ctx context.Context, st Store, opts Options) (Result, error) {
 		s := Settings(ch)
 		if ch == ivr.ChannelWebhook {
 			s.WebhookURL = opts.WebhookURL
-			s.SecretKey = opts.WebhookSecret
-			if s.SecretKey == "" {
-				if s.SecretKey, err = NewToken(); err != nil {
+			secret := opts.WebhookSecret
+			if secret == "" {
+				if secret, err = NewToken(); err != nil {
 					return res, err
 				}
 			}
+			s.SecretKey = ivr.Secret(secret)
 		}
 		c = ivr.Connection{BusinessID: BusinessID, Channel: ch, Identifier: Identifier, Active: true, Settings: s}
 		if err := st.CreateConnection(ctx, &c); err != nil {

@@ -313,12 +313,7 @@ func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Conne
 // scrub masks the connection's credentials out of an error text, in case a
 // sender or a library quoted one.
 func scrub(text string, conn ivr.Connection) string {
-	st := conn.Settings
-	secrets := []string{st.SecretKey, st.AccessToken, st.AppSecret, st.VerifyToken, st.AuthToken, st.APIKey}
-	for _, v := range st.Extra {
-		secrets = append(secrets, v)
-	}
-	for _, v := range secrets {
+	for _, v := range conn.Settings.SecretValues() {
 		if len(v) >= 4 {
 			text = strings.ReplaceAll(text, v, "***")
 		}

@@ -64,8 +64,8 @@ func (f *fixture) enqueueReply(t *testing.T, conn ivr.Connection, recipient, tex
 
 func TestEachChannelHasItsSender(t *testing.T) {
 	f := newFixture(t, time.Minute)
-	fb := f.addConnection(t, ivr.ChannelFacebook, ivr.ConnectionSettings{AccessToken: "page-token-1"})
-	wa := f.addConnection(t, ivr.ChannelWhatsApp, ivr.ConnectionSettings{AuthToken: "twilio-token"})
+	fb := f.addConnection(t, ivr.ChannelFacebook, ivr.ConnectionSettings{Messenger: ivr.MessengerSettings{PageAccessToken: "page-token-1"}})
+	wa := f.addConnection(t, ivr.ChannelWhatsApp, ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AuthToken: "twilio-token"}})
 	fbSender, waSender := &recorder{}, &recorder{}
 	f.d.Register(ivr.ChannelFacebook, fbSender)
 	f.d.Register(ivr.ChannelWhatsApp, waSender)
@@ -74,7 +74,7 @@ func TestEachChannelHasItsSender(t *testing.T) {
 
 	// Credentials are read at send time: a token rotated after the item was
 	// stored is the one the sender gets.
-	fb.Settings.AccessToken = "page-token-2"
+	fb.Settings.Messenger.PageAccessToken = "page-token-2"
 	if err := f.st.UpdateConnection(context.Background(), fb); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestEachChannelHasItsSender(t *testing.T) {
 	if len(fbSender.items) != 1 || len(waSender.items) != 1 {
 		t.Fatalf("fb got %d, whatsapp got %d items; want 1 each", len(fbSender.items), len(waSender.items))
 	}
-	if got := fbSender.conns[0].Settings.AccessToken; got != "page-token-2" {
+	if got := fbSender.conns[0].Settings.Messenger.PageAccessToken.Reveal(); got != "page-token-2" {
 		t.Errorf("fb sender saw token %q, want the current one", got)
 	}
 	it := fbSender.items[0]

@@ -44,9 +44,22 @@ type Business struct {
 type Connection struct {
 	Channel    ivr.Channel `yaml:"channel"`
 	Identifier string      `yaml:"identifier"`
-	// Disabled marks the connection inactive (KooKoo then gets a hang-up).
-	Disabled bool                   `yaml:"disabled"`
+	// Disabled marks the connection inactive: KooKoo then gets a hang-up,
+	// text channels answer 404 and store nothing.
+	Disabled bool `yaml:"disabled"`
+	// Settings are the connection's settings and credentials, typed per
+	// channel (settings.messenger.app_secret, settings.twilio.auth_token).
 	Settings ivr.ConnectionSettings `yaml:"settings"`
+	// SecretsEnv names, per credential, the environment variable that holds
+	// it, so the file holds no secret:
+	//
+	//	secrets_env:
+	//	  messenger.app_secret: SHOP_FB_APP_SECRET
+	//	  messenger.page_access_token: SHOP_FB_PAGE_TOKEN
+	//
+	// Keys are ivr.SecretNames(); a variable that is unset or empty fails
+	// Apply before anything is written.
+	SecretsEnv map[string]string `yaml:"secrets_env"`
 }
 
 // Store is what Apply needs from the store.
@@ -93,7 +106,10 @@ var identifierRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 var knownChannels = map[ivr.Channel]bool{
 	ivr.ChannelKooKoo: true, ivr.ChannelWebhook: true, ivr.ChannelSim: true,
 	ivr.ChannelFacebook: true, ivr.ChannelWhatsApp: true, ivr.ChannelJio: true, ivr.ChannelWebchat: true,
+	ivr.ChannelMetaWhatsApp: true, ivr.ChannelInfobip: true, ivr.ChannelGupshup: true, ivr.ChannelKarix: true,
 }
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
 // Validate checks a declaration without touching the store.
 func (b Business) Validate() error {
@@ -124,6 +140,15 @@ func (b Business) Validate() error {
 		if s := c.Settings; s.SilencePeriod < 0 || s.MaxRecordTime < 0 || s.MaxFailures < 0 {
 			errs = append(errs, fmt.Errorf("business %d connection %s/%s: negative voice settings", b.ID, c.Channel, c.Identifier))
 		}
+		for name, env := range c.SecretsEnv {
+			var probe ivr.ConnectionSettings
+			if err := probe.SetSecret(name, "x"); err != nil {
+				errs = append(errs, fmt.Errorf("business %d connection %s/%s: secrets_env: %q is not a credential (one of %v)", b.ID, c.Channel, c.Identifier, name, ivr.SecretNames()))
+			}
+			if !envNameRE.MatchString(env) {
+				errs = append(errs, fmt.Errorf("business %d connection %s/%s: secrets_env %s: %q is not an environment variable name", b.ID, c.Channel, c.Identifier, name, env))
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -144,6 +169,25 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 			return res, fmt.Errorf("%w: business %d: environment variable %s is empty", ErrInvalid, b.ID, b.TokenEnv)
 		}
 	}
+
+	// Resolve credentials from the environment before writing anything.
+	conns := make([]Connection, len(b.Connections))
+	for i, c := range b.Connections {
+		for name, env := range c.SecretsEnv {
+			var v string
+			if opts.Getenv != nil {
+				v = opts.Getenv(env)
+			}
+			if v == "" {
+				return res, fmt.Errorf("%w: connection %s/%s: environment variable %s (%s) is empty", ErrInvalid, c.Channel, c.Identifier, env, name)
+			}
+			if err := c.Settings.SetSecret(name, ivr.Secret(v)); err != nil {
+				return res, fmt.Errorf("%w: connection %s/%s: %w", ErrInvalid, c.Channel, c.Identifier, err)
+			}
+		}
+		conns[i] = c
+	}
+	b.Connections = conns
 
 	// Refuse before writing anything: a connection may not move between
 	// businesses.

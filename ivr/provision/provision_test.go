@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/provision"
 	"github.com/koelvoice/koel/ivr/store/storetest"
@@ -133,5 +135,115 @@ func TestApplyRefuses(t *testing.T) {
 		if _, err := st.GetBusiness(ctx, id); !errors.Is(err, ivr.ErrNotFound) {
 			t.Fatalf("a refused declaration created business %d", id)
 		}
+	}
+}
+
+// TestApplyTypedCredentialsFromEnvironment: a YAML declaration gives each
+// channel's credentials in its typed section, secrets from environment
+// variables; they are stored and read back exactly, and a missing variable
+// or an unknown credential name refuses the declaration before any write.
+func TestApplyTypedCredentialsFromEnvironment(t *testing.T) {
+	const doc = `
+id: 12
+name: Shop
+token_env: SHOP_TOKEN
+client_id: shop
+connections:
+  - channel: fb
+    identifier: shop
+    settings:
+      messenger:
+        page_id: "1001"
+    secrets_env:
+      messenger.page_access_token: SHOP_FB_PAGE_TOKEN
+      messenger.app_secret: SHOP_FB_APP_SECRET
+      messenger.verify_token: SHOP_FB_VERIFY
+  - channel: whatsapp
+    identifier: shop
+    settings:
+      twilio:
+        account_sid: AC0001
+        from: "whatsapp:+14155238886"
+    secrets_env:
+      twilio.auth_token: SHOP_TWILIO_TOKEN
+  - channel: infobip
+    identifier: shop
+    settings:
+      infobip:
+        base_url: https://abcd.api.infobip.com
+        api_key: literal-infobip-key
+  - channel: webchat
+    identifier: shop
+    disabled: true
+    settings:
+      webchat:
+        custom_domains: [shop.example.com, help.example.com]
+`
+	var decl provision.Business
+	if err := yaml.Unmarshal([]byte(doc), &decl); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SHOP_TOKEN": "t", "SHOP_FB_PAGE_TOKEN": "EAAB-page", "SHOP_FB_APP_SECRET": "fb-app-secret",
+		"SHOP_FB_VERIFY": "verify-me", "SHOP_TWILIO_TOKEN": "tw-auth"}
+	ctx := context.Background()
+	st := storetest.NewSQLite(t)
+	l := &loads{}
+
+	// Refusals first: nothing may be written.
+	for name, mutate := range map[string]func(b *provision.Business, env map[string]string){
+		"unset variable": func(b *provision.Business, env map[string]string) { delete(env, "SHOP_TWILIO_TOKEN") },
+		"unknown credential": func(b *provision.Business, env map[string]string) {
+			b.Connections[0].SecretsEnv = map[string]string{"messenger.page_id": "SHOP_TOKEN"}
+		},
+		"bad variable name": func(b *provision.Business, env map[string]string) {
+			b.Connections[1].SecretsEnv = map[string]string{"twilio.auth_token": "not a name"}
+		},
+	} {
+		b := decl
+		b.Connections = append([]provision.Connection(nil), decl.Connections...)
+		e := map[string]string{}
+		for k, v := range env {
+			e[k] = v
+		}
+		mutate(&b, e)
+		if _, err := provision.Apply(ctx, st, b, l.opts(e)); !errors.Is(err, provision.ErrInvalid) {
+			t.Fatalf("%s: err = %v, want ErrInvalid", name, err)
+		}
+		if _, err := st.GetBusiness(ctx, 12); !errors.Is(err, ivr.ErrNotFound) {
+			t.Fatalf("%s: the refused declaration wrote the business", name)
+		}
+	}
+
+	if _, err := provision.Apply(ctx, st, decl, l.opts(env)); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := st.GetConnection(ctx, ivr.ChannelFacebook, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fb.Settings.Messenger
+	if m.PageID != "1001" || m.PageAccessToken.Reveal() != "EAAB-page" || m.AppSecret.Reveal() != "fb-app-secret" || m.VerifyToken.Reveal() != "verify-me" {
+		t.Fatalf("messenger settings %+v", fb.Settings.Public())
+	}
+	wa, err := st.GetConnection(ctx, ivr.ChannelWhatsApp, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tw := wa.Settings.Twilio; tw.AccountSID != "AC0001" || tw.AuthToken.Reveal() != "tw-auth" || tw.From != "whatsapp:+14155238886" {
+		t.Fatalf("twilio settings %+v", wa.Settings.Public())
+	}
+	ib, err := st.GetConnection(ctx, ivr.ChannelInfobip, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ib.Settings.Infobip.APIKey.Reveal() != "literal-infobip-key" || ib.Settings.Infobip.BaseURL != "https://abcd.api.infobip.com" {
+		t.Fatalf("infobip settings %+v", ib.Settings.Public())
+	}
+	wc, err := st.GetConnection(ctx, ivr.ChannelWebchat, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wc.Active || len(wc.Settings.Webchat.CustomDomains) != 2 {
+		t.Fatalf("webchat connection %+v", wc)
 	}
 }

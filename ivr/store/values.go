@@ -112,9 +112,9 @@ type settingsCol struct{ p *ivr.ConnectionSettings }
 
 // Value implements driver.Valuer.
 func (c settingsCol) Value() (driver.Value, error) {
-	b, err := json.Marshal(*c.p)
+	b, err := ivr.EncodeSettings(*c.p)
 	if err != nil {
-		return nil, fmt.Errorf("encode settings: %w", err)
+		return nil, err
 	}
 	return string(b), nil
 }
@@ -130,12 +130,9 @@ func (c settingsCol) Scan(src any) error {
 	default:
 		return fmt.Errorf("scan settings: unexpected %T", src)
 	}
-	var s ivr.ConnectionSettings
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := ivr.DecodeSettings(b)
+	if err != nil {
 		return fmt.Errorf("scan settings: %w", err)
-	}
-	if len(s.Extra) == 0 {
-		s.Extra = nil
 	}
 	*c.p = s
 	return nil
@@ -228,7 +225,7 @@ func (v *validator) id(field string, id int64) {
 // settings checks the settings encode within the size limit and read back
 // exactly (json.Marshal replaces invalid UTF-8, which would not).
 func (v *validator) settings(s ivr.ConnectionSettings) {
-	b, err := json.Marshal(s)
+	b, err := ivr.EncodeSettings(s)
 	if err != nil {
 		v.fail("settings: %v", err)
 		return
@@ -237,16 +234,16 @@ func (v *validator) settings(s ivr.ConnectionSettings) {
 		v.fail("settings are %d bytes (limit %d)", len(b), MaxTextBytes)
 		return
 	}
-	var back ivr.ConnectionSettings
-	if err := json.Unmarshal(b, &back); err != nil {
+	back, err := ivr.DecodeSettings(b)
+	if err != nil {
 		v.fail("settings: %v", err)
 		return
 	}
 	if len(s.Extra) == 0 {
 		s.Extra = nil
 	}
-	if len(back.Extra) == 0 {
-		back.Extra = nil
+	if len(s.Webchat.CustomDomains) == 0 {
+		s.Webchat.CustomDomains = nil
 	}
 	if !reflect.DeepEqual(s, back) {
 		v.fail("settings hold text that is not valid UTF-8")
