@@ -61,7 +61,7 @@ func (a *Adapter) verify(w http.ResponseWriter, r *http.Request) {
 		a.Pipeline.Fail(w, r, Channel, err)
 		return
 	}
-	platform.ServeMetaVerification(w, r, conn.Settings.VerifyToken)
+	platform.ServeMetaVerification(w, r, conn.Settings.Messenger.VerifyToken.Reveal())
 }
 
 func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +80,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := platform.VerifyMeta(conn.Settings.AppSecret, r.Header, body); err != nil {
+	if err := platform.VerifyMeta(conn.Settings.Messenger.AppSecret.Reveal(), r.Header, body); err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid signature")
 	}

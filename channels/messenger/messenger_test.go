@@ -87,10 +87,10 @@ func newFixture(t testing.TB) *fixture {
 	s := channeltest.NewStack(t)
 	graph := channeltest.NewGraph(t, pageToken, "")
 	conn := s.Connect(t, messenger.Channel, "bluebird1", ivr.ConnectionSettings{
-		AccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken,
+		Messenger: ivr.MessengerSettings{PageAccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken},
 		Extra: map[string]string{"api_base_url": graph.URL() + "/v21.0"},
 	})
-	s.Connect(t, messenger.Channel, "off", ivr.ConnectionSettings{AccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken})
+	s.Connect(t, messenger.Channel, "off", ivr.ConnectionSettings{Messenger: ivr.MessengerSettings{PageAccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken}})
 	off, _ := s.Store.GetConnection(context.Background(), messenger.Channel, "off")
 	off.Active = false
 	if err := s.Store.UpdateConnection(context.Background(), off); err != nil {
@@ -328,7 +328,7 @@ func TestSendErrorsClassified(t *testing.T) {
 		})
 	}
 	bad := f.conn
-	bad.Settings.AccessToken = "wrong-token"
+	bad.Settings.Messenger.PageAccessToken = "wrong-token"
 	err = f.sender.Send(context.Background(), bad, item)
 	var de *platform.DeliveryError
 	if !errors.As(err, &de) || de.Class != platform.ClassAuth || !de.Final || strings.Contains(err.Error(), "wrong-token") {

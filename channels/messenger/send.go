@@ -32,9 +32,9 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.AccessToken == "" {
+	if !conn.Settings.Messenger.PageAccessToken.IsSet() {
 		return errors.New("connection has no page access token")
 	}
-	req.Header.Set("Authorization", "Bearer "+conn.Settings.AccessToken)
+	req.Header.Set("Authorization", "Bearer "+conn.Settings.Messenger.PageAccessToken.Reveal())
 	return nil
 }

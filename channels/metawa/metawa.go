@@ -71,7 +71,7 @@ func (a *Adapter) verify(w http.ResponseWriter, r *http.Request) {
 		a.Pipeline.Fail(w, r, Channel, err)
 		return
 	}
-	platform.ServeMetaVerification(w, r, conn.Settings.VerifyToken)
+	platform.ServeMetaVerification(w, r, conn.Settings.MetaWhatsApp.VerifyToken.Reveal())
 }
 
 func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +90,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := platform.VerifyMeta(conn.Settings.AppSecret, r.Header, body); err != nil {
+	if err := platform.VerifyMeta(conn.Settings.MetaWhatsApp.AppSecret.Reveal(), r.Header, body); err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid signature")
 	}
@@ -296,9 +296,9 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.AccessToken == "" {
+	if !conn.Settings.MetaWhatsApp.AccessToken.IsSet() {
 		return errors.New("connection has no access token")
 	}
-	req.Header.Set("Authorization", "Bearer "+conn.Settings.AccessToken)
+	req.Header.Set("Authorization", "Bearer "+conn.Settings.MetaWhatsApp.AccessToken.Reveal())
 	return nil
 }

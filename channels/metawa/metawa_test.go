@@ -46,7 +46,7 @@ func newFixture(t testing.TB) *fixture {
 	s := channeltest.NewStack(t)
 	graph := channeltest.NewGraph(t, token, phoneID)
 	s.Connect(t, metawa.Channel, "bluebird", ivr.ConnectionSettings{
-		AccessToken: token, AppSecret: appSecret, VerifyToken: verifyToken,
+		MetaWhatsApp: ivr.MetaWhatsAppSettings{AccessToken: token, AppSecret: appSecret, VerifyToken: verifyToken},
 		Extra: map[string]string{"phone_number_id": phoneID, "api_base_url": graph.URL() + "/v21.0"},
 	})
 	r := mux.NewRouter()

@@ -110,7 +110,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
 		return api.Errorf(http.StatusBadRequest, "malformed form body")
 	}
-	if err := Validate(conn.Settings.AuthToken, a.requestURL(r), form, r.Header.Get(HeaderSignature)); err != nil {
+	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r), form, r.Header.Get(HeaderSignature)); err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid X-Twilio-Signature")
 	}
@@ -191,7 +191,7 @@ func TwiML(msgs []smf.Message) []byte {
 // Render renders a message as a REST Messages API form to the user's
 // channel address ("whatsapp:+91…").
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
-	sid := conn.Settings.AccountSID
+	sid := conn.Settings.Twilio.AccountSID
 	if sid == "" {
 		return platform.Request{}, errors.New("connection has no account_sid")
 	}
@@ -228,10 +228,10 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.AccountSID == "" || conn.Settings.AuthToken == "" {
+	if conn.Settings.Twilio.AccountSID == "" || !conn.Settings.Twilio.AuthToken.IsSet() {
 		return errors.New("connection has no account_sid or auth_token")
 	}
-	req.SetBasicAuth(conn.Settings.AccountSID, conn.Settings.AuthToken)
+	req.SetBasicAuth(conn.Settings.Twilio.AccountSID, conn.Settings.Twilio.AuthToken.Reveal())
 	return nil
 }
 

@@ -30,8 +30,8 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewTwilio(t, accountSID, authToken)
-	s.Connect(t, twilio.Channel, "sandbox1", ivr.ConnectionSettings{AccountSID: accountSID, AuthToken: authToken})
-	s.Connect(t, twilio.Channel, "rest1", ivr.ConnectionSettings{AccountSID: accountSID, AuthToken: authToken,
+	s.Connect(t, twilio.Channel, "sandbox1", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken}})
+	s.Connect(t, twilio.Channel, "rest1", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken},
 		Extra: map[string]string{"reply": "rest", "from": "whatsapp:+14155238886", "api_base_url": fake.URL()}})
 	r := mux.NewRouter()
 	(&twilio.Adapter{Pipeline: s.Pipeline, PublicURL: publicURL}).Routes(r)
@@ -164,7 +164,7 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 
 func TestURLFromForwardedHeaders(t *testing.T) {
 	s := channeltest.NewStack(t)
-	s.Connect(t, twilio.Channel, "sb", ivr.ConnectionSettings{AccountSID: accountSID, AuthToken: authToken})
+	s.Connect(t, twilio.Channel, "sb", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken}})
 	r := mux.NewRouter()
 	(&twilio.Adapter{Pipeline: s.Pipeline}).Routes(r)
 	form := specForm("SMfwd", "hello")
