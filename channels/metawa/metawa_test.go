@@ -47,7 +47,7 @@ func newFixture(t testing.TB) *fixture {
 	graph := channeltest.NewGraph(t, token, phoneID)
 	s.Connect(t, metawa.Channel, "bluebird", ivr.ConnectionSettings{
 		MetaWhatsApp: ivr.MetaWhatsAppSettings{AccessToken: token, AppSecret: appSecret, VerifyToken: verifyToken},
-		Extra: map[string]string{"phone_number_id": phoneID, "api_base_url": graph.URL() + "/v21.0"},
+		Extra:        map[string]string{"phone_number_id": phoneID, "api_base_url": graph.URL() + "/v21.0"},
 	})
 	r := mux.NewRouter()
 	(&metawa.Adapter{Pipeline: s.Pipeline}).Routes(r)
