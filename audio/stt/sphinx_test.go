@@ -19,7 +19,7 @@ import (
 
 	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/audio/audiotest"
-	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/demo/demofaq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -48,7 +48,7 @@ func newTestSphinx(tb testing.TB, cfg SphinxConfig) *Sphinx {
 // demoVocabulary reads the demo FAQ's user-says phrases.
 func demoVocabulary(tb testing.TB) Vocabulary {
 	tb.Helper()
-	rows, err := csv.NewReader(bytes.NewReader(demo.FAQ())).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(demofaq.CSV())).ReadAll()
 	if err != nil {
 		tb.Fatalf("read demo FAQ: %v", err)
 	}

@@ -5,25 +5,19 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/demo/demofaq"
 )
 
-// FAQ is the demo bot's FAQ in the seed's CSV format
-// (node_name,user_says,bot_says).
-//
-//go:embed demo-faq.csv
-var faqCSV []byte
-
-// FAQ returns a copy of the demo FAQ CSV.
-func FAQ() []byte { return bytes.Clone(faqCSV) }
+// FAQ returns a copy of the demo bot's FAQ in the seed's CSV format
+// (node_name,user_says,bot_says); see [demofaq.CSV].
+func FAQ() []byte { return demofaq.CSV() }
 
 // BusinessID is the demo business's id.
 const BusinessID int64 = 1
