@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/provision"
 )
 
@@ -361,11 +362,6 @@ func parseServeConfig(args []string, getenv func(string) string) (Config, error)
 
 const serveUsage = `usage: koel serve [--config FILE] [--addr :8080] [--data-dir ./data] [--database-url postgres://...] [--dev] [--log-level info]`
 
-// redactURL hides the password of a database URL for logs.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
+// redactURL hides what a URL may carry as credentials — user info, query
+// values (?password=, ?api_key=), the fragment — for logs.
+func redactURL(raw string) string { return outbox.RedactURL(raw) }

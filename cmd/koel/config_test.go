@@ -104,8 +104,14 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRedactURLHidesPassword(t *testing.T) {
-	got := redactURL("postgres://koel:s3cret@db:5432/koel")
-	if strings.Contains(got, "s3cret") {
-		t.Fatalf("redactURL leaked the password: %s", got)
+	for _, raw := range []string{
+		"postgres://koel:s3cret@db:5432/koel",
+		"postgres://koel@db:5432/koel?sslmode=disable&password=s3cret",
+		"https://hooks.example.com/in?api_key=s3cret#s3cret",
+	} {
+		got := redactURL(raw)
+		if strings.Contains(got, "s3cret") || !strings.Contains(got, "db:5432/koel") && !strings.Contains(got, "hooks.example.com/in") {
+			t.Fatalf("redactURL(%q) = %s", raw, got)
+		}
 	}
 }

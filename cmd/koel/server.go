@@ -164,7 +164,9 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, err
 	}
-	s.router = mux.NewRouter()
+	// SkipClean: "//x" and "/a/../b" get the JSON 404 below, never
+	// gorilla/mux's 301 to a cleaned path.
+	s.router = mux.NewRouter().SkipClean(true)
 	s.router.Use(s.metrics.middleware, recoverMiddleware(logger))
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koelvoice/koel/channels/webhook"
+	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/store/storetest"
+)
+
+// TestUncleanPathsGetJSON404: "//", "/./" and "/../" in a path answer the
+// JSON 404 of every unknown endpoint, not gorilla/mux's 301 to a cleaned
+// path (issue 9 defect 8).
+func TestUncleanPathsGetJSON404(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir(), "", ""))
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"//healthz", "/api//bots/1/converse", "//v1.0/log_message_from_user/", "/api/bots/1/../1/converse", "/./healthz"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+path, strings.NewReader(`{"user_id":"u","text":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = path // keep the path exactly as written
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct {
+			ErrorMessage string `json:"error_message"`
+		}
+		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &e) != nil || e.ErrorMessage == "" {
+			t.Errorf("%s: %d %q (Location %q), want a JSON 404", path, resp.StatusCode, body, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// TestURLQuerySecretsNeverLoggedOrStored: a webhook URL carrying its
+// credential in the query (?api_key=…), a receiver that fails and echoes
+// its URL back, and a database URL with ?password=: the values reach
+// neither the log nor the outbox item's LastError (issue 9 defect 9).
+func TestURLQuerySecretsNeverLoggedOrStored(t *testing.T) {
+	const hookKey = "HOOKQUERYSECRET42"
+	const dbPassword = "DBQUERYSECRET42"
+	echoed := make(chan struct{}, 16)
+	hook := newEchoingFailure(t, echoed)
+	var logs syncBuffer
+	cfg := testConfig(t, t.TempDir(), "", hook+"/hook?api_key="+hookKey+"&tenant=acme")
+	if os.Getenv(storetest.EnvPostgresURL) != "" {
+		cfg.DatabaseURL = storetest.PostgresURL(t) + "&password=" + dbPassword // trust auth: accepted and unused
+	}
+	srv, err := NewServer(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+
+	if status, body := postJSON(t, srv.URL()+webhook.PathLogMessage, webhookHeaders, logMessage("alice", "where is my order")); status != http.StatusOK {
+		t.Fatalf("log message: %d %s", status, body)
+	}
+	waitFor(t, echoed, "a failed delivery")
+	var item ivr.OutboxItem
+	deadline := time.Now().Add(10 * time.Second)
+	for item.LastError == "" {
+		items, err := srv.store.ListOutbox(context.Background(), ivr.OutboxPending, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) == 1 {
+			item = items[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt recorded; items %+v", items)
+		}
+		if item.LastError == "" {
+			waitFor(t, echoed, "another failed delivery")
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "outbox delivery failed") || !strings.Contains(out, "store ready") {
+		t.Fatalf("the failure or the store was not logged at all:\n%s", out)
+	}
+	for _, secret := range []string{hookKey, dbPassword} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log carries %s:\n%s", secret, out)
+		}
+		if strings.Contains(item.LastError, secret) {
+			t.Errorf("LastError carries %s: %s", secret, item.LastError)
+		}
+	}
+	if !strings.Contains(item.LastError, "503") {
+		t.Errorf("LastError %q does not say what failed", item.LastError)
+	}
+}
+
+// newEchoingFailure is a receiver that answers every delivery 503 with its
+// full request URI in the body and a header, as careless servers do.
+func newEchoingFailure(t *testing.T, attempted chan<- struct{}) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-URI", r.RequestURI)
+		http.Error(w, "unavailable: "+r.RequestURI, http.StatusServiceUnavailable)
+		select {
+		case attempted <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
