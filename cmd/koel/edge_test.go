@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -120,4 +121,102 @@ func newEchoingFailure(t *testing.T, attempted chan<- struct{}) string {
 	}))
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// TestConnectionsSwitchOffAndOn: an inactive connection answers 404 and
+// stores nothing, on the webhook API and on KooKoo; switched on again
+// (as the seed's Platform Settings toggle does) it answers. The
+// business is declared in YAML with its webhook credential from the
+// environment.
+func TestConnectionsSwitchOffAndOn(t *testing.T) {
+	dir := t.TempDir()
+	yamlPath := dir + "/koel.yaml"
+	yamlText := `businesses:
+  - id: 7
+    name: Acme
+    token_env: ACME_TOKEN
+    client_id: acme
+    connections:
+      - channel: kookoo
+        identifier: acme
+        disabled: true
+        settings:
+          welcome_message: Welcome to Acme.
+      - channel: webhook
+        identifier: acme
+        disabled: true
+        settings:
+          auto_register: true
+        secrets_env:
+          secret_key: ACME_WEBHOOK_SECRET
+`
+	if err := os.WriteFile(yamlPath, []byte(yamlText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{"ACME_TOKEN": "acme-token", "ACME_WEBHOOK_SECRET": "acme-hook-secret", "KOEL_STT_ENGINE": "none", "KOEL_SIM": "0"})
+	cfg, err := parseServeConfig([]string{"--config", yamlPath, "--addr", "127.0.0.1:0", "--data-dir", dir + "/data"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newServer(context.Background(), cfg, testLogger(t), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	hdr := map[string]string{"Authorization": "Bearer acme-token", "client-id": "acme"}
+	body := `{"user":{"auth_id":"zoe"},"message_body":"hello","business_id":7}`
+	newCall := func(sid string) (int, string) {
+		resp, err := http.Get(srv.URL() + "/kookoo/acme?event=NewCall&sid=" + sid + "&cid=09990001111")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+
+	wh, err := srv.store.GetConnection(ctx, ivr.ChannelWebhook, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wh.Settings.SecretKey.Reveal() != "acme-hook-secret" {
+		t.Fatal("the webhook secret from the environment was not stored")
+	}
+	if status, b := postJSON(t, srv.URL()+webhook.PathLogMessage, hdr, body); status != http.StatusNotFound || !strings.Contains(string(b), `"error_message"`) {
+		t.Fatalf("inactive webhook connection: %d %s", status, b)
+	}
+	if status, b := newCall("off-1"); status != http.StatusNotFound {
+		t.Fatalf("inactive KooKoo connection: %d %s", status, b)
+	}
+	if _, err := srv.store.GetUser(ctx, 7, ivr.ChannelWebhook, "zoe"); !errors.Is(err, ivr.ErrNotFound) {
+		t.Fatalf("the inactive webhook connection stored a user: %v", err)
+	}
+	if _, err := srv.store.GetCall(ctx, "off-1"); !errors.Is(err, ivr.ErrNotFound) {
+		t.Fatalf("the inactive KooKoo connection stored a call: %v", err)
+	}
+	if n, err := srv.store.CountActiveCalls(ctx); err != nil || n != 0 {
+		t.Fatalf("active calls = %d, %v", n, err)
+	}
+
+	// Switch both on: they answer at once, no restart.
+	for _, ch := range []ivr.Channel{ivr.ChannelWebhook, ivr.ChannelKooKoo} {
+		c, err := srv.store.GetConnection(ctx, ch, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Active = true
+		if err := srv.store.UpdateConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, b := postJSON(t, srv.URL()+webhook.PathLogMessage, hdr, body); status != http.StatusOK {
+		t.Fatalf("active webhook connection: %d %s", status, b)
+	}
+	if status, b := newCall("on-1"); status != http.StatusOK || !strings.Contains(b, "Welcome to Acme.") {
+		t.Fatalf("active KooKoo connection: %d %s", status, b)
+	}
 }
