@@ -19,6 +19,13 @@
 // message from an unregistered user answers 403 {"error_message": "user is
 // not registered"} and stores nothing.
 //
+// # Retries
+//
+// A request may carry an Idempotency-Key header (at most 255 bytes). A
+// retry with the same key for the same user is answered with the first
+// answer (and an Idempotent-Replayed: true header); nothing is stored or
+// delivered again. The same key with a different message_body answers 422.
+//
 // # Delivery
 //
 // Replies are not sent from the request: each reply message becomes an
@@ -30,6 +37,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -282,6 +291,10 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 	if msgType != MessageTypeStandard {
 		return api.Errorf(http.StatusBadRequest, "unsupported message_type %d (only 0 is processed)", msgType)
 	}
+	msgID, err := idempotencyID(r, authID)
+	if err != nil {
+		return err
+	}
 	b, conn, err := c.authenticate(ctx, r, businessID)
 	if err != nil {
 		return err
@@ -292,11 +305,19 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 		Channel:           ivr.ChannelWebhook,
 		UserExternalID:    authID,
 		Text:              *req.MessageBody,
+		ExternalMessageID: msgID,
 		RequireRegistered: !conn.Settings.AutoRegister,
 		Deliver:           &deliverer{conn: conn, maxAttempts: c.MaxAttempts, now: c.now},
 	})
 	if err != nil {
 		return err
+	}
+	if reply.Duplicate {
+		// A retry: answer as the first time, store and deliver nothing.
+		if reply.Inbound.Text != *req.MessageBody {
+			return api.Errorf(http.StatusUnprocessableEntity, "%s was used for a different message_body", HeaderIdempotencyKeyIn)
+		}
+		w.Header().Set(HeaderIdempotentReplayed, "true")
 	}
 	if len(reply.Stored) > 0 && c.Notifier != nil {
 		c.Notifier.Notify()
@@ -308,6 +329,38 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 		MessageType: msgType,
 	})
 	return nil
+}
+
+// Inbound idempotency: a client that retries a log_message_from_user
+// request (a timeout, a lost response) sends the same Idempotency-Key; the
+// retry is answered with the first answer and nothing is stored or
+// delivered again. Keys are scoped to the business and the user.
+const (
+	// HeaderIdempotencyKeyIn is the request header carrying the client's
+	// key (the same name koel's deliveries carry outbound).
+	HeaderIdempotencyKeyIn = "Idempotency-Key"
+	// HeaderIdempotentReplayed marks an answer replayed for a retry.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// MaxIdempotencyKeyBytes caps the key.
+	MaxIdempotencyKeyBytes = 255
+)
+
+// idempotencyID is the external message id the engine dedupes on: a hash
+// of the user and the client's key, so keys of different users never
+// collide and any key fits the store's id column. Empty without a key.
+func idempotencyID(r *http.Request, authID string) (string, error) {
+	key := r.Header.Get(HeaderIdempotencyKeyIn)
+	if key == "" {
+		return "", nil
+	}
+	if strings.TrimSpace(key) == "" {
+		return "", ivr.Invalid(HeaderIdempotencyKeyIn, "is blank")
+	}
+	if err := ivr.CheckText(HeaderIdempotencyKeyIn, key, MaxIdempotencyKeyBytes); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(authID + "\x00" + key))
+	return "idem:" + hex.EncodeToString(sum[:16]), nil
 }
 
 func (c *Channel) registerUser(w http.ResponseWriter, r *http.Request) {

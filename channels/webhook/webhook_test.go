@@ -2,9 +2,11 @@ package webhook
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/koelvoice/koel/ivr"
@@ -149,6 +151,74 @@ func TestRegisterUser(t *testing.T) {
 		want := storedState{Users: map[string]string{"2/asha": "registered"}, Messages: map[string]int{"2/asha": 2}, Outbox: 1}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("stored %v, want %v", got, want)
+		}
+	})
+}
+
+// TestIdempotencyKeyAnswersRetriesOnce: a client's retry with the same
+// Idempotency-Key gets the first answer byte for byte, and the turn is
+// stored and delivered once — also when the copies race; the same key
+// with another text is refused; another user's same key is its own.
+func TestIdempotencyKeyAnswersRetriesOnce(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		e := newEnv(t, open(t))
+		key := map[string]string{"Idempotency-Key": "order-42-attempt"}
+		first := e.post(PathLogMessage, logBody("meena", "where is my order", 1), key)
+		if first.Code != http.StatusOK || first.Header().Get(HeaderIdempotentReplayed) != "" {
+			t.Fatalf("first: %d %s", first.Code, first.Body)
+		}
+		retry := e.post(PathLogMessage, logBody("meena", "where is my order", 1), key)
+		if retry.Code != http.StatusOK || retry.Body.String() != first.Body.String() || retry.Header().Get(HeaderIdempotentReplayed) != "true" {
+			t.Fatalf("retry: %d %s (replayed %q), first %s", retry.Code, retry.Body, retry.Header().Get(HeaderIdempotentReplayed), first.Body)
+		}
+		want := storedState{Users: map[string]string{"1/meena": "registered"}, Messages: map[string]int{"1/meena": 2}, Outbox: 1}
+		if got := e.state(t, "meena"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after a retry: stored %v, want %v", got, want)
+		}
+
+		if w := e.post(PathLogMessage, logBody("meena", "cancel my order", 1), key); w.Code != http.StatusUnprocessableEntity || !strings.Contains(errorMessage(t, w), "Idempotency-Key") {
+			t.Fatalf("reused key with another text: %d %s", w.Code, w.Body)
+		}
+		if w := e.post(PathLogMessage, logBody("meena", "hi", 1), map[string]string{"Idempotency-Key": "k\x7f\x00"}); w.Code != http.StatusBadRequest {
+			t.Fatalf("NUL in the key: %d %s", w.Code, w.Body)
+		}
+		if w := e.post(PathLogMessage, logBody("meena", "hi", 1), map[string]string{"Idempotency-Key": strings.Repeat("k", MaxIdempotencyKeyBytes+1)}); w.Code != http.StatusBadRequest {
+			t.Fatalf("long key: %d %s", w.Code, w.Body)
+		}
+		if got := e.state(t, "meena"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("refused requests stored something: %v", got)
+		}
+
+		// Another user may use the same key for their own message.
+		if w := e.post(PathLogMessage, logBody("vikram", "where is my order", 1), key); w.Code != http.StatusOK || w.Header().Get(HeaderIdempotentReplayed) != "" {
+			t.Fatalf("other user, same key: %d %s", w.Code, w.Body)
+		}
+
+		// Racing copies: every copy gets the same answer, one turn is stored.
+		const copies = 8
+		bodies := make(chan string, copies)
+		var wg sync.WaitGroup
+		for range copies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := e.post(PathLogMessage, logBody("kiran", "what are your store hours", 1), map[string]string{"Idempotency-Key": "race"})
+				bodies <- fmt.Sprint(w.Code, " ", w.Body.String())
+			}()
+		}
+		wg.Wait()
+		close(bodies)
+		var answers []string
+		for b := range bodies {
+			answers = append(answers, b)
+		}
+		for _, a := range answers {
+			if a != answers[0] || !strings.HasPrefix(a, "200 ") {
+				t.Fatalf("racing copies got different answers: %q", answers)
+			}
+		}
+		if got := e.state(t, "kiran"); got.Messages["1/kiran"] != 2 || got.Outbox != 3 {
+			t.Fatalf("racing copies stored %v, want one turn and one delivery", got)
 		}
 	})
 }
