@@ -161,7 +161,9 @@ func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, 
 	case derr.Final:
 		return outbox.Permanent(outbox.WithClass(derr.Class, derr))
 	case derr.RetryAfter > 0:
-		return outbox.WithClass(derr.Class, outbox.RetryAfter(derr.RetryAfter, derr))
+		// RetryAfter classes it rate_limited itself; an outer WithClass
+		// would hide the delay from the dispatcher.
+		return outbox.RetryAfter(derr.RetryAfter, derr)
 	}
 	return outbox.WithClass(derr.Class, derr)
 }

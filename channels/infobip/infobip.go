@@ -1,0 +1,198 @@
+// Package infobip is koel's Infobip WhatsApp channel at
+// infobip/{identifier}, per the seed "Adding the WhatsApp Channel using
+// Infobip Application" and spec/channels.md §3.2.
+//
+// Infobip forwards inbound WhatsApp messages as {"results": [...],
+// "messageCount", "pendingMessageCount"}; every result is read (TEXT,
+// BUTTON, INTERACTIVE_BUTTON_REPLY / INTERACTIVE_LIST_REPLY, IMAGE with a
+// caption) and messageId is the dedupe key. Infobip signs nothing by
+// default; its forwarding "can be secured with additional authorization
+// header", so the connection's secret_key must arrive as the Authorization
+// header ("App <secret>", "Bearer <secret>" or the bare secret), compared
+// in constant time; a connection without one refuses every request (401).
+//
+// Replies go through the outbox to POST {base_url}/whatsapp/1/message/text
+// with "Authorization: App <api_key>", {"from": extra.sender, "to": user,
+// "content": {"text": …}}; base_url is the account's own
+// (https://xxxxx.api.infobip.com, extra.base_url). Quick replies are listed
+// in the text. 429 (E429) is retried after Retry-After.
+package infobip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/koelvoice/koel/channels/platform"
+	"github.com/koelvoice/koel/channels/smf"
+	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/api"
+)
+
+// Channel is the Infobip channel; its callback path is infobip/{identifier}.
+const Channel ivr.Channel = "infobip"
+
+// SendPath is the WhatsApp text send path under the account's base URL.
+const SendPath = "/whatsapp/1/message/text"
+
+// Adapter serves infobip/{identifier}.
+type Adapter struct {
+	Pipeline *platform.Pipeline
+}
+
+// Routes registers the Infobip webhook on r.
+func (a *Adapter) Routes(r *mux.Router) {
+	r.HandleFunc("/infobip/{identifier}", a.receive).Methods(http.MethodPost)
+}
+
+func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
+	if err := a.serveReceive(w, r); err != nil {
+		a.Pipeline.Fail(w, r, Channel, err)
+	}
+}
+
+func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	conn, err := a.Pipeline.Connection(ctx, Channel, mux.Vars(r)["identifier"])
+	if err != nil {
+		return err
+	}
+	if !platform.SharedSecret(r, conn.Settings.SecretKey) {
+		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
+		return api.Errorf(http.StatusUnauthorized, "invalid authorization")
+	}
+	body, err := platform.ReadBody(w, r, platform.MaxBody)
+	if err != nil {
+		return err
+	}
+	msgs, err := Parse(body)
+	if err != nil {
+		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
+		return err
+	}
+	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// Inbound is Infobip's forwarded-messages body.
+type Inbound struct {
+	Results             *[]Result `json:"results"`
+	MessageCount        int       `json:"messageCount"`
+	PendingMessageCount int       `json:"pendingMessageCount"`
+}
+
+// Result is one inbound message.
+type Result struct {
+	From            string  `json:"from"`
+	To              string  `json:"to"`
+	IntegrationType string  `json:"integrationType"`
+	ReceivedAt      string  `json:"receivedAt"`
+	MessageID       string  `json:"messageId"`
+	Message         Content `json:"message"`
+	Contact         struct {
+		Name string `json:"name"`
+	} `json:"contact"`
+}
+
+// Content is the message of a result.
+type Content struct {
+	Type    string `json:"type"`
+	Text    string `json:"text"`
+	Payload string `json:"payload"`
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Caption string `json:"caption"`
+}
+
+// Parse reads a forwarded-messages body into user messages.
+func Parse(body []byte) ([]platform.Message, error) {
+	var in Inbound
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, api.Errorf(http.StatusBadRequest, "malformed JSON")
+	}
+	if in.Results == nil {
+		return nil, api.Errorf(http.StatusBadRequest, "results missing")
+	}
+	var out []platform.Message
+	for i, r := range *in.Results {
+		if r.MessageID == "" || r.From == "" {
+			return nil, api.Errorf(http.StatusBadRequest, "result %d: messageId and from are required", i+1)
+		}
+		if text := text(r.Message); text != "" {
+			out = append(out, platform.Message{ID: r.MessageID, From: r.From, To: r.To, Text: text})
+		}
+	}
+	return out, nil
+}
+
+func text(c Content) string {
+	switch c.Type {
+	case "TEXT":
+		return c.Text
+	case "BUTTON":
+		if c.Payload != "" {
+			return c.Payload
+		}
+		return c.Text
+	case "INTERACTIVE_BUTTON_REPLY", "INTERACTIVE_LIST_REPLY":
+		if c.ID != "" {
+			return c.ID
+		}
+		return c.Title
+	case "IMAGE", "VIDEO", "DOCUMENT":
+		return c.Caption
+	}
+	return ""
+}
+
+// SendRequest is the text send body.
+type SendRequest struct {
+	From    string      `json:"from"`
+	To      string      `json:"to"`
+	Content SendContent `json:"content"`
+}
+
+// SendContent is a text message's content.
+type SendContent struct {
+	Text string `json:"text"`
+}
+
+// Render renders a message as a WhatsApp text send from extra.sender.
+func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
+	from := conn.Settings.Extra["sender"]
+	if from == "" {
+		return platform.Request{}, errors.New("connection has no extra.sender")
+	}
+	body, err := json.Marshal(SendRequest{From: from, To: to, Content: SendContent{Text: smf.WhatsAppText.Fit(m).Text}})
+	if err != nil {
+		return platform.Request{}, fmt.Errorf("infobip: encode send request: %w", err)
+	}
+	return platform.Request{Path: SendPath, Body: body, ContentType: "application/json"}, nil
+}
+
+// NewSender returns the Infobip outbox sender; the base URL is the
+// connection's extra.base_url.
+func NewSender(http *platform.Sender) *platform.APISender {
+	return &platform.APISender{
+		HTTP:    http,
+		Channel: Channel,
+		Base:    func(conn ivr.Connection) string { return conn.Settings.Extra["base_url"] },
+		Render:  Render,
+		Auth:    authorize,
+		Pace:    platform.NewLimiter(80, 80),
+	}
+}
+
+func authorize(conn ivr.Connection, req *http.Request) error {
+	if conn.Settings.APIKey == "" {
+		return errors.New("connection has no api_key")
+	}
+	req.Header.Set("Authorization", "App "+conn.Settings.APIKey)
+	return nil
+}
