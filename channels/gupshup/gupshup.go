@@ -23,9 +23,11 @@
 //
 // # Associate an App
 //
-// When the connection has a secret_key (the associated app's client
-// secret), every request must carry "Authorization: [Bearer ]<JWT>": an
-// HS256 JWT signed with that secret, not expired. Errors follow the seed's
+// When the connection has an app_token (the associated app's client
+// secret), every request must carry "Authorization: [Bearer ]<token>": an
+// HS256 JWT signed with that secret and not expired, as the associated app
+// issues them, or the app_token itself (a static token), compared in
+// constant time. Errors follow the seed's
 // table: no Authorization header 401 "Access token not found"; a wrong or
 // expired token 401 "Invalid access"; a missing JSON body, an unknown
 // identifier in the URL (the seed's "streamId") or a body without "mobile"
@@ -35,7 +37,7 @@
 //
 // Replies go through the outbox to POST {api}/wa/api/v1/msg,
 // form-encoded, header "apikey: <api_key>": channel=whatsapp,
-// source=extra.source (the business number), src.name=extra.app,
+// source=<source> (the business number), src.name=<app_name>,
 // destination=<user>, message={"type":"text","text":…}. Quick replies are
 // listed in the text.
 package gupshup
@@ -43,6 +45,7 @@ package gupshup
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -115,7 +118,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
 		return api.Errorf(http.StatusNotFound, "no such connection")
 	}
-	if secret := conn.Settings.SecretKey; secret != "" {
+	if secret := conn.Settings.Gupshup.AppToken.Reveal(); secret != "" {
 		h := strings.TrimSpace(r.Header.Get("Authorization"))
 		if h == "" {
 			a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
@@ -124,7 +127,8 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			h = strings.TrimSpace(h[7:])
 		}
-		if err := VerifyJWT(h, secret, a.now()); err != nil {
+		static := subtle.ConstantTimeCompare([]byte(h), []byte(secret)) == 1
+		if !static && VerifyJWT(h, secret, a.now()) != nil {
 			a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 			return errInvalidToken
 		}
@@ -386,18 +390,19 @@ func fieldOf(s string, fields ...string) string {
 	return ""
 }
 
-// Render renders a message as a session-message form from extra.source.
+// Render renders a message as a session-message form from the
+// connection's source number.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
-	source := conn.Settings.Extra["source"]
+	source := conn.Settings.Gupshup.Source
 	if source == "" {
-		return platform.Request{}, errors.New("connection has no extra.source")
+		return platform.Request{}, errors.New("connection has no source")
 	}
 	msg, err := json.Marshal(map[string]string{"type": "text", "text": smf.WhatsAppText.Fit(m).Text})
 	if err != nil {
 		return platform.Request{}, fmt.Errorf("gupshup: encode message: %w", err)
 	}
 	form := url.Values{"channel": {"whatsapp"}, "source": {source}, "destination": {to}, "message": {string(msg)}}
-	if app := conn.Settings.Extra["app"]; app != "" {
+	if app := conn.Settings.Gupshup.AppName; app != "" {
 		form.Set("src.name", app)
 	}
 	return platform.Request{Path: SendPath, Body: []byte(form.Encode()), ContentType: "application/x-www-form-urlencoded"}, nil
@@ -408,7 +413,7 @@ func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
 		HTTP:    http,
 		Channel: Channel,
-		BaseURL: DefaultAPIURL,
+		Base:    func(conn ivr.Connection) string { return platform.Or(conn.Settings.Gupshup.BaseURL, DefaultAPIURL) },
 		Render:  Render,
 		Auth:    authorize,
 		Pace:    platform.NewLimiter(80, 80),
@@ -416,9 +421,9 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.APIKey == "" {
+	if !conn.Settings.Gupshup.APIKey.IsSet() {
 		return errors.New("connection has no api_key")
 	}
-	req.Header.Set("apikey", conn.Settings.APIKey)
+	req.Header.Set("apikey", conn.Settings.Gupshup.APIKey.Reveal())
 	return nil
 }

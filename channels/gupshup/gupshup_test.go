@@ -50,9 +50,11 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewGupshup(t, apiKey)
-	extra := map[string]string{"api_base_url": fake.URL(), "source": "919800000003", "app": "BluebirdApp"}
-	s.Connect(t, gupshup.Channel, "gs1", ivr.ConnectionSettings{APIKey: apiKey, SecretKey: clientSecret, Extra: extra})
-	s.Connect(t, gupshup.Channel, "plain", ivr.ConnectionSettings{APIKey: apiKey, Extra: extra})
+	gs := ivr.GupshupSettings{BaseURL: fake.URL(), Source: "919800000003", AppName: "BluebirdApp", APIKey: apiKey}
+	plain := gs
+	gs.AppToken = clientSecret
+	s.Connect(t, gupshup.Channel, "gs1", ivr.ConnectionSettings{Gupshup: gs})
+	s.Connect(t, gupshup.Channel, "plain", ivr.ConnectionSettings{Gupshup: plain})
 	r := mux.NewRouter()
 	(&gupshup.Adapter{Pipeline: s.Pipeline}).Routes(r)
 	s.Register(gupshup.Channel, gupshup.NewSender(s.HTTPSender()))
@@ -125,6 +127,10 @@ func TestSeedErrorTable(t *testing.T) {
 				t.Fatal("refused request stored a user")
 			}
 		})
+	}
+	// The app token itself is accepted as a static token.
+	if code, body := f.post("gs1", clientSecret, v2Text); code != 200 {
+		t.Fatalf("static app token: %d %s", code, body)
 	}
 	// Without an associated app no token is asked for.
 	if code, body := f.post("plain", "", enterpriseText); code != 200 {

@@ -7,14 +7,15 @@
 // BUTTON, INTERACTIVE_BUTTON_REPLY / INTERACTIVE_LIST_REPLY, IMAGE with a
 // caption) and messageId is the dedupe key. Infobip signs nothing by
 // default; its forwarding "can be secured with additional authorization
-// header", so the connection's secret_key must arrive as the Authorization
-// header ("App <secret>", "Bearer <secret>" or the bare secret), compared
-// in constant time; a connection without one refuses every request (401).
+// header", so the connection's inbound_token must arrive as the
+// Authorization header ("App <token>", "Bearer <token>" or the bare token),
+// compared in constant time; a connection without one refuses every
+// request (401) rather than take unauthenticated messages.
 //
 // Replies go through the outbox to POST {base_url}/whatsapp/1/message/text
-// with "Authorization: App <api_key>", {"from": extra.sender, "to": user,
+// with "Authorization: App <api_key>", {"from": sender, "to": user,
 // "content": {"text": …}}; base_url is the account's own
-// (https://xxxxx.api.infobip.com, extra.base_url). Quick replies are listed
+// (https://xxxxx.api.infobip.com). Quick replies are listed
 // in the text. 429 (E429) is retried after Retry-After.
 package infobip
 
@@ -60,7 +61,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !platform.SharedSecret(r, conn.Settings.SecretKey) {
+	if !platform.SharedSecret(r, conn.Settings.Infobip.InboundToken.Reveal()) {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusUnauthorized, "invalid authorization")
 	}
@@ -163,11 +164,12 @@ type SendContent struct {
 	Text string `json:"text"`
 }
 
-// Render renders a message as a WhatsApp text send from extra.sender.
+// Render renders a message as a WhatsApp text send from the connection's
+// sender number.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
-	from := conn.Settings.Extra["sender"]
+	from := conn.Settings.Infobip.Sender
 	if from == "" {
-		return platform.Request{}, errors.New("connection has no extra.sender")
+		return platform.Request{}, errors.New("connection has no sender")
 	}
 	body, err := json.Marshal(SendRequest{From: from, To: to, Content: SendContent{Text: smf.WhatsAppText.Fit(m).Text}})
 	if err != nil {
@@ -177,12 +179,12 @@ func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, er
 }
 
 // NewSender returns the Infobip outbox sender; the base URL is the
-// connection's extra.base_url.
+// connection's base_url.
 func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
 		HTTP:    http,
 		Channel: Channel,
-		Base:    func(conn ivr.Connection) string { return conn.Settings.Extra["base_url"] },
+		Base:    func(conn ivr.Connection) string { return conn.Settings.Infobip.BaseURL },
 		Render:  Render,
 		Auth:    authorize,
 		Pace:    platform.NewLimiter(80, 80),
@@ -190,9 +192,9 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.APIKey == "" {
+	if !conn.Settings.Infobip.APIKey.IsSet() {
 		return errors.New("connection has no api_key")
 	}
-	req.Header.Set("Authorization", "App "+conn.Settings.APIKey)
+	req.Header.Set("Authorization", "App "+conn.Settings.Infobip.APIKey.Reveal())
 	return nil
 }

@@ -37,9 +37,9 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewInfobip(t, apiKey)
-	s.Connect(t, infobip.Channel, "ib1", ivr.ConnectionSettings{APIKey: apiKey, SecretKey: inboundKey,
-		Extra: map[string]string{"base_url": fake.URL(), "sender": "447860099299"}})
-	s.Connect(t, infobip.Channel, "open", ivr.ConnectionSettings{APIKey: apiKey, Extra: map[string]string{"base_url": fake.URL(), "sender": "1"}})
+	s.Connect(t, infobip.Channel, "ib1", ivr.ConnectionSettings{Infobip: ivr.InfobipSettings{APIKey: apiKey, InboundToken: inboundKey,
+		BaseURL: fake.URL(), Sender: "447860099299"}})
+	s.Connect(t, infobip.Channel, "open", ivr.ConnectionSettings{Infobip: ivr.InfobipSettings{APIKey: apiKey, BaseURL: fake.URL(), Sender: "1"}})
 	r := mux.NewRouter()
 	(&infobip.Adapter{Pipeline: s.Pipeline}).Routes(r)
 	s.Register(infobip.Channel, infobip.NewSender(s.HTTPSender()))

@@ -14,7 +14,8 @@
 //     answered as plain text, anything else 403.
 //   - Inbound, POST jio/{identifier} with the same three query parameters
 //     (koel requires the signature on POSTs too; Courier does not check
-//     it), JSON: {"ToUsername": "<bot>", "FromUserName": "<openid>",
+//     it) — or, instead, "Authorization: Bearer <access_token>" with the
+//     token the Jio team provided. JSON: {"ToUsername": "<bot>", "FromUserName": "<openid>",
 //     "CreateTime": <ms>, "MsgType": "text", "MsgId": "<id>", "Content":
 //     "…"}. MsgType text is handed to the bot; image, video and voice
 //     (MediaId) and events (MsgType "event", Event subscribe/unsubscribe)
@@ -91,7 +92,7 @@ func (a *Adapter) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	echo := r.URL.Query().Get("echostr")
-	if !signed(r, conn.Settings.AppSecret) {
+	if !signed(r, conn.Settings.Jio.AppSecret.Reveal()) {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		api.WriteError(w, api.Errorf(http.StatusForbidden, "invalid signature"))
 		return
@@ -117,7 +118,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !signed(r, conn.Settings.AppSecret) {
+	if !signed(r, conn.Settings.Jio.AppSecret.Reveal()) && !platform.SharedSecret(r, conn.Settings.Jio.AccessToken.Reveal()) {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid signature")
 	}
@@ -196,7 +197,7 @@ func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
 		HTTP:    http,
 		Channel: Channel,
-		BaseURL: DefaultAPIURL,
+		Base:    func(conn ivr.Connection) string { return platform.Or(conn.Settings.Jio.BaseURL, DefaultAPIURL) },
 		Render:  Render,
 		Auth:    authorize,
 		Pace:    platform.NewLimiter(50, 50),
@@ -204,10 +205,9 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.AccessToken == "" {
+	if !conn.Settings.Jio.AccessToken.IsSet() {
 		return errors.New("connection has no access_token")
 	}
-	req.Header.Set("Authorization", "Bearer "+conn.Settings.AccessToken)
+	req.Header.Set("Authorization", "Bearer "+conn.Settings.Jio.AccessToken.Reveal())
 	return nil
 }
-

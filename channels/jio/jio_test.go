@@ -32,8 +32,7 @@ func newFixture(t testing.TB) (*channeltest.Stack, *channeltest.Platform, *mux.R
 	t.Helper()
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewJio(t, accessToken)
-	s.Connect(t, jio.Channel, "jio1", ivr.ConnectionSettings{AccessToken: accessToken, AppSecret: appSecret,
-		Extra: map[string]string{"api_base_url": fake.URL()}})
+	s.Connect(t, jio.Channel, "jio1", ivr.ConnectionSettings{Jio: ivr.JioSettings{AccessToken: accessToken, AppSecret: appSecret, BaseURL: fake.URL()}})
 	r := mux.NewRouter()
 	(&jio.Adapter{Pipeline: s.Pipeline}).Routes(r)
 	s.Register(jio.Channel, jio.NewSender(s.HTTPSender()))
@@ -89,18 +88,33 @@ func TestRefusedAndSkipped(t *testing.T) {
 		{"not JSON", signedQuery, `{"MsgId":`, 400},
 		{"neither MsgId nor Event", signedQuery, `{"FromUserName":"1234","MsgType":"text","Content":"hi"}`, 400},
 		{"NUL in Content", signedQuery, strings.Replace(courierText, "where is my refund", `a\u0000b`, 1), 400},
+		{"wrong bearer token", "", courierText, 403},
 		{"subscribe event", signedQuery, `{"ToUsername":"1","FromUserName":"1234","CreateTime":1,"MsgType":"event","Event":"subscribe"}`, 200},
 		{"image", signedQuery, `{"ToUsername":"1","FromUserName":"1234","CreateTime":1,"MsgType":"image","MsgId":"9","MediaId":"m"}`, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if w := channeltest.Serve(r, http.MethodPost, "/jio/jio1"+tt.query, []byte(tt.body), nil); w.Code != tt.code {
+			var h http.Header
+			if strings.HasPrefix(tt.name, "wrong bearer") {
+				h = http.Header{"Authorization": {"Bearer nope"}}
+			}
+			if w := channeltest.Serve(r, http.MethodPost, "/jio/jio1"+tt.query, []byte(tt.body), h); w.Code != tt.code {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.code, w.Body)
 			}
 			if s.UserExists(t, jio.Channel, "1234") {
 				t.Fatal("nothing should have been stored")
 			}
 		})
+	}
+}
+
+func TestBearerTokenInsteadOfSignature(t *testing.T) {
+	s, _, r := newFixture(t)
+	if w := channeltest.Serve(r, http.MethodPost, "/jio/jio1", []byte(courierText), http.Header{"Authorization": {"Bearer " + accessToken}}); w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if !s.UserExists(t, jio.Channel, "1234") {
+		t.Fatal("message not stored")
 	}
 }
 

@@ -19,12 +19,13 @@
 //     Only direction "inbound" (or absent) with text content is read; uid
 //     is the dedupe key (at-least-once delivery, as the spec advises).
 //   - Inbound authentication: Karix signs nothing publicly documented, so
-//     the webhook URL is configured with a shared secret that Karix sends
-//     as the Authorization header ("Bearer <secret_key>" or the bare
-//     secret); a connection without secret_key refuses every request (401).
+//     the connection's api_key (the seed's Account Key, which both sides
+//     hold) must arrive as the Authorization header ("Bearer <key>" or the
+//     bare key), compared in constant time; a connection without one
+//     refuses every request (401).
 //   - Send: POST {api}/message/ (default https://api.karix.io, or the
 //     connection's api_base_url), JSON {"channel": "whatsapp", "source":
-//     extra.from, "destination": ["<user>"], "content": {"text": "…"}},
+//     <sender>, "destination": ["<user>"], "content": {"text": "…"}},
 //     header "Authorization: Bearer <api_key>" (the seed's Account Key) and
 //     "api-version: 2.0". Any 2xx is success; 429 and 5xx are retried.
 package karix
@@ -75,7 +76,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !platform.SharedSecret(r, conn.Settings.SecretKey) {
+	if !platform.SharedSecret(r, conn.Settings.Karix.APIKey.Reveal()) {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusUnauthorized, "invalid authorization")
 	}
@@ -161,11 +162,11 @@ type SendRequest struct {
 	} `json:"content"`
 }
 
-// Render renders a message as a send from extra.from.
+// Render renders a message as a send from the connection's sender.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
-	from := conn.Settings.Extra["from"]
+	from := conn.Settings.Karix.Sender
 	if from == "" {
-		return platform.Request{}, errors.New("connection has no extra.from")
+		return platform.Request{}, errors.New("connection has no sender")
 	}
 	req := SendRequest{Channel: "whatsapp", Source: from, Destination: []string{to}}
 	req.Content.Text = smf.WhatsAppText.Fit(m).Text
@@ -181,7 +182,7 @@ func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
 		HTTP:    http,
 		Channel: Channel,
-		BaseURL: DefaultAPIURL,
+		Base:    func(conn ivr.Connection) string { return platform.Or(conn.Settings.Karix.BaseURL, DefaultAPIURL) },
 		Render:  Render,
 		Auth:    authorize,
 		Pace:    platform.NewLimiter(80, 80),
@@ -189,10 +190,10 @@ func NewSender(http *platform.Sender) *platform.APISender {
 }
 
 func authorize(conn ivr.Connection, req *http.Request) error {
-	if conn.Settings.APIKey == "" {
+	if !conn.Settings.Karix.APIKey.IsSet() {
 		return errors.New("connection has no api_key")
 	}
-	req.Header.Set("Authorization", "Bearer "+conn.Settings.APIKey)
+	req.Header.Set("Authorization", "Bearer "+conn.Settings.Karix.APIKey.Reveal())
 	req.Header.Set("api-version", "2.0")
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 
 const (
 	apiKey      = "karix-account-key"
-	secret      = "karix-webhook-secret"
 	refundReply = "Refunds reach your account within five to seven working days after we receive the returned product."
 )
 
@@ -24,8 +23,7 @@ func newFixture(t testing.TB) (*channeltest.Stack, *channeltest.Platform, *mux.R
 	t.Helper()
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewKarix(t, apiKey)
-	s.Connect(t, karix.Channel, "kx1", ivr.ConnectionSettings{APIKey: apiKey, SecretKey: secret,
-		Extra: map[string]string{"api_base_url": fake.URL(), "from": "+918000000000"}})
+	s.Connect(t, karix.Channel, "kx1", ivr.ConnectionSettings{Karix: ivr.KarixSettings{APIKey: apiKey, BaseURL: fake.URL(), Sender: "+918000000000"}})
 	r := mux.NewRouter()
 	(&karix.Adapter{Pipeline: s.Pipeline}).Routes(r)
 	s.Register(karix.Channel, karix.NewSender(s.HTTPSender()))
@@ -42,10 +40,10 @@ func post(r http.Handler, auth, body string) int {
 
 func TestInboundAnsweredThroughSendAPI(t *testing.T) {
 	s, fake, r := newFixture(t)
-	if code := post(r, "Bearer "+secret, inbound); code != 200 {
+	if code := post(r, "Bearer "+apiKey, inbound); code != 200 {
 		t.Fatal(code)
 	}
-	if code := post(r, secret, `{"data":[`+inbound+`]}`); code != 200 { // a redelivery, wrapped
+	if code := post(r, apiKey, `{"data":[`+inbound+`]}`); code != 200 { // a redelivery, wrapped
 		t.Fatal(code)
 	}
 	s.DeliverDue(t)
@@ -67,11 +65,11 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 		code             int
 	}{
 		{"no authorization", "", inbound, 401},
-		{"wrong secret", "Bearer nope", inbound, 401},
-		{"not JSON", "Bearer " + secret, `{"uid":`, 400},
-		{"no uid", "Bearer " + secret, strings.Replace(inbound, `"uid":"kx-in-1",`, "", 1), 400},
-		{"data of the wrong type", "Bearer " + secret, `{"data":"x"}`, 400},
-		{"NUL in text", "Bearer " + secret, strings.Replace(inbound, "where is my refund", `a\u0000b`, 1), 400},
+		{"wrong apiKey", "Bearer nope", inbound, 401},
+		{"not JSON", "Bearer " + apiKey, `{"uid":`, 400},
+		{"no uid", "Bearer " + apiKey, strings.Replace(inbound, `"uid":"kx-in-1",`, "", 1), 400},
+		{"data of the wrong type", "Bearer " + apiKey, `{"data":"x"}`, 400},
+		{"NUL in text", "Bearer " + apiKey, strings.Replace(inbound, "where is my refund", `a\u0000b`, 1), 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +93,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte(`{"data":{"uid":"1"}}`))
 	_, _, r := newFixture(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if code := post(r, secret, string(body)); code >= 500 {
+		if code := post(r, apiKey, string(body)); code >= 500 {
 			t.Fatalf("status %d for %q", code, body)
 		}
 	})

@@ -87,8 +87,7 @@ func newFixture(t testing.TB) *fixture {
 	s := channeltest.NewStack(t)
 	graph := channeltest.NewGraph(t, pageToken, "")
 	conn := s.Connect(t, messenger.Channel, "bluebird1", ivr.ConnectionSettings{
-		Messenger: ivr.MessengerSettings{PageAccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken},
-		Extra:     map[string]string{"api_base_url": graph.URL() + "/v21.0"},
+		Messenger: ivr.MessengerSettings{PageAccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken, GraphURL: graph.URL()},
 	})
 	s.Connect(t, messenger.Channel, "off", ivr.ConnectionSettings{Messenger: ivr.MessengerSettings{PageAccessToken: pageToken, AppSecret: appSecret, VerifyToken: verifyToken}})
 	off, _ := s.Store.GetConnection(context.Background(), messenger.Channel, "off")

@@ -3,13 +3,18 @@ package messenger
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/ivr"
 )
 
-// DefaultGraphURL is the Graph API base the Send API is called on.
-const DefaultGraphURL = "https://graph.facebook.com/v21.0"
+// DefaultGraphURL is the Graph API host; GraphVersion is the API version
+// called on it.
+const (
+	DefaultGraphURL = "https://graph.facebook.com"
+	GraphVersion    = "v21.0"
+)
 
 // DefaultPageRate is the Send API's documented limit for text: 300 calls
 // per second per page.
@@ -21,9 +26,11 @@ const DefaultPageRate = 300
 // DefaultPageRate per page, Graph error codes classified.
 func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
-		HTTP:     http,
-		Channel:  Channel,
-		BaseURL:  DefaultGraphURL,
+		HTTP:    http,
+		Channel: Channel,
+		Base: func(conn ivr.Connection) string {
+			return strings.TrimRight(platform.Or(conn.Settings.Messenger.GraphURL, DefaultGraphURL), "/") + "/" + GraphVersion
+		},
 		Render:   Render,
 		Auth:     authorize,
 		Classify: platform.ClassifyGraph,

@@ -22,8 +22,8 @@
 // (130429 rate limit, 131056 pair rate, 131000 temporary, 190 token, …)
 // are classified as retryable or final.
 //
-// Connection settings: access_token (secret), app_secret (secret),
-// verify_token (secret) and extra.phone_number_id.
+// Connection settings (meta_whatsapp): phone_number_id, access_token,
+// app_secret, verify_token and, for tests, graph_url.
 package metawa
 
 import (
@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -44,15 +45,19 @@ import (
 // wa/{identifier}.
 const Channel ivr.Channel = "wa"
 
-// DefaultGraphURL is the Graph API base of the Cloud API.
-const DefaultGraphURL = "https://graph.facebook.com/v21.0"
+// DefaultGraphURL is the Graph API host; GraphVersion is the API version
+// called on it.
+const (
+	DefaultGraphURL = "https://graph.facebook.com"
+	GraphVersion    = "v21.0"
+)
 
 // DefaultNumberRate is the Cloud API's default throughput per business
 // number (messages per second).
 const DefaultNumberRate = 80
 
 // PhoneNumberID returns the connection's phone-number id.
-func PhoneNumberID(conn ivr.Connection) string { return conn.Settings.Extra["phone_number_id"] }
+func PhoneNumberID(conn ivr.Connection) string { return conn.Settings.MetaWhatsApp.PhoneNumberID }
 
 // Adapter serves wa/{identifier}.
 type Adapter struct {
@@ -285,9 +290,11 @@ func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, er
 // NewSender returns the Cloud API outbox sender.
 func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
-		HTTP:     http,
-		Channel:  Channel,
-		BaseURL:  DefaultGraphURL,
+		HTTP:    http,
+		Channel: Channel,
+		Base: func(conn ivr.Connection) string {
+			return strings.TrimRight(platform.Or(conn.Settings.MetaWhatsApp.GraphURL, DefaultGraphURL), "/") + "/" + GraphVersion
+		},
 		Render:   Render,
 		Auth:     authorize,
 		Classify: platform.ClassifyGraph,

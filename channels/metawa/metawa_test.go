@@ -46,8 +46,7 @@ func newFixture(t testing.TB) *fixture {
 	s := channeltest.NewStack(t)
 	graph := channeltest.NewGraph(t, token, phoneID)
 	s.Connect(t, metawa.Channel, "bluebird", ivr.ConnectionSettings{
-		MetaWhatsApp: ivr.MetaWhatsAppSettings{AccessToken: token, AppSecret: appSecret, VerifyToken: verifyToken},
-		Extra:        map[string]string{"phone_number_id": phoneID, "api_base_url": graph.URL() + "/v21.0"},
+		MetaWhatsApp: ivr.MetaWhatsAppSettings{AccessToken: token, AppSecret: appSecret, VerifyToken: verifyToken, PhoneNumberID: phoneID, GraphURL: graph.URL()},
 	})
 	r := mux.NewRouter()
 	(&metawa.Adapter{Pipeline: s.Pipeline}).Routes(r)
@@ -199,7 +198,7 @@ func TestDuplicatesAndBadInput(t *testing.T) {
 }
 
 func TestRenderInteractiveAndLimits(t *testing.T) {
-	conn := ivr.Connection{Settings: ivr.ConnectionSettings{Extra: map[string]string{"phone_number_id": phoneID}}}
+	conn := ivr.Connection{Settings: ivr.ConnectionSettings{MetaWhatsApp: ivr.MetaWhatsAppSettings{PhoneNumberID: phoneID}}}
 	req, err := metawa.Render(conn, "911", smf.Message{Text: "What would you like to do?", QuickReplies: []smf.QuickReply{
 		{Title: "Track my order please", Payload: "track my order"}, {Title: "Returns", Payload: "return policy"},
 	}})

@@ -35,13 +35,12 @@ type Authorizer func(conn ivr.Connection, req *http.Request) error
 type APISender struct {
 	HTTP    *Sender
 	Channel ivr.Channel
-	// BaseURL is the platform's API base; a connection's api_base_url
-	// setting overrides it. Base, when set, picks it per connection
-	// instead (Infobip's account-specific base URL).
-	BaseURL string
-	Base    func(conn ivr.Connection) string
-	Render  Renderer
-	Auth    Authorizer
+	// Base returns the platform's API base URL for a connection: the
+	// connection's override (a local fake in tests, a proxy) or the
+	// platform's public URL; Infobip's is account-specific.
+	Base   func(conn ivr.Connection) string
+	Render Renderer
+	Auth   Authorizer
 	// Classify reads the platform's error codes (nil: status only).
 	Classify Classify
 	// Pace limits sends per connection (nil: no pacing).
@@ -61,11 +60,7 @@ func (s *APISender) Send(ctx context.Context, conn ivr.Connection, item ivr.Outb
 	if err != nil {
 		return s.config(err.Error())
 	}
-	base := s.BaseURL
-	if s.Base != nil {
-		base = s.Base(conn)
-	}
-	base = BaseURL(conn, base)
+	base := s.Base(conn)
 	if base == "" {
 		return s.config("connection has no API base URL")
 	}

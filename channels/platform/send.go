@@ -178,8 +178,7 @@ func transportDetail(req *http.Request, err error) string {
 	return fmt.Sprintf("%s %s%s: %v", req.Method, req.URL.Host, req.URL.Path, err)
 }
 
-// NewRequest builds a send request: base URL (from the connection's
-// api_base_url setting, else def) joined with path.
+// NewRequest builds a send request: base URL joined with path.
 func NewRequest(base, path string, body []byte, contentType string) (*http.Request, error) {
 	u, err := JoinURL(base, path)
 	if err != nil {
@@ -214,10 +213,9 @@ func redactURL(s string) string {
 	return s
 }
 
-// BaseURL returns the connection's api_base_url setting (tests and proxies
-// point senders elsewhere with it), or def.
-func BaseURL(conn ivr.Connection, def string) string {
-	if v := conn.Settings.Extra["api_base_url"]; v != "" {
+// Or returns v, or def when v is empty.
+func Or(v, def string) string {
+	if v != "" {
 		return v
 	}
 	return def

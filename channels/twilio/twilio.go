@@ -6,8 +6,9 @@
 // Twilio POSTs each inbound message form-encoded. The request must carry a
 // valid X-Twilio-Signature: base64 HMAC-SHA1 with the connection's auth
 // token over the public URL Twilio called and every sorted name+value pair
-// (see [Validate]; the URL is rebuilt from [Adapter.PublicURL], or from the
-// request's Host and X-Forwarded-Proto). From, Body, ButtonPayload (a
+// (see [Validate]; the URL is the connection's public_url, else
+// [Adapter.PublicURL] + the path, else rebuilt from the request's Host and
+// X-Forwarded-Proto). From, Body, ButtonPayload (a
 // quick-reply tap, preferred over Body), NumMedia, WaId and ProfileName are
 // read; MessageSid is the dedupe key, so a redelivery is answered once.
 // ProfileName is not stored.
@@ -15,11 +16,10 @@
 // The reply is TwiML in the HTTP response,
 // <Response><Message><Body>…</Body></Message></Response>, one <Message> per
 // bot message; quick replies, which WhatsApp text has not, are listed in the
-// text. When the connection's extra.reply is "rest" the response is an
-// empty <Response/> and each reply goes through the outbox to the REST
-// Messages API (POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP
-// Basic with the account SID and auth token, From = extra.from or
-// MessagingServiceSid = extra.messaging_service_sid).
+// text. When the connection's reply_rest is set the response is an empty
+// <Response/> and each reply goes through the outbox to the REST Messages
+// API (POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP Basic with
+// the account SID and auth token, From = the connection's from).
 //
 // A missing or inactive connection answers 404; a bad signature 403 with
 // nothing stored; a body that is not a message form 400; over 64 KiB 413.
@@ -59,7 +59,7 @@ const DefaultSenderRate = 10
 
 // UsesREST reports whether the connection replies through the REST API
 // rather than TwiML.
-func UsesREST(conn ivr.Connection) bool { return conn.Settings.Extra["reply"] == "rest" }
+func UsesREST(conn ivr.Connection) bool { return conn.Settings.Twilio.ReplyREST }
 
 // Adapter serves whatsapp/{identifier}.
 type Adapter struct {
@@ -81,7 +81,13 @@ func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
 }
 
 // requestURL is the URL Twilio signed.
-func (a *Adapter) requestURL(r *http.Request) string {
+func (a *Adapter) requestURL(r *http.Request, conn ivr.Connection) string {
+	if u := conn.Settings.Twilio.PublicURL; u != "" {
+		if r.URL.RawQuery != "" {
+			return u + "?" + r.URL.RawQuery
+		}
+		return u
+	}
 	if a.PublicURL != "" {
 		return strings.TrimRight(a.PublicURL, "/") + r.URL.RequestURI()
 	}
@@ -110,7 +116,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
 		return api.Errorf(http.StatusBadRequest, "malformed form body")
 	}
-	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r), form, r.Header.Get(HeaderSignature)); err != nil {
+	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r, conn), form, r.Header.Get(HeaderSignature)); err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid X-Twilio-Signature")
 	}
@@ -196,17 +202,14 @@ func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, er
 		return platform.Request{}, errors.New("connection has no account_sid")
 	}
 	form := url.Values{"To": {to}, "Body": {smf.Twilio.Fit(m).Text}}
-	switch from, svc := conn.Settings.Extra["from"], conn.Settings.Extra["messaging_service_sid"]; {
-	case svc != "":
-		form.Set("MessagingServiceSid", svc)
-	case from != "":
-		if strings.HasPrefix(to, "whatsapp:") && !strings.HasPrefix(from, "whatsapp:") {
-			from = "whatsapp:" + from
-		}
-		form.Set("From", from)
-	default:
-		return platform.Request{}, errors.New("connection has neither extra.from nor extra.messaging_service_sid")
+	from := conn.Settings.Twilio.From
+	if from == "" {
+		return platform.Request{}, errors.New("connection has no from address")
 	}
+	if strings.HasPrefix(to, "whatsapp:") && !strings.HasPrefix(from, "whatsapp:") {
+		from = "whatsapp:" + from
+	}
+	form.Set("From", from)
 	return platform.Request{
 		Path:        "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Messages.json",
 		Body:        []byte(form.Encode()),
@@ -219,7 +222,7 @@ func NewSender(http *platform.Sender) *platform.APISender {
 	return &platform.APISender{
 		HTTP:     http,
 		Channel:  Channel,
-		BaseURL:  DefaultAPIURL,
+		Base:     func(conn ivr.Connection) string { return platform.Or(conn.Settings.Twilio.APIURL, DefaultAPIURL) },
 		Render:   Render,
 		Auth:     authorize,
 		Classify: classify,

@@ -31,8 +31,8 @@ func newFixture(t testing.TB) *fixture {
 	s := channeltest.NewStack(t)
 	fake := channeltest.NewTwilio(t, accountSID, authToken)
 	s.Connect(t, twilio.Channel, "sandbox1", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken}})
-	s.Connect(t, twilio.Channel, "rest1", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken},
-		Extra: map[string]string{"reply": "rest", "from": "whatsapp:+14155238886", "api_base_url": fake.URL()}})
+	s.Connect(t, twilio.Channel, "rest1", ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID, AuthToken: authToken,
+		ReplyREST: true, From: "whatsapp:+14155238886", APIURL: fake.URL()}})
 	r := mux.NewRouter()
 	(&twilio.Adapter{Pipeline: s.Pipeline, PublicURL: publicURL}).Routes(r)
 	s.Register(twilio.Channel, twilio.NewSender(s.HTTPSender()))
