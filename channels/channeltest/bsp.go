@@ -156,3 +156,15 @@ func NewJio(t testing.TB, token string) *Platform {
 	}
 	return newPlatform(t, check, accept)
 }
+
+// NewReceiver starts a fake integrator endpoint that accepts every JSON
+// POST (an event webhook, a webhook URL).
+func NewReceiver(t testing.TB) *Platform {
+	check := func(r *http.Request, body []byte) (int, string) {
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || !json.Valid(body) {
+			return 400, `{"error":"JSON POST expected"}`
+		}
+		return 0, ""
+	}
+	return newPlatform(t, check, func(*http.Request, []byte, int) (int, string) { return 200, `{}` })
+}

@@ -176,7 +176,7 @@ func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Messa
 			ExternalMessageID: m.ID,
 		}
 		if async {
-			in.Deliver = &deliverer{conn: conn, recipient: m.From, maxAttempts: p.MaxAttempts, now: p.now}
+			in.Deliver = p.Deliverer(conn, m.From)
 		}
 		reply, err := p.Engine.Handle(ctx, in)
 		if err != nil {
@@ -217,6 +217,12 @@ func (p *Pipeline) Fail(w http.ResponseWriter, r *http.Request, ch ivr.Channel, 
 		p.Metrics.Rejected(ch, RejectTooLarge)
 	}
 	api.WriteError(w, err)
+}
+
+// Deliverer returns the engine deliverer that stores each reply to
+// recipient on conn as an outbox item.
+func (p *Pipeline) Deliverer(conn ivr.Connection, recipient string) ivr.Deliverer {
+	return &deliverer{conn: conn, recipient: recipient, maxAttempts: p.MaxAttempts, now: p.now}
 }
 
 // deliverer turns a reply into outbox items, one per message, in the
