@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,13 +40,88 @@ const (
 // well-formed, not UTF-8, root not <response>, text between verbs, a tag
 // nested where KooKoo nests none, a non-numeric number attribute...).
 func ParseResponse(data []byte) (Response, error) {
+	resp, _, err := parseResponse(data, false)
+	return resp, err
+}
+
+// ParseResponseTolerant reads a response the way the KooKoo platform reads
+// one: a value it cannot use falls back to KooKoo's default instead of
+// failing the document, and each fallback is reported as a [ParseWarning].
+// Only what cannot be read at all is an error: a document that is not
+// well-formed XML, whose root is not <response>, that is empty or over the
+// caps ([ErrMalformedResponse], [ErrEmptyResponse], [ErrTooLarge]).
+//
+// The tolerances, each with its evidence:
+//   - A number attribute that is not a number, or is outside what the
+//     verb allows (silence="wav", maxduration="2m", speed="12"), is read as
+//     absent, so KooKoo's default applies. Evidence: the official PHP
+//     library's own samples call addRecord('filename2','wav','120'), which
+//     writes silence="wav" (kookoolib/KooKoo-PHP demo.php, demo_gotopage.php
+//     and "Record and playback the audio in KooKoo.php"); they are
+//     published as working samples, so the platform records with its
+//     default silence.
+//   - A boolean attribute that is not one (record="maybe") is false, and an
+//     enumerated one outside its set (format="ogg", moh="loud",
+//     termchar="xy", option="z") is absent: the same reading, by analogy.
+//   - An attribute KooKoo does not document (<record foo="1">) is ignored.
+//     Attributes that KooKoo documents but koel does not model
+//     (conference version, gotourl clean_params, dial
+//     transfer_allowed_by_caller...) are ignored without a warning: the PHP
+//     library writes version="1" on every <conference>.
+//   - Tag and attribute names are read in any case (<PlayText>,
+//     promptToCalledNumber): KooKoo's own OpenVBX port writes CamelCase tags
+//     and the PHP library writes <Say-As>. No warning.
+//   - Text directly inside <response> or <collectdtmf>, a tag that
+//     <collectdtmf> cannot hold, and anything after </response> are
+//     skipped; an element inside a text tag (<playtext>a <b>b</b></playtext>)
+//     gives up its text. An XML reader that executes tags, as KooKoo does,
+//     skips what it does not know.
+func ParseResponseTolerant(data []byte) (Response, []ParseWarning, error) {
+	return parseResponse(data, true)
+}
+
+// ParseWarning is one value that [ParseResponseTolerant] did not take as
+// written.
+type ParseWarning struct {
+	// Tag is the lower-case tag name, e.g. "record".
+	Tag string
+	// Attr is the attribute's name as written; empty for a problem with
+	// the tag's content.
+	Attr string
+	// Value is the value as written (cut to 32 bytes).
+	Value string
+	// Default is what was used instead: KooKoo's default, in the
+	// attribute's own units; empty when the item is ignored.
+	Default string
+	// Problem says what is wrong, e.g. "is not an integer".
+	Problem string
+}
+
+// String renders the warning for a developer, e.g.
+// `<record> silence="wav" is not an integer; KooKoo's default 4 is used`.
+func (w ParseWarning) String() string {
+	var b strings.Builder
+	b.WriteString("<" + w.Tag + ">")
+	if w.Attr != "" {
+		fmt.Fprintf(&b, " %s=%q", w.Attr, w.Value)
+	}
+	b.WriteString(" " + w.Problem)
+	if w.Default != "" {
+		b.WriteString("; KooKoo's default " + w.Default + " is used")
+	} else {
+		b.WriteString("; ignored")
+	}
+	return b.String()
+}
+
+func parseResponse(data []byte, tolerant bool) (Response, []ParseWarning, error) {
 	if len(data) > MaxResponseBytes {
-		return Response{}, fmt.Errorf("%w: response over %d bytes", ErrTooLarge, MaxResponseBytes)
+		return Response{}, nil, fmt.Errorf("%w: response over %d bytes", ErrTooLarge, MaxResponseBytes)
 	}
 	if len(bytes.Trim(data, " \t\r\n")) == 0 {
-		return Response{}, ErrEmptyResponse
+		return Response{}, nil, ErrEmptyResponse
 	}
-	p := &parser{d: xml.NewDecoder(bytes.NewReader(data))}
+	p := &parser{d: xml.NewDecoder(bytes.NewReader(data)), tolerant: tolerant}
 	p.d.Strict = true
 	var (
 		resp Response
@@ -57,43 +133,73 @@ func ParseResponse(data []byte) (Response, error) {
 			break
 		}
 		if err != nil {
-			return Response{}, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+			return Response{}, nil, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if seen {
-				return Response{}, fmt.Errorf("%w: element <%s> after </response>", ErrMalformedResponse, t.Name.Local)
+				if err := p.skipAfterRoot(t); err != nil {
+					return Response{}, nil, err
+				}
+				continue
 			}
 			if strings.ToLower(t.Name.Local) != "response" {
-				return Response{}, fmt.Errorf("%w: root element is <%s>, not <response>", ErrMalformedResponse, t.Name.Local)
+				return Response{}, nil, fmt.Errorf("%w: root element is <%s>, not <response>", ErrMalformedResponse, t.Name.Local)
 			}
 			if resp, err = p.root(t); err != nil {
-				return Response{}, err
+				return Response{}, nil, err
 			}
 			seen = true
 		case xml.CharData:
 			if !isXMLSpace(t) {
-				return Response{}, fmt.Errorf("%w: text outside <response>", ErrMalformedResponse)
+				if !p.tolerant {
+					return Response{}, nil, fmt.Errorf("%w: text outside <response>", ErrMalformedResponse)
+				}
+				p.warn("response", "", "", "", "text outside the element")
 			}
 		}
 	}
 	if !seen {
-		return Response{}, fmt.Errorf("%w: no <response> element", ErrMalformedResponse)
+		return Response{}, nil, fmt.Errorf("%w: no <response> element", ErrMalformedResponse)
 	}
-	return resp, nil
+	return resp, p.warnings, nil
+}
+
+// skipAfterRoot handles an element after </response>: an error, or in
+// tolerant reading a warning and the element skipped.
+func (p *parser) skipAfterRoot(t xml.StartElement) error {
+	if !p.tolerant {
+		return fmt.Errorf("%w: element <%s> after </response>", ErrMalformedResponse, t.Name.Local)
+	}
+	p.warn("response", "", "", "", fmt.Sprintf("is followed by <%s>, which", truncateForError(t.Name.Local)))
+	_, err := p.unknown(strings.ToLower(t.Name.Local), nil)
+	return err
 }
 
 // parser reads one document.
 type parser struct {
 	d     *xml.Decoder
 	verbs int // verbs read so far, nested prompts included
+	// tolerant reads as KooKoo does (see ParseResponseTolerant) and
+	// collects warnings instead of failing.
+	tolerant bool
+	warnings []ParseWarning
+}
+
+// maxWarnings caps the warnings kept for one document.
+const maxWarnings = 64
+
+func (p *parser) warn(tag, attr, value, def, problem string) {
+	if len(p.warnings) < maxWarnings {
+		p.warnings = append(p.warnings, ParseWarning{Tag: tag, Attr: attr, Value: truncateForError(value), Default: def, Problem: problem})
+	}
 }
 
 func (p *parser) root(start xml.StartElement) (Response, error) {
-	a := attrMap(start.Attr)
-	resp := Response{SID: a["sid"]}
+	a := p.attrs("response", start.Attr)
+	resp := Response{SID: a.get("sid")}
 	var err error
-	if resp.Filler, err = boolAttr("filler", a["filler"]); err != nil {
+	if resp.Filler, err = p.boolAttr(a, "filler", "no"); err != nil {
 		return Response{}, p.malformed("response", err)
 	}
 	for {
@@ -110,12 +216,36 @@ func (p *parser) root(start xml.StartElement) (Response, error) {
 			resp.Verbs = append(resp.Verbs, v)
 		case xml.CharData:
 			if !isXMLSpace(t) {
-				return Response{}, fmt.Errorf("%w: text directly inside <response>", ErrMalformedResponse)
+				if !p.tolerant {
+					return Response{}, fmt.Errorf("%w: text directly inside <response>", ErrMalformedResponse)
+				}
+				p.warn("response", "", "", "", "holds text outside any tag")
 			}
 		case xml.EndElement:
 			return resp, nil
 		}
 	}
+}
+
+// knownAttrs are the attributes KooKoo documents per tag (§2.3 of the
+// spec), modelled by koel or not; tolerant reading warns about others.
+var knownAttrs = map[string][]string{
+	"response":    {"sid", "filler"},
+	"playtext":    {"lang", "speed", "quality", "type"},
+	"say-as":      {"format", "lang"},
+	"playaudio":   {},
+	"collectdtmf": {"l", "t", "o"},
+	"record":      {"format", "silence", "maxduration", "termchar", "option"},
+	"dial": {"record", "limittime", "timeout", "moh", "caller_id", "prompttocallednumber",
+		"transfer_allowed_by_caller", "callback_onanswered"},
+	"conference": {"caller_id", "record", "timeout", "version", "caller_onhold_music"},
+	"hangup":     {},
+	"gotourl":    {"clean_params"},
+	"sendsms":    {"to", "unicode"},
+	// <stream> and <start-record> (kookoo-stream.md §1); record is in the
+	// voicebot SDK's samples.
+	"stream":       {"is_sip", "url", "x-uui", "record"},
+	"start-record": {},
 }
 
 // verb reads one verb whose start tag has just been read.
@@ -125,50 +255,54 @@ func (p *parser) verb(start xml.StartElement) (Verb, error) {
 		return nil, fmt.Errorf("%w: more than %d verbs", ErrTooLarge, MaxVerbs)
 	}
 	name := strings.ToLower(start.Name.Local)
-	a := attrMap(start.Attr)
+	if _, known := knownAttrs[name]; !known || name == "response" {
+		return p.unknown(name, start.Attr)
+	}
+	a := p.attrs(name, start.Attr)
 	switch name {
 	case "playtext":
-		speed, err := intAttr("speed", a["speed"], 100)
+		speed, err := p.intAttr(a, "speed", 9, 100, "2")
 		if err != nil {
 			return nil, p.malformed(name, err)
 		}
 		text, err := p.text(name)
-		return PlayText{Text: text, Lang: a["lang"], Speed: speed, Quality: a["quality"], Type: a["type"]}, err
+		return PlayText{Text: text, Lang: a.get("lang"), Speed: speed, Quality: a.get("quality"), Type: a.get("type")}, err
 	case "say-as":
 		text, err := p.text(name)
-		return SayAs{Value: text, Format: a["format"], Lang: a["lang"]}, err
+		return SayAs{Value: text, Format: a.get("format"), Lang: a.get("lang")}, err
 	case "playaudio":
 		text, err := p.text(name)
 		return PlayAudio{URL: text}, err
 	case "collectdtmf":
 		return p.collectDTMF(a)
 	case "record":
-		silence, err1 := durationAttr("silence", a["silence"], time.Second)
-		maxDur, err2 := durationAttr("maxduration", a["maxduration"], time.Second)
+		silence, err1 := p.durationAttr(a, "silence", time.Second, time.Minute, "4")
+		maxDur, err2 := p.durationAttr(a, "maxduration", time.Second, time.Hour, "60")
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, p.malformed(name, err)
 		}
 		text, err := p.text(name)
-		return Record{Name: text, Format: a["format"], Silence: silence, MaxDuration: maxDur,
-			TermChar: a["termchar"], Option: a["option"]}, err
+		return Record{Name: text, Format: p.enumAttr(a, "format", "wav", "wav", "mp3"), Silence: silence, MaxDuration: maxDur,
+			TermChar: p.keyAttr(a, "termchar", "#"), Option: p.enumAttr(a, "option", "", "k")}, err
 	case "dial":
-		rec, err1 := boolAttr("record", a["record"])
-		limit, err2 := durationAttr("limittime", a["limittime"], time.Second)
-		timeout, err3 := durationAttr("timeout", a["timeout"], time.Second)
+		rec, err1 := p.boolAttr(a, "record", "false")
+		limit, err2 := p.durationAttr(a, "limittime", time.Second, 24*time.Hour, "1000")
+		timeout, err3 := p.durationAttr(a, "timeout", time.Second, 10*time.Minute, "30")
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, p.malformed(name, err)
 		}
 		text, err := p.text(name)
-		return Dial{Number: text, Record: rec, LimitTime: limit, Timeout: timeout, MOH: a["moh"],
-			CallerID: a["caller_id"], PromptToCalledNumber: a["prompttocallednumber"]}, err
+		return Dial{Number: text, Record: rec, LimitTime: limit, Timeout: timeout,
+			MOH:      p.enumAttr(a, "moh", "default", "default", "ring", "normal"),
+			CallerID: a.get("caller_id"), PromptToCalledNumber: a.get("prompttocallednumber")}, err
 	case "conference":
-		rec, err1 := boolAttr("record", a["record"])
-		timeout, err2 := durationAttr("timeout", a["timeout"], time.Millisecond)
+		rec, err1 := p.boolAttr(a, "record", "false")
+		timeout, err2 := p.durationAttr(a, "timeout", time.Millisecond, 24*time.Hour, "-1 (none)")
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, p.malformed(name, err)
 		}
 		text, err := p.text(name)
-		return Conference{Name: text, CallerID: a["caller_id"], Record: rec, Timeout: timeout}, err
+		return Conference{Name: text, CallerID: a.get("caller_id"), Record: rec, Timeout: timeout}, err
 	case "hangup":
 		_, err := p.text(name)
 		return Hangup{}, err
@@ -176,14 +310,14 @@ func (p *parser) verb(start xml.StartElement) (Verb, error) {
 		text, err := p.text(name)
 		return GotoURL{URL: text}, err
 	case "sendsms":
-		uni, err := boolAttr("unicode", a["unicode"])
+		uni, err := p.boolAttr(a, "unicode", "false")
 		if err != nil {
 			return nil, p.malformed(name, err)
 		}
 		text, err := p.text(name)
-		return SendSMS{To: a["to"], Text: text, Unicode: uni}, err
+		return SendSMS{To: a.get("to"), Text: text, Unicode: uni}, err
 	case "stream":
-		return p.stream(a)
+		return p.stream(a.vals)
 	case "start-record":
 		_, err := p.text(name)
 		return StartRecord{}, err
@@ -192,14 +326,14 @@ func (p *parser) verb(start xml.StartElement) (Verb, error) {
 	}
 }
 
-func (p *parser) collectDTMF(a map[string]string) (Verb, error) {
+func (p *parser) collectDTMF(a attrs) (Verb, error) {
 	const name = "collectdtmf"
-	l, err1 := intAttr("l", a["l"], maxParsedCount)
-	o, err2 := durationAttr("o", a["o"], time.Millisecond)
+	l, err1 := p.intAttr(a, "l", maxKeys, maxParsedCount, "none (keys until t or o)")
+	o, err2 := p.durationAttr(a, "o", time.Millisecond, 10*time.Minute, "4000")
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, p.malformed(name, err)
 	}
-	c := CollectDTMF{MaxDigits: l, TermChar: a["t"], Timeout: o}
+	c := CollectDTMF{MaxDigits: l, TermChar: p.keyAttr(a, "t", "none"), Timeout: o}
 	for {
 		tok, err := p.d.Token()
 		if err != nil {
@@ -215,11 +349,20 @@ func (p *parser) collectDTMF(a map[string]string) (Verb, error) {
 				}
 				c.Prompts = append(c.Prompts, v)
 			default:
-				return nil, p.malformed(name, fmt.Errorf("<%s> cannot be nested", child))
+				if !p.tolerant {
+					return nil, p.malformed(name, fmt.Errorf("<%s> cannot be nested", child))
+				}
+				p.warn(name, "", "", "", fmt.Sprintf("cannot hold <%s>, which", truncateForError(child)))
+				if _, err := p.unknown(child, nil); err != nil {
+					return nil, err
+				}
 			}
 		case xml.CharData:
 			if !isXMLSpace(t) {
-				return nil, p.malformed(name, errors.New("text directly inside (prompts go in <playtext> or <playaudio>)"))
+				if !p.tolerant {
+					return nil, p.malformed(name, errors.New("text directly inside (prompts go in <playtext> or <playaudio>)"))
+				}
+				p.warn(name, "", "", "", "holds text outside <playtext> or <playaudio>")
 			}
 		case xml.EndElement:
 			return c, nil
@@ -228,7 +371,8 @@ func (p *parser) collectDTMF(a map[string]string) (Verb, error) {
 }
 
 // text reads the character data up to the end of the current element and
-// trims it; a nested element is an error.
+// trims it; a nested element is an error, or in tolerant reading gives up
+// its text.
 func (p *parser) text(name string) (string, error) {
 	var sb strings.Builder
 	for {
@@ -240,7 +384,15 @@ func (p *parser) text(name string) (string, error) {
 		case xml.CharData:
 			sb.Write(t)
 		case xml.StartElement:
-			return "", p.malformed(name, fmt.Errorf("unexpected element <%s> inside", t.Name.Local))
+			if !p.tolerant {
+				return "", p.malformed(name, fmt.Errorf("unexpected element <%s> inside", t.Name.Local))
+			}
+			p.warn(name, "", "", "", fmt.Sprintf("holds <%s>; its text is read, the tag", truncateForError(t.Name.Local)))
+			u, err := p.unknown(strings.ToLower(t.Name.Local), nil)
+			if err != nil {
+				return "", err
+			}
+			sb.WriteString(u.(Unknown).Body)
 		case xml.EndElement:
 			return strings.TrimSpace(sb.String()), nil
 		}
@@ -294,57 +446,115 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// attrMap maps lower-cased attribute names to their trimmed values; the
-// first of duplicate names wins.
-func attrMap(attrs []xml.Attr) map[string]string {
-	m := make(map[string]string, len(attrs))
-	for _, a := range attrs {
-		k := strings.ToLower(a.Name.Local)
-		if _, dup := m[k]; !dup {
-			m[k] = strings.TrimSpace(a.Value)
+// attrs are a start tag's attributes by lower-cased name, values trimmed;
+// the first of duplicate names wins.
+type attrs struct {
+	tag   string
+	vals  map[string]string
+	names map[string]string // as written
+}
+
+func (a attrs) get(k string) string { return a.vals[k] }
+
+// attrs reads a tag's attributes; tolerant reading warns about attributes
+// KooKoo does not document for the tag.
+func (p *parser) attrs(tag string, list []xml.Attr) attrs {
+	a := attrs{tag: tag, vals: make(map[string]string, len(list)), names: make(map[string]string, len(list))}
+	for _, at := range list {
+		k := strings.ToLower(at.Name.Local)
+		if _, dup := a.vals[k]; dup {
+			continue
+		}
+		a.vals[k], a.names[k] = strings.TrimSpace(at.Value), at.Name.Local
+		if p.tolerant && at.Name.Space == "" && !slices.Contains(knownAttrs[tag], k) {
+			p.warn(tag, at.Name.Local, at.Value, "", "is not a KooKoo attribute of this tag")
 		}
 	}
-	return m
+	return a
+}
+
+// bad reports an attribute value that cannot be used: an error in strict
+// reading, a warning (and nil) in tolerant reading.
+func (p *parser) bad(a attrs, k, def, problem string) error {
+	if !p.tolerant {
+		return fmt.Errorf("%s=%q %s", k, truncateForError(a.vals[k]), problem)
+	}
+	p.warn(a.tag, a.names[k], a.vals[k], def, problem)
+	return nil
 }
 
 // intAttr reads a non-negative integer; "" and negative values (KooKoo's -1
-// for "unset") give 0.
-func intAttr(name, s string, max int) (int, error) {
+// for "unset") give 0. Over limit (tolerant) or capAt (strict) it is
+// unusable, as is a non-integer; def describes KooKoo's default.
+func (p *parser) intAttr(a attrs, k string, limit, capAt int, def string) (int, error) {
+	s := a.vals[k]
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s=%q is not an integer", name, truncateForError(s))
+		return 0, p.bad(a, k, def, "is not an integer")
 	}
 	if n < 0 {
 		return 0, nil
 	}
-	if n > max {
-		return 0, fmt.Errorf("%s=%d over %d", name, n, max)
+	if !p.tolerant {
+		limit = capAt
+	}
+	if n > limit {
+		return 0, p.bad(a, k, def, fmt.Sprintf("is over %d", limit))
 	}
 	return n, nil
 }
 
-// durationAttr reads an integer number of units.
-func durationAttr(name, s string, unit time.Duration) (time.Duration, error) {
-	max := maxParsedSeconds
+// durationAttr reads an integer number of units, up to limit in tolerant
+// reading.
+func (p *parser) durationAttr(a attrs, k string, unit, limit time.Duration, def string) (time.Duration, error) {
+	capAt := maxParsedSeconds
 	if unit < time.Second {
-		max = maxParsedMillis
+		capAt = maxParsedMillis
 	}
-	n, err := intAttr(name, s, max)
+	n, err := p.intAttr(a, k, int(limit/unit), capAt, def)
 	return time.Duration(n) * unit, err
 }
 
 // boolAttr reads true/yes/1/on or false/no/0/off, any case; "" is false.
-func boolAttr(name, s string) (bool, error) {
-	switch strings.ToLower(s) {
+func (p *parser) boolAttr(a attrs, k, def string) (bool, error) {
+	switch strings.ToLower(a.vals[k]) {
 	case "true", "yes", "1", "on":
 		return true, nil
 	case "", "false", "no", "0", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s=%q is not a boolean", name, truncateForError(s))
+	return false, p.bad(a, k, def, "is not a boolean")
+}
+
+// enumAttr reads a value from a closed set, any case. Strict reading keeps
+// the value as written (Validate judges it); tolerant reading gives the
+// set's spelling, or "" (KooKoo's default) with a warning.
+func (p *parser) enumAttr(a attrs, k, def string, allowed ...string) string {
+	s := a.vals[k]
+	if !p.tolerant || s == "" {
+		return s
+	}
+	for _, v := range allowed {
+		if strings.EqualFold(s, v) {
+			return v
+		}
+	}
+	_ = p.bad(a, k, def, "is not one of "+strings.Join(allowed, ", "))
+	return ""
+}
+
+// keyAttr reads one keypad key; tolerant reading gives "" (KooKoo's
+// default) for anything else.
+func (p *parser) keyAttr(a attrs, k, def string) string {
+	s := a.vals[k]
+	if !p.tolerant || s == "" || checkKey(k, s) == nil {
+		return s
+	}
+	_ = p.bad(a, k, def, "is not one keypad key")
+	return ""
 }
 
 func isXMLSpace(b []byte) bool { return len(bytes.Trim(b, " \t\r\n")) == 0 }
