@@ -99,8 +99,9 @@ func (w *cappedWriter) Write(b []byte) (int, error) {
 }
 
 // get fetches u with GET, in process or over HTTP, with the body capped at
-// max bytes; non-2xx statuses are errors.
-func (s *Sim) get(ctx context.Context, t target, max int64) ([]byte, error) {
+// max bytes; non-2xx statuses are errors. A non-nil jar (the call's
+// cookies) sends and keeps cookies, redirects included.
+func (s *Sim) get(ctx context.Context, t target, max int64, jar http.CookieJar) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.u.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
@@ -109,8 +110,18 @@ func (s *Sim) get(ctx context.Context, t target, max int64) ([]byte, error) {
 	if t.inProcess {
 		req.RemoteAddr = "127.0.0.1:0"
 		req.RequestURI = t.u.RequestURI()
+		if jar != nil {
+			for _, c := range jar.Cookies(t.u) {
+				req.AddCookie(c)
+			}
+		}
 		w := &cappedWriter{h: http.Header{}, max: max}
 		s.cfg.App.ServeHTTP(w, req)
+		if jar != nil {
+			if cs := (&http.Response{Header: w.h}).Cookies(); len(cs) > 0 {
+				jar.SetCookies(t.u, cs)
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("in-process request: %w", err)
 		}
@@ -125,7 +136,13 @@ func (s *Sim) get(ctx context.Context, t target, max int64) ([]byte, error) {
 		}
 		return w.body.Bytes(), nil
 	}
-	resp, err := s.cfg.HTTPClient.Do(req)
+	hc := s.cfg.HTTPClient
+	if jar != nil {
+		withJar := *hc
+		withJar.Jar = jar
+		hc = &withJar
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -153,9 +170,19 @@ func snippet(b []byte) string {
 	return strings.TrimSpace(s)
 }
 
-// requestApp sends one KooKoo request and parses the response. For Hangup
-// and Disconnect the response is read and ignored (the call is over).
-func (s *Sim) requestApp(ctx context.Context, t target, v url.Values) (kookoo.Response, error) {
+// appReply is an app's parsed response and what tolerant reading had to
+// say about it.
+type appReply struct {
+	resp     kookoo.Response
+	warnings []kookoo.ParseWarning
+}
+
+// requestApp sends one KooKoo request with the call's cookies and reads
+// the response as KooKoo does (kookoo.ParseResponseTolerant); with strict,
+// a response that needs a tolerance or fails kookoo's validation is an
+// error. For Hangup and Disconnect the response is read and ignored (the
+// call is over).
+func (s *Sim) requestApp(ctx context.Context, t target, v url.Values, jar http.CookieJar, strict bool) (appReply, error) {
 	u := *t.u
 	q := u.Query()
 	for k, vals := range v {
@@ -163,37 +190,39 @@ func (s *Sim) requestApp(ctx context.Context, t target, v url.Values) (kookoo.Re
 	}
 	u.RawQuery = q.Encode()
 	t.u = &u
-	ev := v.Get("event")
+	ev := kookoo.Event(v.Get("event"))
+	label := string(ev)
+	switch {
+	case ev == kookoo.EventNone:
+		label = "none"
+	case !ev.Known():
+		label = "other"
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppTimeout)
 	defer cancel()
-	body, err := s.get(ctx, t, s.cfg.MaxAppBodyBytes)
+	body, err := s.get(ctx, t, s.cfg.MaxAppBodyBytes, jar)
 	took := time.Since(start)
-	s.m.appRequest.WithLabelValues(eventLabel(ev)).Observe(took.Seconds())
-	s.log.Debug("app request", "event", eventLabel(ev), "took", took)
+	s.m.appRequest.WithLabelValues(label).Observe(took.Seconds())
+	s.log.Debug("app request", "event", label, "took", took)
 	if err != nil {
 		s.m.appErrors.Inc()
-		return kookoo.Response{}, fmt.Errorf("%w: %s event=%s: %w", ErrApp, t, eventLabel(ev), err)
+		return appReply{}, fmt.Errorf("%w: %s event=%s: %w", ErrApp, t, label, err)
 	}
-	if ev == string(kookoo.EventHangup) || ev == string(kookoo.EventDisconnect) {
-		return kookoo.Response{}, nil
+	if ev.Ended() {
+		return appReply{}, nil
 	}
-	resp, err := kookoo.ParseResponse(body)
+	resp, warnings, err := kookoo.ParseResponseTolerant(body)
+	if err == nil && strict {
+		if len(warnings) > 0 {
+			err = fmt.Errorf("--strict: %s", warnings[0])
+		} else {
+			err = resp.Validate()
+		}
+	}
 	if err != nil {
 		s.m.appErrors.Inc()
-		return kookoo.Response{}, fmt.Errorf("%w: %s event=%s: invalid KooKoo XML: %w", ErrApp, t, eventLabel(ev), err)
+		return appReply{}, fmt.Errorf("%w: %s event=%s: invalid KooKoo XML: %w", ErrApp, t, label, err)
 	}
-	return resp, nil
-}
-
-// eventLabel is the metric label of a KooKoo event ("none" for the
-// follow-up request without one).
-func eventLabel(ev string) string {
-	switch kookoo.Event(ev) {
-	case kookoo.EventNewCall, kookoo.EventRecord, kookoo.EventGotDTMF, kookoo.EventDial, kookoo.EventHangup, kookoo.EventDisconnect:
-		return ev
-	case "":
-		return "none"
-	}
-	return "other"
+	return appReply{resp: resp, warnings: warnings}, nil
 }

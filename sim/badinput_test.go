@@ -90,9 +90,12 @@ func postOffer(t *testing.T, ts *testServer, body any) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var e struct{ Error string }
+	var e map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&e)
-	return resp.StatusCode, e.Error
+	if _, old := e["error"]; old {
+		t.Errorf("error body %v uses \"error\"; the documented key is \"error_message\"", e)
+	}
+	return resp.StatusCode, e["error_message"]
 }
 
 func TestOfferRejectsBadInput(t *testing.T) {

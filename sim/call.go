@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"time"
@@ -33,9 +35,12 @@ const (
 	// recordGrace ends a <record> by the wall clock when the caller's
 	// audio stops arriving (the end-pointer counts samples only).
 	recordGrace = 3 * time.Second
-	// maxIdleResponses ends a call whose app keeps answering with
-	// nothing to play and nothing to wait for.
+	// maxIdleResponses ends a call whose app keeps answering
+	// <response filler="yes"/> with nothing to play and nothing to wait for.
 	maxIdleResponses = 3
+	// maxDialRecording caps the silent recording made for an answered
+	// <dial record="true">.
+	maxDialRecording = 2 * time.Minute
 	// closeGrace is how long the sim waits for the caller to close after
 	// it announced the end of the call.
 	closeGrace = 2 * time.Second
@@ -58,6 +63,9 @@ type call struct {
 	start  time.Time
 	seq    uint64
 	idle   int
+	// jar keeps the app's cookies for this call only (a PHP session, for
+	// one), across every request, redirects and gotourl included.
+	jar http.CookieJar
 
 	// turn holds a recorded turn's figures until the reply's first frame.
 	turn      *Event
@@ -70,7 +78,8 @@ type call struct {
 }
 
 func newCall(s *Sim, id, sid string, opts callOptions, l *leg, log *slog.Logger) *call {
-	return &call{s: s, id: id, sid: sid, opts: opts, leg: l, log: log, target: opts.target, process: "none"}
+	jar, _ := cookiejar.New(nil) // never fails without options
+	return &call{s: s, id: id, sid: sid, opts: opts, leg: l, log: log, target: opts.target, process: "none", jar: jar}
 }
 
 // run is the call's goroutine: converse, then tear down.
@@ -152,6 +161,12 @@ func (c *call) converse(ctx context.Context) (result, reason, why string) {
 		case errors.Is(err, ErrAppHangup):
 			c.final(ctx, c.disconnectValues(""))
 			return resultCompleted, "app", ""
+		case errors.Is(err, ErrAppEnded):
+			// KooKoo ends a call whose app has nothing left to do, and
+			// tells the app with Disconnect.
+			c.leg.emit(Event{Type: EventInfo, Text: ErrAppEnded.Error()})
+			c.final(ctx, c.disconnectValues(""))
+			return resultCompleted, "app", ErrAppEnded.Error()
 		case ctx.Err() != nil:
 			cause := context.Cause(ctx)
 			if errors.Is(cause, context.Canceled) {
@@ -182,14 +197,14 @@ func (c *call) final(ctx context.Context, v url.Values) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.s.cfg.AppTimeout)
 	defer cancel()
 	c.leg.emit(Event{Type: EventRequest, KooKoo: v.Get("event"), Data: v.Get("data"), Status: v.Get("process")})
-	if _, err := c.s.requestApp(fctx, c.target, v); err != nil {
+	if _, err := c.s.requestApp(fctx, c.target, v, c.jar, false); err != nil {
 		c.log.Info("final request failed", "event", v.Get("event"), "err", err)
 	}
 }
 
 type fetchResult struct {
-	resp kookoo.Response
-	err  error
+	reply appReply
+	err   error
 }
 
 // fetch sends one request to the app while the call stays responsive to
@@ -198,23 +213,27 @@ func (c *call) fetch(ctx context.Context, v url.Values) (kookoo.Response, error)
 	c.process = "none"
 	ev := v.Get("event")
 	c.leg.emit(Event{Type: EventRequest, KooKoo: ev, Data: v.Get("data"), Status: v.Get("status")})
-	c.log.Debug("app request", "event", eventLabel(ev))
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := make(chan fetchResult, 1)
+	target, jar, strict := c.target, c.jar, c.opts.strict
 	if !c.leg.goTracked(func() {
-		r, err := c.s.requestApp(fctx, c.target, v)
+		r, err := c.s.requestApp(fctx, target, v, jar, strict)
 		res <- fetchResult{r, err}
 	}) {
 		return kookoo.Response{}, ErrCallerHangup
 	}
 	var out fetchResult
-	done := make(chan struct{})
-	err := c.wait(ctx, waiter{result: res, onResult: func(r fetchResult) { out = r; close(done) }})
+	err := c.wait(ctx, waiter{result: res, onResult: func(r fetchResult) { out = r }})
 	if err != nil {
 		return kookoo.Response{}, err
 	}
-	return out.resp, out.err
+	for _, w := range out.reply.warnings {
+		// Shown to the developer: the page, the CLI and the server log.
+		c.leg.emit(Event{Type: EventWarning, Text: w.String()})
+		c.log.Warn("app response read tolerantly", "warning", w.String())
+	}
+	return out.reply.resp, out.err
 }
 
 // waiter says what a wait reacts to; a handler returning true ends it.
@@ -292,10 +311,12 @@ func (c *call) flushTurn() {
 // execute runs one response's verbs in order and returns the next
 // request (§3.1 of the spec): the result of the input tag, or a follow-up
 // with no event after play-only responses. gotourl redirects that request.
+// A response with nothing to do ends the call (ErrAppEnded), as KooKoo
+// ends it, unless it asks with filler="yes" to be called again.
 func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, error) {
 	var next url.Values
 	action := ""
-	played := false
+	did := false
 	var jump *target
 	for _, vb := range resp.Verbs {
 		if action != "" {
@@ -309,7 +330,7 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 			case kookoo.SendSMS:
 				c.leg.emit(Event{Type: EventSMS, Text: v.Text})
 			default:
-				c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("ignored %s after <%s> (the input tag must be last)", verbName(vb), action)})
+				c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("ignored <%s> after <%s> (the input tag must be last)", vb.TagName(), action)})
 			}
 			continue
 		}
@@ -317,9 +338,10 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 		switch v := vb.(type) {
 		case kookoo.PlayText, kookoo.SayAs, kookoo.PlayAudio:
 			_, err = c.playVerb(ctx, vb, false)
-			played = true
+			did = true
 		case kookoo.SendSMS:
 			c.leg.emit(Event{Type: EventSMS, Text: v.Text})
+			did = true
 		case kookoo.GotoURL:
 			t, terr := c.s.urlTarget(v.URL)
 			if terr != nil {
@@ -334,11 +356,14 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 			next, err = c.record(ctx, v)
 		case kookoo.Dial:
 			action = "dial"
-			next, err = c.dial(v)
+			next, err = c.dial(ctx, v)
+		case kookoo.Conference:
+			action = "conference"
+			next, err = c.conference(ctx, v)
 		case kookoo.Hangup:
 			return nil, ErrAppHangup
 		default:
-			c.leg.emit(Event{Type: EventInfo, Text: "unsupported tag " + verbName(vb) + " skipped"})
+			c.leg.emit(Event{Type: EventInfo, Text: "unsupported tag <" + vb.TagName() + "> skipped"})
 		}
 		if err != nil {
 			return nil, err
@@ -348,43 +373,21 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 		c.target = *jump
 		c.leg.emit(Event{Type: EventInfo, Text: "gotourl " + jump.String()})
 	}
-	if action != "" {
+	switch {
+	case action != "":
 		c.idle = 0
 		return next, nil
-	}
-	if played || jump != nil {
+	case did || jump != nil:
 		c.idle = 0
-	} else if c.idle++; c.idle >= maxIdleResponses {
-		return nil, fmt.Errorf("%w: %d responses in a row with nothing to play or wait for", ErrApp, c.idle)
+	case !resp.Filler:
+		return nil, ErrAppEnded
+	default:
+		if c.idle++; c.idle >= maxIdleResponses {
+			return nil, fmt.Errorf("%w: %d responses in a row with filler=\"yes\" and nothing to do", ErrApp, c.idle)
+		}
+		c.leg.emit(Event{Type: EventInfo, Text: `filler="yes" with nothing to do: KooKoo requests the app again`})
 	}
 	return c.values(kookoo.EventNone, "", ""), nil
-}
-
-// verbName names a verb for events.
-func verbName(v kookoo.Verb) string {
-	switch v := v.(type) {
-	case kookoo.PlayText:
-		return "<playtext>"
-	case kookoo.SayAs:
-		return "<say-as>"
-	case kookoo.PlayAudio:
-		return "<playaudio>"
-	case kookoo.CollectDTMF:
-		return "<collectdtmf>"
-	case kookoo.Record:
-		return "<record>"
-	case kookoo.Dial:
-		return "<dial>"
-	case kookoo.Hangup:
-		return "<hangup>"
-	case kookoo.GotoURL:
-		return "<gotourl>"
-	case kookoo.SendSMS:
-		return "<sendsms>"
-	case kookoo.Unknown:
-		return "<" + v.Tag + ">"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // playVerb plays a play tag; with bargeIn, keys pressed during it stop it
@@ -401,7 +404,7 @@ func (c *call) playVerb(ctx context.Context, vb kookoo.Verb, bargeIn bool) (stri
 		c.process = "playaudio"
 		return c.playURL(ctx, v.URL, bargeIn)
 	}
-	c.leg.emit(Event{Type: EventInfo, Text: "ignored " + verbName(vb) + " inside <collectdtmf>"})
+	c.leg.emit(Event{Type: EventInfo, Text: "ignored <" + vb.TagName() + "> inside <collectdtmf>"})
 	return "", nil
 }
 
@@ -512,7 +515,7 @@ func (s *Sim) fetchAudio(ctx context.Context, raw string) (audio.PCM, error) {
 		}
 		fctx, cancel := context.WithTimeout(ctx, s.cfg.AppTimeout)
 		defer cancel()
-		body, err = s.get(fctx, t, s.cfg.MaxAudioBytes)
+		body, err = s.get(fctx, t, s.cfg.MaxAudioBytes, nil)
 		if err != nil {
 			return audio.PCM{}, fmt.Errorf("%w: fetch %s: %w", ErrAudio, t, err)
 		}
@@ -767,15 +770,86 @@ func (c *call) collectDTMF(ctx context.Context, v kookoo.CollectDTMF) (url.Value
 	return c.values(kookoo.EventGotDTMF, string(digits), ""), nil
 }
 
-// dial simulates a <dial>: the configured outcome, reported at once.
-func (c *call) dial(v kookoo.Dial) (url.Values, error) {
+// dial simulates a <dial>: it rings for DialRingTime, then reports the
+// call's chosen outcome; an answered dial first talks for the chosen
+// duration (capped by limittime). The caller hanging up meanwhile gives
+// Hangup with process=dial and the dial's data and status (§1.3).
+func (c *call) dial(ctx context.Context, v kookoo.Dial) (url.Values, error) {
 	c.flushTurn()
 	c.process = "dial"
-	outcome := c.s.cfg.DialOutcome
-	c.leg.emit(Event{Type: EventDial, Text: maskNumber(v.Number), Status: outcome})
+	outcome := c.opts.dialOutcome
+	c.leg.emit(Event{Type: EventDial, Text: kookoo.MaskNumber(v.Number), Status: outcome})
+	c.hangupData, c.hangupStatus = "-1", DialNotAnswered
+	if err := c.pause(ctx, c.s.cfg.DialRingTime); err != nil {
+		return nil, err
+	}
+	data, talked := "-1", 0
+	if outcome == DialAnswered {
+		talk := c.opts.dialDuration
+		if v.LimitTime > 0 {
+			talk = min(talk, v.LimitTime)
+		}
+		if v.Record {
+			data = c.silentRecording("dial", min(talk, maxDialRecording))
+		}
+		c.hangupData, c.hangupStatus = data, DialAnswered
+		if err := c.pause(ctx, talk); err != nil {
+			return nil, err
+		}
+		talked = int((talk + time.Second/2) / time.Second)
+	}
+	c.hangupData, c.hangupStatus = "", ""
 	r := c.request(kookoo.EventDial)
-	r.Data, r.Status, r.CallDuration = "-1", outcome, 0
+	r.Data, r.Status, r.CallDuration = data, outcome, talked
 	return r.Values(), nil
+}
+
+// conference simulates a <conference>: the caller is in it until they
+// press # (KooKoo's Conference event, §1.3), or for the call's chosen
+// conference duration when one is set. Other keys are ignored. Hanging up
+// gives Hangup with process=conference.
+func (c *call) conference(ctx context.Context, v kookoo.Conference) (url.Values, error) {
+	c.flushTurn()
+	c.process = "conference"
+	c.leg.emit(Event{Type: EventConference, Text: v.Name})
+	c.leg.emit(Event{Type: EventListen, Mode: "conference"})
+	start := time.Now()
+	w := waiter{digit: func(r rune) bool { return r == '#' }}
+	if d := c.opts.confDuration; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		w.timer = t.C
+	}
+	if err := c.wait(ctx, w); err != nil {
+		return nil, err
+	}
+	r := c.request(kookoo.EventConference)
+	r.CallDuration = int((time.Since(start) + time.Second/2) / time.Second)
+	return r.Values(), nil
+}
+
+// pause lets d pass on the call (caller audio and keys are dropped),
+// ending early if the caller hangs up.
+func (c *call) pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	return c.wait(ctx, waiter{timer: t.C})
+}
+
+// silentRecording serves d of silence as a recording and returns its URL
+// (the emulator has no far end to record).
+func (c *call) silentRecording(name string, d time.Duration) string {
+	pcm := audio.PCM{Rate: audio.SampleRate, Samples: make([]int16, int(d/time.Second)*audio.SampleRate)}
+	var buf bytes.Buffer
+	if err := audio.EncodeWAV(&buf, pcm, audio.EncodingPCM16); err != nil {
+		return "-1"
+	}
+	id := newRecordingID(name)
+	c.s.recs.put(&recording{id: id, wav: buf.Bytes()})
+	return c.s.cfg.PublicBaseURL + "/sim/recordings/" + id + ".wav"
 }
 
 // request is a KooKoo request of this call (§1.2 of the spec), without

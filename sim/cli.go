@@ -55,6 +55,11 @@ type cliOptions struct {
 	voice      string
 	timeout    time.Duration
 	verbose    bool
+	strict     bool
+	token      string
+	dial       string
+	dialFor    time.Duration
+	confFor    time.Duration
 }
 
 func parseCLI(args []string, stderr io.Writer) (cliOptions, error) {
@@ -78,6 +83,11 @@ func parseCLI(args []string, stderr io.Writer) (cliOptions, error) {
 	fs.StringVar(&o.voice, "voice", "", "espeak-ng voice for --say")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.BoolVar(&o.verbose, "v", false, "also print partial transcripts and debug logs")
+	fs.BoolVar(&o.strict, "strict", false, "end the call on any response KooKoo would only read tolerantly, or that fails validation")
+	fs.StringVar(&o.token, "token", os.Getenv("KOEL_SIM_TOKEN"), "sim token or link token (outside development mode; default $KOEL_SIM_TOKEN)")
+	fs.StringVar(&o.dial, "dial", "", "simulated outcome of every <dial>: answered, not_answered or busy (default: the server's, not_answered)")
+	fs.DurationVar(&o.dialFor, "dial-duration", 0, "how long an answered <dial> talks (callduration)")
+	fs.DurationVar(&o.confFor, "conference-duration", 0, "leave a <conference> after this long (0: stay until a --dtmf step presses #)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -90,6 +100,10 @@ func parseCLI(args []string, stderr io.Writer) (cliOptions, error) {
 		return o, fmt.Errorf("%w: give at least one --say, --wav or --dtmf", ErrBadRequest)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("%w: --timeout must be positive", ErrBadRequest)
+	case o.dial != "" && o.dial != DialAnswered && o.dial != DialNotAnswered && o.dial != DialBusy:
+		return o, fmt.Errorf("%w: --dial %q is not %s, %s or %s", ErrBadRequest, o.dial, DialAnswered, DialNotAnswered, DialBusy)
+	case o.dialFor < 0 || o.dialFor > time.Hour || o.confFor < 0 || o.confFor > time.Hour:
+		return o, fmt.Errorf("%w: --dial-duration and --conference-duration must be within 0..1h", ErrBadRequest)
 	}
 	return o, nil
 }
@@ -151,6 +165,8 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, deps c
 	c, err := dialSim(ctx, api, clientConfig{
 		Server: o.server, Connection: o.connection, AppURL: o.app,
 		SilencePeriod: o.silence, MaxRecordTime: o.maxRecord, Logger: log,
+		Token: o.token, Strict: o.strict, DialOutcome: o.dial,
+		DialDuration: o.dialFor.Seconds(), ConferenceDuration: o.confFor.Seconds(),
 	})
 	if err != nil {
 		return err
@@ -362,6 +378,10 @@ func (sc *script) print(ev Event) {
 		fmt.Fprintf(w, "event: dial %s (simulated %s)\n", ev.Text, ev.Status)
 	case EventSMS:
 		fmt.Fprintf(w, "event: sms %q\n", ev.Text)
+	case EventWarning:
+		fmt.Fprintf(w, "warning: %s\n", ev.Text)
+	case EventConference:
+		fmt.Fprintf(w, "event: conference %s (simulated; # leaves)\n", ev.Text)
 	case EventInfo:
 		fmt.Fprintf(w, "event: %s\n", ev.Text)
 	case EventError:

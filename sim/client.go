@@ -26,8 +26,14 @@ type clientConfig struct {
 	SilencePeriod float64
 	MaxRecordTime float64
 	Caller        string
-	HTTPClient    *http.Client
-	Logger        *slog.Logger
+	// Token is sent as Authorization: Bearer (outside development mode).
+	Token              string
+	Strict             bool
+	DialOutcome        string
+	DialDuration       float64
+	ConferenceDuration float64
+	HTTPClient         *http.Client
+	Logger             *slog.Logger
 }
 
 // client is a pion offerer that talks to a Sim like the page does.
@@ -108,12 +114,17 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 	body, _ := json.Marshal(offerRequest{
 		SDP: pc.LocalDescription().SDP, Type: "offer", Connection: cfg.Connection, AppURL: cfg.AppURL,
 		SilencePeriod: cfg.SilencePeriod, MaxRecordTime: cfg.MaxRecordTime, Caller: cfg.Caller,
+		Strict: cfg.Strict, DialOutcome: cfg.DialOutcome, DialDuration: cfg.DialDuration,
+		ConferenceDuration: cfg.ConferenceDuration,
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.Server, "/")+"/sim/offer", bytes.NewReader(body))
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrCallFailed, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	}
 	resp, err := cfg.HTTPClient.Do(req)
 	if err != nil {
 		return fail(fmt.Errorf("%w: post offer: %w", ErrCallFailed, err))
@@ -124,11 +135,13 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 		return fail(fmt.Errorf("%w: read answer: %w", ErrCallFailed, err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-			e.Error = snippet(raw)
+		var e struct {
+			Message string `json:"error_message"`
 		}
-		return fail(fmt.Errorf("%w: server answered %d: %s", ErrCallFailed, resp.StatusCode, e.Error))
+		if json.Unmarshal(raw, &e) != nil || e.Message == "" {
+			e.Message = snippet(raw)
+		}
+		return fail(fmt.Errorf("%w: server answered %d: %s", ErrCallFailed, resp.StatusCode, e.Message))
 	}
 	var ans offerResponse
 	if err := json.Unmarshal(raw, &ans); err != nil {

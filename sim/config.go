@@ -20,6 +20,10 @@ import (
 const (
 	DialAnswered    = "answered"
 	DialNotAnswered = "not_answered"
+	// DialBusy is not in KooKoo's documentation, which lists answered and
+	// not_answered only; the emulator offers it to drive an app's third
+	// branch.
+	DialBusy = "busy"
 )
 
 // Defaults applied by [New] to zero fields of [Config].
@@ -33,6 +37,8 @@ const (
 	DefaultMaxCallDuration   = 30 * time.Minute
 	DefaultCalledNumber      = "918065740671"
 	DefaultInitialSilence    = 5 * time.Second
+	DefaultDialRingTime      = 2 * time.Second
+	DefaultOffersPerMinute   = 10
 )
 
 // Config configures a [Sim]. Zero values mean the documented default.
@@ -64,9 +70,32 @@ type Config struct {
 	PublicBaseURL string
 	// MaxCalls caps concurrent calls (default 100); more get 503.
 	MaxCalls int
-	// DialOutcome is the simulated result of <dial>: [DialAnswered] or
-	// [DialNotAnswered] (default).
+	// DialOutcome is the simulated result of <dial> when the offer does
+	// not choose one: [DialAnswered], [DialNotAnswered] (default) or
+	// [DialBusy].
 	DialOutcome string
+	// DialDuration is how long an answered <dial> talks (callduration)
+	// when the offer does not say; default 0.
+	DialDuration time.Duration
+	// DialRingTime is how long a <dial> rings before a not_answered or
+	// busy outcome, and before an answered one connects (default 2 s), so
+	// that an app that redials on not_answered does not spin.
+	DialRingTime time.Duration
+	// Open accepts offers without a token and without a rate limit:
+	// development mode. Otherwise an offer needs Token (see
+	// [Sim.SignLink]) and each client address gets OffersPerMinute.
+	Open bool
+	// Token authorizes offers outside development mode, as
+	// "Authorization: Bearer <Token>" or a link token signed with it.
+	// Empty (and not Open) refuses every offer.
+	Token string
+	// OffersPerMinute caps offers per client address outside development
+	// mode (default 10, bursts of half that).
+	OffersPerMinute int
+	// CheckConnection reports whether a koel connection exists before an
+	// offer for it takes a slot; an error wrapping [ErrUnknownConnection]
+	// is answered 404. Nil accepts any well-formed identifier.
+	CheckConnection func(ctx context.Context, connection string) error
 	// Voice is the text-to-speech voice for playtext and say-as.
 	Voice tts.Voice
 
@@ -123,9 +152,18 @@ func (c *Config) setDefaults() error {
 	switch c.DialOutcome {
 	case "":
 		c.DialOutcome = DialNotAnswered
-	case DialAnswered, DialNotAnswered:
+	case DialAnswered, DialNotAnswered, DialBusy:
 	default:
-		return fmt.Errorf("%w: config: DialOutcome %q is not %q or %q", ErrBadRequest, c.DialOutcome, DialAnswered, DialNotAnswered)
+		return fmt.Errorf("%w: config: DialOutcome %q is not %q, %q or %q", ErrBadRequest, c.DialOutcome, DialAnswered, DialNotAnswered, DialBusy)
+	}
+	if c.DialDuration < 0 || c.DialRingTime < 0 || c.OffersPerMinute < 0 {
+		return fmt.Errorf("%w: config: DialDuration, DialRingTime and OffersPerMinute must not be negative", ErrBadRequest)
+	}
+	if c.DialRingTime == 0 {
+		c.DialRingTime = DefaultDialRingTime
+	}
+	if c.OffersPerMinute == 0 {
+		c.OffersPerMinute = DefaultOffersPerMinute
 	}
 	if c.AppTimeout <= 0 {
 		c.AppTimeout = DefaultAppTimeout

@@ -240,7 +240,7 @@ func TestDialOutcomeIsConfigurable(t *testing.T) {
 	if d["status"] != "answered" || d["data"] != "-1" || d["callduration"] != "0" {
 		t.Errorf("Dial request %v, want status=answered data=-1 callduration=0", d)
 	}
-	if !strings.Contains(out, "bot: one two") || !strings.Contains(out, "event: dial *********10 (simulated answered)") {
+	if !strings.Contains(out, "bot: one two") || !strings.Contains(out, "event: dial *******3210 (simulated answered)") {
 		t.Errorf("output lacks say-as speech or the dial:\n%s", out)
 	}
 }

@@ -17,6 +17,21 @@ var (
 	ErrURLNotAllowed = errors.New("sim: url not allowed")
 	// ErrClosed is returned after [Sim.Close].
 	ErrClosed = errors.New("sim: closed")
+	// ErrDraining refuses new calls after [Sim.Drain] (503).
+	ErrDraining = errors.New("sim: draining: not taking new calls")
+	// ErrUnauthorized refuses an offer without a valid token outside
+	// development mode (401).
+	ErrUnauthorized = errors.New("sim: unauthorized")
+	// ErrRateLimited refuses a client over its offer rate (429).
+	ErrRateLimited = errors.New("sim: too many offers")
+	// ErrUnknownConnection refuses an offer for a connection that does not
+	// exist (404). [Config.CheckConnection] returns it (wrapped).
+	ErrUnknownConnection = errors.New("sim: unknown connection")
+	// ErrUnsupportedMedia refuses an offer that is not JSON (415).
+	ErrUnsupportedMedia = errors.New("sim: unsupported media type")
+	// ErrAppEnded is the cause of a call whose app returned nothing left
+	// to do: KooKoo ends such a call.
+	ErrAppEnded = errors.New("sim: the app returned no further verbs; the call ends")
 	// ErrApp means the KooKoo app failed: a transport error, a non-2xx
 	// status, a timeout, an oversize body or invalid XML.
 	ErrApp = errors.New("sim: kookoo app failed")

@@ -3,19 +3,21 @@ package sim
 // Event types sent to the caller's UI over the "koel" DataChannel, one JSON
 // object per message.
 const (
-	EventCall    = "call"    // the call is up: CallID, SID
-	EventRequest = "request" // the emulator called the app: KooKoo (event name, "" for a follow-up), Data, Status
-	EventBot     = "bot"     // the bot speaks: Text (playtext, say-as) or URL (playaudio)
-	EventListen  = "listen"  // the emulator waits for the caller: Mode "record" or "dtmf"
-	EventPartial = "partial" // partial transcript of the caller: Text
-	EventCaller  = "caller"  // final transcript of the caller: Text, Confidence
-	EventTurn    = "turn"    // figures of one recorded turn: Reason, SpeechMS, RecordMS, EndpointMS, ReplyMS, URL
-	EventDTMF    = "dtmf"    // digits collected: Text
-	EventDial    = "dial"    // a simulated <dial>: Text (number), Status
-	EventSMS     = "sms"     // a <sendsms>: Text
-	EventInfo    = "info"    // anything else worth showing: Text
-	EventError   = "error"   // something failed: Text says why
-	EventHangup  = "hangup"  // the call ended: Reason ("app", "caller", "error"), Text
+	EventCall       = "call"       // the call is up: CallID, SID
+	EventRequest    = "request"    // the emulator called the app: KooKoo (event name, "" for a follow-up), Data, Status
+	EventBot        = "bot"        // the bot speaks: Text (playtext, say-as) or URL (playaudio)
+	EventListen     = "listen"     // the emulator waits for the caller: Mode "record" or "dtmf"
+	EventPartial    = "partial"    // partial transcript of the caller: Text
+	EventCaller     = "caller"     // final transcript of the caller: Text, Confidence
+	EventTurn       = "turn"       // figures of one recorded turn: Reason, SpeechMS, RecordMS, EndpointMS, ReplyMS, URL
+	EventDTMF       = "dtmf"       // digits collected: Text
+	EventDial       = "dial"       // a simulated <dial>: Text (number), Status
+	EventSMS        = "sms"        // a <sendsms>: Text
+	EventWarning    = "warning"    // the app's response was read tolerantly: Text names tag, attribute, value and the default used
+	EventConference = "conference" // the caller joined a <conference>: Text (name)
+	EventInfo       = "info"       // anything else worth showing: Text
+	EventError      = "error"      // something failed: Text says why
+	EventHangup     = "hangup"     // the call ended: Reason ("app", "caller", "error"), Text
 )
 
 // Event is one message to the caller's UI (the page or the CLI).

@@ -76,6 +76,8 @@ func startSim(tb testing.TB, mutate func(*Config)) *testServer {
 		TTS:           testTTS(tb),
 		PublicBaseURL: srv.URL,
 		AppTimeout:    5 * time.Second,
+		Open:          true,
+		DialRingTime:  time.Millisecond,
 	}
 	if mutate != nil {
 		mutate(&cfg)

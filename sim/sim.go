@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -19,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/koelvoice/koel/audio/stt"
+	"github.com/koelvoice/koel/kookoo"
 )
 
 // maxOfferRequestBytes caps the JSON body of POST /sim/offer.
@@ -37,10 +39,13 @@ type Sim struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
-	active int
-	calls  map[string]*call
+	limits *offerLimits
+
+	mu       sync.Mutex
+	closed   bool
+	draining bool
+	active   int
+	calls    map[string]*call
 }
 
 // New validates cfg, applies defaults and returns a Sim ready to mount.
@@ -63,6 +68,7 @@ func New(cfg Config) (*Sim, error) {
 		m:      m,
 		api:    api,
 		recs:   newRecordings(cfg.MaxRecordingBytes, cfg.RecordingTTL),
+		limits: newOfferLimits(cfg.OffersPerMinute, time.Now),
 		ctx:    ctx,
 		cancel: cancel,
 		calls:  map[string]*call{},
@@ -79,6 +85,7 @@ func (s *Sim) Routes(r *mux.Router) {
 	r.Handle("/sim/", pageHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/sim/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/sim/offer", s.handleOffer).Methods(http.MethodPost)
+	r.HandleFunc("/sim/link", s.handleLink).Methods(http.MethodGet)
 	r.HandleFunc("/sim/recordings/{id}.wav", s.handleRecording).Methods(http.MethodGet, http.MethodHead)
 }
 
@@ -111,6 +118,14 @@ func (s *Sim) ActiveCalls() int {
 	return s.active
 }
 
+// Drain refuses new calls (503) and lets the calls in progress go on; the
+// server's drain calls it before it waits for them. Close still ends them.
+func (s *Sim) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+}
+
 // Close refuses new calls, hangs up every call and waits for their
 // goroutines. It is idempotent.
 func (s *Sim) Close() error {
@@ -128,6 +143,9 @@ func (s *Sim) reserve() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.draining {
+		return ErrDraining
 	}
 	if s.active >= s.cfg.MaxCalls {
 		return fmt.Errorf("%w (limit %d)", ErrTooManyCalls, s.cfg.MaxCalls)
@@ -159,6 +177,18 @@ type offerRequest struct {
 	MaxRecordTime float64 `json:"max_record_time,omitempty"`
 	// Caller is the cid to present; empty draws a realistic one.
 	Caller string `json:"caller,omitempty"`
+	// Strict ends the call on any response that needs tolerant reading or
+	// fails kookoo's validation (koel call --strict).
+	Strict bool `json:"strict,omitempty"`
+	// DialOutcome is the simulated result of every <dial>: answered,
+	// not_answered or busy; empty uses the server's default.
+	DialOutcome string `json:"dial_outcome,omitempty"`
+	// DialDuration is how long an answered <dial> talks, in seconds
+	// (callduration).
+	DialDuration float64 `json:"dial_duration,omitempty"`
+	// ConferenceDuration is how long the caller stays in a <conference>
+	// before leaving, in seconds; 0 stays until the caller presses #.
+	ConferenceDuration float64 `json:"conference_duration,omitempty"`
 }
 
 // offerResponse is the answer to POST /sim/offer.
@@ -171,11 +201,15 @@ type offerResponse struct {
 
 // callOptions are a call's validated settings.
 type callOptions struct {
-	target     target
-	connection string
-	silence    time.Duration
-	maxRecord  time.Duration
-	cid        string
+	target       target
+	connection   string
+	silence      time.Duration
+	maxRecord    time.Duration
+	cid          string
+	strict       bool
+	dialOutcome  string
+	dialDuration time.Duration
+	confDuration time.Duration
 }
 
 // parseOfferRequest validates everything in an offer request but the SDP.
@@ -211,6 +245,21 @@ func (s *Sim) parseOfferRequest(req offerRequest) (callOptions, error) {
 	if o.maxRecord, err = sec("max_record_time", req.MaxRecordTime, 600); err != nil {
 		return o, err
 	}
+	if o.dialDuration, err = sec("dial_duration", req.DialDuration, 3600); err != nil {
+		return o, err
+	}
+	if o.confDuration, err = sec("conference_duration", req.ConferenceDuration, 3600); err != nil {
+		return o, err
+	}
+	o.strict = req.Strict
+	switch req.DialOutcome {
+	case "":
+		o.dialOutcome, o.dialDuration = s.cfg.DialOutcome, cmp.Or(o.dialDuration, s.cfg.DialDuration)
+	case DialAnswered, DialNotAnswered, DialBusy:
+		o.dialOutcome = req.DialOutcome
+	default:
+		return o, fmt.Errorf("%w: dial_outcome %q is not %s, %s or %s", ErrBadRequest, req.DialOutcome, DialAnswered, DialNotAnswered, DialBusy)
+	}
 	switch {
 	case req.Caller == "":
 		o.cid = randomDigits("9", 10)
@@ -222,13 +271,24 @@ func (s *Sim) parseOfferRequest(req offerRequest) (callOptions, error) {
 	return o, nil
 }
 
-// httpError writes a JSON error with the status that fits err.
+// httpError writes a JSON error, {"error_message": "…"}, with the status
+// that fits err.
 func httpError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrTooManyCalls), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrTooManyCalls), errors.Is(err, ErrClosed), errors.Is(err, ErrDraining):
 		code = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
+	case errors.Is(err, ErrRateLimited):
+		code = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "10")
+	case errors.Is(err, ErrUnauthorized):
+		code = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Bearer realm="koel softphone"`)
+	case errors.Is(err, ErrUnknownConnection):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrUnsupportedMedia):
+		code = http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrBadOffer), errors.Is(err, ErrNoAudio), errors.Is(err, ErrBadRequest), errors.Is(err, ErrURLNotAllowed):
 		code = http.StatusBadRequest
 	}
@@ -236,7 +296,7 @@ func httpError(w http.ResponseWriter, err error) {
 	if code == http.StatusInternalServerError {
 		msg = "sim: internal error"
 	}
-	writeJSON(w, code, map[string]string{"error": msg})
+	writeJSON(w, code, map[string]string{"error_message": msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -246,19 +306,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// handleOffer answers POST /sim/offer: validate, take a slot, answer the
-// SDP, start the call.
+// handleOffer answers POST /sim/offer: limit and authorize the client,
+// validate, check the connection, take a slot, answer the SDP, start the
+// call.
 func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.Open && !s.limits.allow(clientAddr(r)) {
+		s.m.calls.WithLabelValues(resultRejected).Inc()
+		httpError(w, fmt.Errorf("%w: at most %d offers a minute from one address", ErrRateLimited, s.cfg.OffersPerMinute))
+		return
+	}
 	// JSON only: a cross-site form or text/plain post (no CORS preflight)
 	// cannot start calls.
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "sim: offer must be application/json"})
+		httpError(w, fmt.Errorf("%w: offer must be application/json", ErrUnsupportedMedia))
 		return
 	}
 	var req offerRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxOfferRequestBytes))
 	if err := dec.Decode(&req); err != nil {
 		httpError(w, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
+		return
+	}
+	if err := s.authorize(r, req.Connection); err != nil {
+		s.m.calls.WithLabelValues(resultRejected).Inc()
+		httpError(w, err)
 		return
 	}
 	opts, err := s.parseOfferRequest(req)
@@ -269,6 +340,13 @@ func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
 	if err := checkOffer(req.SDP); err != nil {
 		httpError(w, err)
 		return
+	}
+	if opts.connection != "" && s.cfg.CheckConnection != nil {
+		if err := s.cfg.CheckConnection(r.Context(), opts.connection); err != nil {
+			s.m.calls.WithLabelValues(resultRejected).Inc()
+			httpError(w, err)
+			return
+		}
 	}
 	if err := s.reserve(); err != nil {
 		s.m.calls.WithLabelValues(resultRejected).Inc()
@@ -342,7 +420,7 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offer
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go c.run(s.ctx)
-	log.Info("call started", "app", opts.target.String(), "caller", maskNumber(opts.cid))
+	log.Info("call started", "app", opts.target.String(), "caller", kookoo.MaskNumber(opts.cid))
 	return offerResponse{SDP: pc.LocalDescription().SDP, Type: "answer", CallID: id, SID: sid}, nil
 }
 
@@ -357,14 +435,6 @@ func (s *Sim) handleRecording(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	http.ServeContent(w, r, id+".wav", rec.created, bytes.NewReader(rec.wav))
-}
-
-// maskNumber hides all but the last two digits of a phone number.
-func maskNumber(n string) string {
-	if len(n) <= 2 {
-		return strings.Repeat("*", len(n))
-	}
-	return strings.Repeat("*", len(n)-2) + n[len(n)-2:]
 }
 
 func randomUint32() uint32 {
