@@ -164,9 +164,9 @@ func (c *call) converse(ctx context.Context) (result, reason, why string) {
 		case errors.Is(err, ErrAppEnded):
 			// KooKoo ends a call whose app has nothing left to do, and
 			// tells the app with Disconnect.
-			c.leg.emit(Event{Type: EventInfo, Text: ErrAppEnded.Error()})
+			c.leg.emit(Event{Type: EventInfo, Text: appEndedMessage})
 			c.final(ctx, c.disconnectValues(""))
-			return resultCompleted, "app", ErrAppEnded.Error()
+			return resultCompleted, "app", appEndedMessage
 		case ctx.Err() != nil:
 			cause := context.Cause(ctx)
 			if errors.Is(cause, context.Canceled) {

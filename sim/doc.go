@@ -27,9 +27,63 @@
 // <record>, the record's terminator (termchar, default #) ends it with
 // event=Record status=dtmf, and any other key ends it and is reported as
 // event=GotDTMF data={key} (koel's own app offers "press 0 for an agent"
-// while it listens); GotDTMF data leaves out the terminator; <dial> ends at
-// once with the configured outcome (data=-1, callduration=0); Disconnect
+// while it listens); GotDTMF data leaves out the terminator; Disconnect
 // after <hangup/> carries process=none.
+//
+// # Sessions
+//
+// Each call has its own cookie jar (net/http/cookiejar), used for every
+// request to the app: NewCall, follow-ups, redirects, the app a <gotourl>
+// moves to, and the final Hangup or Disconnect. Cookies keep to the host
+// that set them (RFC 6265), and a new call starts with an empty jar. The
+// official PHP samples keep their state in the PHP session cookie
+// (session_start()), as KooKoo evidently sends it back.
+//
+// # Tolerant reading
+//
+// Responses are read as the platform reads them
+// ([kookoo.ParseResponseTolerant], whose doc lists each tolerance and its
+// evidence): an attribute value KooKoo could not use (silence="wav" from
+// the PHP library's addRecord('filename2','wav','120'), a non-numeric
+// maxduration, speed="12", format="ogg"), an undocumented attribute, stray
+// text or tags fall back to KooKoo's default or are skipped, and the call
+// goes on. Each is shown as a "warning" event (the page, `koel call`) and
+// logged, naming the tag, the attribute, the value and the default used,
+// e.g. `<record> silence="wav" is not an integer; KooKoo's default 4 is
+// used`. Only a body that is not KooKoo XML at all (not well-formed, not
+// <response>, empty, over the size cap) ends the call, with the error
+// prompt. An offer with "strict": true (`koel call --strict`) ends the
+// call instead on any warning and on anything kookoo's Validate refuses.
+//
+// # The end of a call
+//
+// A response whose verbs leave nothing to do (empty <response/>, or only
+// tags the emulator skips) ends the call, as KooKoo ends it: the app gets
+// event=Disconnect with process=none and total_call_duration, and the
+// caller's UI shows "the app returned no further verbs; the call ends"
+// (not the error prompt). A response with play tags and no input tag is
+// played and followed by the follow-up request with no event (§3.1), so
+// the PHP samples' "Playback dynamic text" plays its three prompts, gets
+// <response/> for the follow-up and ends. With filler="yes" an empty
+// response is requested again instead (KooKoo "will first do all the tasks
+// … and then it will make a Get request", DOC-TUNES); demo.php relies on it
+// for its dial menu. Three such empty filler responses in a row fail the
+// call.
+//
+// # Simulated outcomes
+//
+// There is no far end. <dial> rings for Config.DialRingTime (default 2 s),
+// then reports the offer's dial_outcome (answered, not_answered or busy;
+// default Config.DialOutcome, not_answered; busy is not in KooKoo's
+// documentation, which lists answered and not_answered): event=Dial with
+// status, callduration (an answered dial talks for dial_duration seconds,
+// capped by limittime) and data -1, or with record="true" on an answered
+// dial the URL of a silent recording that long. The caller hanging up
+// meanwhile sends Hangup with process=dial and the dial's data and status.
+// <conference> holds the caller until they press # (event=Conference,
+// callduration = seconds in the conference), or for conference_duration
+// seconds when the offer sets it; hanging up sends Hangup with
+// process=conference.
 //
 // # Fast path
 //
@@ -44,14 +98,27 @@
 //
 //	{"sdp": "<complete offer>", "type": "offer",
 //	 "connection": "demo" | "app_url": "https://…",
-//	 "silence_period": 2, "max_record_time": 10, "caller": "9876543210"}
+//	 "silence_period": 2, "max_record_time": 10, "caller": "9876543210",
+//	 "strict": false, "dial_outcome": "answered", "dial_duration": 20,
+//	 "conference_duration": 0}
 //
 // and answers {"sdp", "type": "answer", "call_id", "sid"}, or
-// {"error": "…"} with 400 (malformed SDP, no PCMU audio, bad settings, a URL
-// the policy refuses), 415 (not JSON) or 503 (the call cap, or shutting
-// down). silence_period and max_record_time, when set, override every
-// <record>'s silence and maxduration. Recordings are served at
-// GET /sim/recordings/{id}.wav; the page is GET /sim/.
+// {"error_message": "…"} with 400 (malformed SDP, no PCMU audio, bad
+// settings, a URL the policy refuses), 401 (no valid token outside
+// development mode), 404 (an unknown connection, checked before a slot is
+// taken), 415 (not JSON), 429 (over the client's offer rate) or 503 (the
+// call cap, draining, or shut down). silence_period and max_record_time,
+// when set, override every <record>'s silence and maxduration. Recordings
+// are served at GET /sim/recordings/{id}.wav; the page is GET /sim/.
+//
+// In development mode (Config.Open) offers need nothing more. Otherwise
+// each needs "Authorization: Bearer <Config.Token>" or a link token, and
+// each client address may make Config.OffersPerMinute offers (default 10
+// a minute, bursts of 5). GET /sim/link?connection=ID[&ttl=15m] with the
+// sim token answers {"url", "token", "expires_at"}: a page URL whose token
+// (HMAC-SHA256, at most 24 hours) lets its holder call that connection
+// only. Tokens are compared in constant time. [Sim.Drain] refuses new
+// calls with 503 while the calls in progress go on.
 //
 // # Events
 //

@@ -2,6 +2,10 @@ package sim
 
 import "errors"
 
+// appEndedMessage tells the developer why a call without further verbs
+// ended.
+const appEndedMessage = "the app returned no further verbs; the call ends"
+
 var (
 	// ErrTooManyCalls is returned (and answered with 503) when the
 	// concurrent call cap is reached.
@@ -31,7 +35,7 @@ var (
 	ErrUnsupportedMedia = errors.New("sim: unsupported media type")
 	// ErrAppEnded is the cause of a call whose app returned nothing left
 	// to do: KooKoo ends such a call.
-	ErrAppEnded = errors.New("sim: the app returned no further verbs; the call ends")
+	ErrAppEnded = errors.New("sim: " + appEndedMessage)
 	// ErrApp means the KooKoo app failed: a transport error, a non-2xx
 	// status, a timeout, an oversize body or invalid XML.
 	ErrApp = errors.New("sim: kookoo app failed")

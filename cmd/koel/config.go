@@ -134,6 +134,10 @@ type SimConfig struct {
 	Disabled bool `yaml:"disabled"`
 	// MaxCalls caps concurrent softphone calls (default 100).
 	MaxCalls int `yaml:"max_calls"`
+	// Token lets callers use the softphone outside development mode
+	// (KOEL_SIM_TOKEN): `koel call --token`, or links from GET /sim/link.
+	// Secret.
+	Token string `yaml:"token"`
 }
 
 // defaults fills in every zero field.
@@ -308,6 +312,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("KOEL_TTS_URL", &c.TTS.URL)
 	str("KOEL_TTS_API_KEY", &c.TTS.APIKey)
 	boolean("KOEL_SIM", &c.Sim.Disabled, true)
+	str("KOEL_SIM_TOKEN", &c.Sim.Token)
 	return errors.Join(errs...)
 }
 

@@ -114,6 +114,15 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 			PublicBaseURL: publicURL,
 			MaxCalls:      cfg.Sim.MaxCalls,
 			Voice:         tts.Voice{Name: cfg.TTS.Voice, Rate: cfg.TTS.Rate},
+			Open:          cfg.Dev,
+			Token:         cfg.Sim.Token,
+			CheckConnection: func(ctx context.Context, id string) error {
+				_, err := s.store.GetConnection(ctx, ivr.ChannelKooKoo, id)
+				if errors.Is(err, ivr.ErrNotFound) {
+					return fmt.Errorf("%w: %q", sim.ErrUnknownConnection, id)
+				}
+				return err
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("softphone: %w", err)
@@ -216,6 +225,7 @@ func (v *voiceStack) drain(ctx context.Context, log *slog.Logger) {
 	if v.sim == nil {
 		return
 	}
+	v.sim.Drain()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for v.sim.ActiveCalls() > 0 {

@@ -8,7 +8,12 @@
     status: $('status'), call: $('call'), hangup: $('hangup'), level: $('level'),
     keypad: $('keypad'), remote: $('remote'), transcript: $('transcript'), turns: $('turns'),
     connection: $('connection'), appurl: $('appurl'), silence: $('silence'), maxrec: $('maxrec'),
+    dial: $('dial'), dialdur: $('dialdur'), confdur: $('confdur'), strict: $('strict'),
   };
+  // A signed link (/sim/?connection=ID&t=TOKEN) authorizes calls outside
+  // development mode.
+  const params = new URLSearchParams(location.search);
+  const linkToken = params.get('t') || '';
   const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
   let pc = null, dc = null, mic = null, sender = null, audioCtx = null, meterTimer = null;
   let partialItem = null, turnNo = 0, ending = false;
@@ -20,11 +25,20 @@
   if (saved.silence) el.silence.value = saved.silence;
   if (saved.maxrec) el.maxrec.value = saved.maxrec;
   if (saved.mode) document.querySelector('input[name=mode][value="' + saved.mode + '"]').checked = true;
+  if (saved.dial) el.dial.value = saved.dial;
+  if (saved.dialdur) el.dialdur.value = saved.dialdur;
+  if (saved.confdur) el.confdur.value = saved.confdur;
+  el.strict.checked = !!saved.strict;
+  if (params.get('connection')) {
+    el.connection.value = params.get('connection');
+    document.querySelector('input[name=mode][value="connection"]').checked = true;
+  }
 
   function settings() {
     const mode = document.querySelector('input[name=mode]:checked').value;
     const s = { mode, connection: el.connection.value.trim(), appurl: el.appurl.value.trim(),
-      silence: el.silence.value, maxrec: el.maxrec.value };
+      silence: el.silence.value, maxrec: el.maxrec.value,
+      dial: el.dial.value, dialdur: el.dialdur.value, confdur: el.confdur.value, strict: el.strict.checked };
     localStorage.setItem('koel-sim', JSON.stringify(s));
     return s;
   }
@@ -76,7 +90,7 @@
       case 'call': setStatus('in call', 'live'); line('event', '', 'call ' + ev.sid + ' → ' + (ev.text || '')); break;
       case 'request': line('event', '', 'event: ' + (ev.kookoo || '(follow-up)') + (ev.data ? ' data=' + ev.data : '') + (ev.status ? ' ' + ev.status : '')); break;
       case 'bot': line('bot', 'Bot', ev.text || ('♪ ' + (ev.url || ''))); break;
-      case 'listen': setStatus(ev.mode === 'dtmf' ? 'waiting for keys' : 'listening', 'live'); break;
+      case 'listen': setStatus(ev.mode === 'dtmf' ? 'waiting for keys' : ev.mode === 'conference' ? 'in conference (# leaves)' : 'listening', 'live'); break;
       case 'partial':
         if (!partialItem) partialItem = line('caller partial', 'You', '');
         partialItem.lastChild.textContent = ev.text;
@@ -89,6 +103,8 @@
       case 'dtmf': line('event', '', 'keys: ' + (ev.text || '(none, timeout)')); break;
       case 'dial': line('info', '', 'dial ' + ev.text + ' (simulated: ' + ev.status + ')'); break;
       case 'sms': line('info', '', 'sms: ' + ev.text); break;
+      case 'warning': line('warning', 'Warning', ev.text); break;
+      case 'conference': line('info', '', 'conference ' + ev.text + ' (simulated; press # to leave)'); break;
       case 'info': line('info', '', ev.text); break;
       case 'error': line('error', '', 'error: ' + ev.text); setStatus('error', 'error'); break;
       case 'hangup':
@@ -133,6 +149,10 @@
     if (s.mode === 'url') body.app_url = s.appurl; else body.connection = s.connection;
     if (s.silence) body.silence_period = Number(s.silence);
     if (s.maxrec) body.max_record_time = Number(s.maxrec);
+    if (s.dial) body.dial_outcome = s.dial;
+    if (s.dialdur) body.dial_duration = Number(s.dialdur);
+    if (s.confdur) body.conference_duration = Number(s.confdur);
+    if (s.strict) body.strict = true;
     ending = false;
     el.call.disabled = true;
     setStatus('dialling…');
@@ -150,9 +170,11 @@
       await pc.setLocalDescription(await pc.createOffer());
       await waitGathering(pc);
       body.sdp = pc.localDescription.sdp;
-      const res = await fetch('offer', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-      const ans = await res.json().catch(() => ({ error: 'HTTP ' + res.status }));
-      if (!res.ok) throw new Error(ans.error || ('HTTP ' + res.status));
+      const headers = { 'Content-Type': 'application/json' };
+      if (linkToken) headers.Authorization = 'Bearer ' + linkToken;
+      const res = await fetch('offer', { method: 'POST', headers, body: JSON.stringify(body) });
+      const ans = await res.json().catch(() => ({ error_message: 'HTTP ' + res.status }));
+      if (!res.ok) throw new Error(ans.error_message || ('HTTP ' + res.status));
       await pc.setRemoteDescription({ type: 'answer', sdp: ans.sdp });
       el.hangup.disabled = false;
       setStatus('connecting…', 'live');
