@@ -80,7 +80,7 @@ func startDemo(tb testing.TB, cached bool) *demoStack {
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{
 		Logger: testLogger(tb), Registerer: reg, TTS: synth, STT: sphinx, Vocabulary: vocab,
-		App: r, PublicBaseURL: srv.URL,
+		App: r, PublicBaseURL: srv.URL, Open: true,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -205,7 +205,7 @@ func TestDemoDTMFZeroTransfers(t *testing.T) {
 	}
 	for _, want := range []string{
 		"event: GotDTMF data=0",
-		"event: dial *********00 (simulated not_answered)",
+		"event: dial *******0000 (simulated not_answered)",
 		"event: Dial data=-1 status=not_answered",
 	} {
 		if !strings.Contains(stdout.String(), want) {

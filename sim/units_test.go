@@ -214,7 +214,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		want string
 	}{
 		{"no tts", Config{}, "TTS is required"},
-		{"bad dial outcome", Config{TTS: testTTS(t), DialOutcome: "busy"}, "DialOutcome"},
+		{"bad dial outcome", Config{TTS: testTTS(t), DialOutcome: "engaged"}, "DialOutcome"},
+		{"negative ring", Config{TTS: testTTS(t), DialRingTime: -time.Second}, "DialRingTime"},
 		{"negative cap", Config{TTS: testTTS(t), MaxCalls: -1}, "MaxCalls"},
 		{"bad base", Config{TTS: testTTS(t), PublicBaseURL: "ftp://x"}, "PublicBaseURL"},
 	} {
