@@ -42,6 +42,10 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// DrainTimeout bounds the graceful drain on SIGTERM (KOEL_DRAIN_TIMEOUT; 30s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DrainDelay is how long /readyz answers 503 while every request is
+	// still served, before the listener closes (KOEL_DRAIN_DELAY; 5s for
+	// koel serve, 0 when a Config is built in code).
+	DrainDelay time.Duration `yaml:"drain_delay"`
 
 	Demo DemoConfig `yaml:"demo"`
 	Bot  BotConfig  `yaml:"bot"`
@@ -180,6 +184,11 @@ func (c *Config) defaults() {
 // validate reports configuration errors a user can fix.
 func (c *Config) validate() error {
 	var errs []error
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("drain_delay %v is negative", c.DrainDelay))
+	} else if c.DrainDelay >= c.DrainTimeout {
+		errs = append(errs, fmt.Errorf("drain_delay %v must be shorter than drain_timeout %v", c.DrainDelay, c.DrainTimeout))
+	}
 	switch c.Bot.Kind {
 	case "faq":
 	case "remote":
@@ -296,6 +305,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("KOEL_LOG_LEVEL", &c.LogLevel)
 	str("KOEL_LOG_FORMAT", &c.LogFormat)
 	duration("KOEL_DRAIN_TIMEOUT", &c.DrainTimeout)
+	duration("KOEL_DRAIN_DELAY", &c.DrainDelay)
 	boolean("KOEL_DEMO", &c.Demo.Disabled, true)
 	str("KOEL_DEMO_TOKEN", &c.Demo.Token)
 	str("KOEL_DEMO_WEBHOOK_URL", &c.Demo.WebhookURL)
@@ -335,7 +345,7 @@ func parseServeConfig(args []string, getenv func(string) string) (Config, error)
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("koel serve: unexpected argument %q\n%s", fs.Arg(0), serveUsage)
 	}
-	var c Config
+	c := Config{DrainDelay: DefaultDrainDelay}
 	if *configPath != "" {
 		if err := loadConfigFile(*configPath, &c); err != nil {
 			return Config{}, err

@@ -58,6 +58,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		"KOEL_STT_ENGINE=none",
 		"KOEL_SIM=0",
 		"KOEL_DRAIN_TIMEOUT=20s",
+		"KOEL_DRAIN_DELAY=0s",
 	)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

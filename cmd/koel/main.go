@@ -98,11 +98,23 @@ func serveCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	fmt.Fprintf(stdout, "koel is listening on %s — talk to the demo bot at %s/sim/\n", srv.Addr(), srv.URL())
 
 	<-ctx.Done()
-	stop() // a second signal now kills the process
-	logger.Info("draining", "timeout", cfg.DrainTimeout.String())
+	stop()
+	// A second signal skips the rest of the drain delay; a third kills.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-again; ok {
+			signal.Stop(again)
+			srv.SkipDrainDelay()
+		}
+	}()
+	logger.Info("draining", "timeout", cfg.DrainTimeout.String(), "delay", cfg.DrainDelay.String())
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
+	err = srv.Shutdown(drainCtx)
+	signal.Stop(again)
+	close(again)
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")

@@ -59,6 +59,9 @@ type Server struct {
 	bg       sync.WaitGroup
 	closeErr error
 	closed   sync.Once
+	// skipDelay ends the drain delay early (a second SIGTERM).
+	skipDelay     chan struct{}
+	skipDelayOnce sync.Once
 }
 
 // NewServer builds every component of koel serve. Nothing listens yet; call
@@ -68,7 +71,7 @@ func NewServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, e
 }
 
 func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func(string) string) (*Server, error) {
-	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), getenv: getenv}
+	s := &Server{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), getenv: getenv, skipDelay: make(chan struct{})}
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -242,12 +245,15 @@ func (s *Server) URL() string {
 	return "http://127.0.0.1:" + port
 }
 
-// Shutdown drains the server: readiness goes false, new connections are
-// refused, in-flight requests and calls get until ctx ends, then every
+// Shutdown drains the server the way load balancers expect: readiness
+// answers 503 and new softphone calls are refused at once, while every
+// request is still served for cfg.DrainDelay (so balancers see the 503 and
+// stop sending); then softphone calls in progress finish, the listener
+// closes, in-flight requests complete (all until ctx ends), and every
 // component is closed. It is safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed.Do(func() {
-		s.ready.Store(false)
+		s.beginDrain(ctx)
 		var errs []error
 		if s.voice != nil {
 			s.voice.drain(ctx, s.log)

@@ -219,6 +219,13 @@ func loopbackAddr(addr string) string {
 	return addr
 }
 
+// refuseNewCalls makes the softphone answer new offers 503.
+func (v *voiceStack) refuseNewCalls() {
+	if v.sim != nil {
+		v.sim.Drain()
+	}
+}
+
 func (v *voiceStack) drain(ctx context.Context, log *slog.Logger) {
 	// Calls in progress on KooKoo need nothing from us between requests;
 	// softphone calls hold media and are given the drain time to finish.
