@@ -89,15 +89,36 @@ type BotConfig struct {
 
 // STTConfig selects speech-to-text.
 type STTConfig struct {
-	// Engine is "sphinx" (default), "http" or "none".
+	// Engine is "sphinx" (default), "sherpa", "http" or "none".
 	Engine string `yaml:"engine"`
 	// URL is the OpenAI-compatible server's base URL (engine http).
 	URL string `yaml:"url"`
 	// APIKey for the HTTP engine (KOEL_STT_API_KEY). Secret.
 	APIKey string `yaml:"api_key"`
 	Model  string `yaml:"model"`
-	// PoolSize bounds warm pocketsphinx decoders (0 = default).
+	// PoolSize bounds warm pocketsphinx decoders, or sherpa streams
+	// decoding at once (0 = default).
 	PoolSize int `yaml:"pool_size"`
+	// Sherpa configures engine sherpa (see README, "Neural speech
+	// recognition (sherpa-onnx)").
+	Sherpa SherpaSTTConfig `yaml:"sherpa"`
+}
+
+// SherpaSTTConfig points engine sherpa at downloaded sherpa-onnx models.
+type SherpaSTTConfig struct {
+	// ModelDir holds a streaming transducer (KOEL_STT_SHERPA_MODEL_DIR).
+	ModelDir string `yaml:"model_dir"`
+	// OfflineModelDir optionally holds a non-streaming model for KooKoo
+	// recordings (KOEL_STT_SHERPA_OFFLINE_MODEL_DIR).
+	OfflineModelDir string `yaml:"offline_model_dir"`
+	// SampleRate the models were trained on (0 = 16000).
+	SampleRate int `yaml:"sample_rate"`
+	// NumThreads per model run (0 = 1).
+	NumThreads int `yaml:"num_threads"`
+	// HotwordsScore biases towards the bot's phrases (0 = 1.5, < 0 off).
+	HotwordsScore float64 `yaml:"hotwords_score"`
+	// MaxVocabularies bounds recognisers kept with distinct hotwords (0 = 2).
+	MaxVocabularies int `yaml:"max_vocabularies"`
 }
 
 // TTSConfig selects text-to-speech.
@@ -200,12 +221,16 @@ func (c *Config) validate() error {
 	}
 	switch c.STT.Engine {
 	case "sphinx", "none":
+	case "sherpa":
+		if c.STT.Sherpa.ModelDir == "" {
+			errs = append(errs, errors.New("stt.engine sherpa needs stt.sherpa.model_dir (KOEL_STT_SHERPA_MODEL_DIR), a downloaded streaming transducer"))
+		}
 	case "http":
 		if c.STT.URL == "" {
 			errs = append(errs, errors.New("stt.engine http needs stt.url"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("stt.engine %q: want sphinx, http or none", c.STT.Engine))
+		errs = append(errs, fmt.Errorf("stt.engine %q: want sphinx, sherpa, http or none", c.STT.Engine))
 	}
 	switch c.TTS.Engine {
 	case "espeak":
@@ -318,6 +343,8 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("KOEL_STT_ENGINE", &c.STT.Engine)
 	str("KOEL_STT_URL", &c.STT.URL)
 	str("KOEL_STT_API_KEY", &c.STT.APIKey)
+	str("KOEL_STT_SHERPA_MODEL_DIR", &c.STT.Sherpa.ModelDir)
+	str("KOEL_STT_SHERPA_OFFLINE_MODEL_DIR", &c.STT.Sherpa.OfflineModelDir)
 	str("KOEL_TTS_ENGINE", &c.TTS.Engine)
 	str("KOEL_TTS_URL", &c.TTS.URL)
 	str("KOEL_TTS_API_KEY", &c.TTS.APIKey)

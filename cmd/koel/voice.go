@@ -24,12 +24,16 @@ import (
 // voiceStack is the voice side of koel: speech engines, the KooKoo app and
 // the softphone.
 type voiceStack struct {
-	stt      stt.Transcriber
-	sphinx   *stt.Sphinx
-	sttState string
-	tts      tts.Synthesizer
-	app      *kookoo.App
-	sim      *sim.Sim
+	stt stt.Transcriber
+	// recordings transcribes whole KooKoo recordings: stt, or sherpa's
+	// offline model when one is configured.
+	recordings stt.Transcriber
+	sphinx     *stt.Sphinx
+	sherpa     *stt.Sherpa
+	sttState   string
+	tts        tts.Synthesizer
+	app        *kookoo.App
+	sim        *sim.Sim
 }
 
 // unavailableSTT answers every transcription with the reason speech
@@ -65,6 +69,29 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 			break
 		}
 		v.sphinx, v.stt, v.sttState = sp, sp, "ok"
+	case "sherpa":
+		sc := cfg.STT.Sherpa
+		sh, err := stt.NewSherpa(stt.SherpaConfig{
+			ModelDir:        sc.ModelDir,
+			OfflineModelDir: sc.OfflineModelDir,
+			DataDir:         filepath.Join(cfg.DataDir, "stt"),
+			SampleRate:      sc.SampleRate,
+			NumThreads:      sc.NumThreads,
+			PoolSize:        cfg.STT.PoolSize,
+			HotwordsScore:   sc.HotwordsScore,
+			MaxVocabularies: sc.MaxVocabularies,
+			Logger:          log.With("component", "stt"),
+			Registerer:      s.registry,
+		})
+		if err != nil {
+			if !errors.Is(err, stt.ErrUnavailable) {
+				return nil, fmt.Errorf("speech-to-text: %w", err)
+			}
+			log.Error("speech-to-text (sherpa) did not load; calls will hear the break message and /readyz answers 503", "error", err)
+			v.stt, v.sttState = unavailableSTT{err}, "unavailable: "+err.Error()
+			break
+		}
+		v.sherpa, v.stt, v.recordings, v.sttState = sh, sh, sh.Recordings(), "ok"
 	case "http":
 		h, err := stt.NewHTTP(stt.HTTPConfig{BaseURL: cfg.STT.URL, APIKey: cfg.STT.APIKey, Model: cfg.STT.Model})
 		if err != nil {
@@ -73,6 +100,10 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 		v.stt, v.sttState = h, "ok"
 	default: // none
 		v.stt, v.sttState = unavailableSTT{fmt.Errorf("%w: stt.engine is none", stt.ErrUnavailable)}, "disabled"
+	}
+
+	if v.recordings == nil {
+		v.recordings = v.stt
 	}
 
 	var synth tts.Synthesizer
@@ -142,7 +173,7 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 	appCfg := kookoo.AppConfig{
 		Store:      s.store,
 		Engine:     s.engine,
-		STT:        v.stt,
+		STT:        v.recordings,
 		Vocabulary: vocab,
 		Fetcher:    fetcher,
 		NodeID:     nodeID(),
@@ -252,6 +283,9 @@ func (v *voiceStack) close() error {
 	}
 	if v.sphinx != nil {
 		errs = append(errs, v.sphinx.Close())
+	}
+	if v.sherpa != nil {
+		errs = append(errs, v.sherpa.Close())
 	}
 	return errors.Join(errs...)
 }
