@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,16 +41,36 @@ type Sender struct {
 }
 
 // NewSender returns a webhook sender using client, which should not follow
-// redirects (nil: a client that does not). now returns the time (nil:
-// time.Now).
+// redirects (nil: [NewClient]). now returns the time (nil: time.Now).
 func NewSender(client *http.Client, now func() time.Time) *Sender {
 	if client == nil {
-		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		client = NewClient()
 	}
 	if now == nil {
 		now = time.Now
 	}
 	return &Sender{client: client, now: now}
+}
+
+// NewClient returns the HTTP client of webhook deliveries: redirects are
+// not followed (a redirect answer is a failed attempt), no proxy is used,
+// and up to outbox.DefaultPerConnection connections per receiver are kept
+// alive, so concurrent deliveries to one integrator reuse connections
+// instead of opening one per reply.
+func NewClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          4 * outbox.DefaultPerConnection,
+			MaxIdleConnsPerHost:   outbox.DefaultPerConnection,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // Send implements outbox.Sender.
