@@ -48,10 +48,16 @@ func ParseResponse(data []byte) (Response, error) {
 // one: a value it cannot use falls back to KooKoo's default instead of
 // failing the document, and each fallback is reported as a [ParseWarning].
 // Only what cannot be read at all is an error: a document that is not
-// well-formed XML, whose root is not <response>, that is empty or over the
-// caps ([ErrMalformedResponse], [ErrEmptyResponse], [ErrTooLarge]).
+// well-formed XML, whose root is not <response>, or over the caps
+// ([ErrMalformedResponse], [ErrTooLarge]).
 //
 // The tolerances, each with its evidence:
+//   - An empty or all-white-space body is read as <response/>, with a
+//     warning. Evidence: the official Java samples (kookoolib/KooKoo-Java
+//     snippets/playbackdynamictext.jsp, pinvalidation.jsp) answer the
+//     follow-up request after their play-only response with a body of
+//     white space only; the PHP samples answer an event they do not handle
+//     with <response/>. Both end the call.
 //   - A number attribute that is not a number, or is outside what the
 //     verb allows (silence="wav", maxduration="2m", speed="12"), is read as
 //     absent, so KooKoo's default applies. Evidence: the official PHP
@@ -106,9 +112,12 @@ func (w ParseWarning) String() string {
 		fmt.Fprintf(&b, " %s=%q", w.Attr, w.Value)
 	}
 	b.WriteString(" " + w.Problem)
-	if w.Default != "" {
+	switch {
+	case w.Default != "" && w.Attr == "":
+		b.WriteString("; read as " + w.Default)
+	case w.Default != "":
 		b.WriteString("; KooKoo's default " + w.Default + " is used")
-	} else {
+	default:
 		b.WriteString("; ignored")
 	}
 	return b.String()
@@ -119,6 +128,9 @@ func parseResponse(data []byte, tolerant bool) (Response, []ParseWarning, error)
 		return Response{}, nil, fmt.Errorf("%w: response over %d bytes", ErrTooLarge, MaxResponseBytes)
 	}
 	if len(bytes.Trim(data, " \t\r\n")) == 0 {
+		if tolerant {
+			return Response{}, []ParseWarning{{Tag: "response", Problem: "is missing: the body is empty", Default: "<response/>"}}, nil
+		}
 		return Response{}, nil, ErrEmptyResponse
 	}
 	p := &parser{d: xml.NewDecoder(bytes.NewReader(data)), tolerant: tolerant}

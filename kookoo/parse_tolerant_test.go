@@ -76,6 +76,12 @@ func TestParseResponseTolerant(t *testing.T) {
 			},
 		},
 		{
+			name:     "empty body read as <response/>",
+			doc:      "\n   \n\t",
+			want:     Response{},
+			warnings: []string{"<response> is missing: the body is empty; read as <response/>"},
+		},
+		{
 			name: "empty response, no warnings",
 			doc:  `<?xml version="1.0" encoding="UTF-8"?>` + "\n<response/>\n",
 			want: Response{},
@@ -111,8 +117,6 @@ func TestParseResponseTolerantStillFails(t *testing.T) {
 		doc  string
 		want error
 	}{
-		{"", ErrEmptyResponse},
-		{"  \n", ErrEmptyResponse},
 		{"<response><playtext>hi</response>", ErrMalformedResponse},
 		{"<html><body>Fatal error</body></html>", ErrMalformedResponse},
 		{"PHP Warning: undefined index", ErrMalformedResponse},

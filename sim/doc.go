@@ -51,7 +51,7 @@
 // logged, naming the tag, the attribute, the value and the default used,
 // e.g. `<record> silence="wav" is not an integer; KooKoo's default 4 is
 // used`. Only a body that is not KooKoo XML at all (not well-formed, not
-// <response>, empty, over the size cap) ends the call, with the error
+// <response>, over the size cap) ends the call, with the error
 // prompt. An offer with "strict": true (`koel call --strict`) ends the
 // call instead on any warning and on anything kookoo's Validate refuses.
 //

@@ -253,48 +253,63 @@ func TestRealWorldRecordFormatStringInSilence(t *testing.T) {
 
 // TestRealWorldPlaytextOnlyThenNothing is "Playback dynamic text": three
 // playtexts with the PHP library's speed/lang/quality attributes, then the
-// follow-up request, answered with <response/>. KooKoo ends the call and
-// tells the app with Disconnect; the emulator says why.
+// follow-up request, answered with <response/> (the PHP sample) or a body
+// of white space (the Java sample's JSP). KooKoo ends the call and tells
+// the app with Disconnect; the emulator says why.
 func TestRealWorldPlaytextOnlyThenNothing(t *testing.T) {
 	needEspeak(t)
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	log := newAppLog()
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := log.add(r)
-		w.Header().Set("Content-Type", "text/xml")
-		if q["event"] != "NewCall" {
-			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<response/>\n"))
-			return
-		}
-		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>
-<response><playtext lang="EN" speed="2" quality="best">Press 1 for English</playtext><playtext lang="HI" speed="4" quality="normal">Press 2 for Hindi</playtext><playtext lang="KA" speed="9" quality="best">Press 3 for Kannada</playtext></response>`))
-	}))
-	defer app.Close()
 	ts := startSim(t, nil)
-
-	out, c, err := callWith(t, ts, clientConfig{AppURL: app.URL}, nil)
-	if err != nil {
-		t.Fatalf("call: %v", err)
-	}
-	got := log.waitEvents(t, 3)
-	if !slices.Equal(got, []string{"NewCall", "(none)", "Disconnect"}) {
-		t.Fatalf("app saw %v, want NewCall, the follow-up, Disconnect", got)
-	}
-	if d := log.all()[2]; d["process"] != "none" || d["total_call_duration"] == "" {
-		t.Errorf("Disconnect %v, want process=none and total_call_duration", d)
-	}
-	if b := botLines(out); !slices.Equal(b, []string{"Press 1 for English", "Press 2 for Hindi", "Press 3 for Kannada"}) {
-		t.Errorf("the caller heard %q", b)
-	}
-	wantLines(t, out, "event: (follow-up, no event)", "event: the app returned no further verbs; the call ends")
-	if !strings.Contains(out, "event: hangup by app: the app returned no further verbs; the call ends (frames late") {
-		t.Errorf("the hangup does not say the app ended the call")
-	}
-	if d := c.botAudio().Duration(); d < 2*time.Second {
-		t.Errorf("the caller heard %v of audio, want the three prompts", d)
-	}
-	if strings.Contains(out, errorPrompt) || strings.Contains(out, "warning:") {
-		t.Errorf("the call blamed the app or warned:\n%s", out)
+	for _, tc := range []struct {
+		name, followUp, warning string
+	}{
+		{"php empty response", `<?xml version="1.0" encoding="UTF-8"?>` + "\n<response/>\n", ""},
+		{"jsp white space", "\n\n   \n", "warning: <response> is missing: the body is empty; read as <response/>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := newAppLog()
+			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := log.add(r)
+				w.Header().Set("Content-Type", "text/xml")
+				if q["event"] != "NewCall" {
+					_, _ = w.Write([]byte(tc.followUp))
+					return
+				}
+				_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>
+<response><playtext lang="EN" speed="2" quality="best">Press 1 for English</playtext><playtext lang="HI" speed="4" quality="normal">Press 2 for Hindi</playtext><playtext lang="KA" speed="9" quality="best">Press 3 for Kannada</playtext></response>`))
+			}))
+			defer app.Close()
+			out, c, err := callWith(t, ts, clientConfig{AppURL: app.URL}, nil)
+			if err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			got := log.waitEvents(t, 3)
+			if !slices.Equal(got, []string{"NewCall", "(none)", "Disconnect"}) {
+				t.Fatalf("app saw %v, want NewCall, the follow-up, Disconnect", got)
+			}
+			if d := log.all()[2]; d["process"] != "none" || d["total_call_duration"] == "" {
+				t.Errorf("Disconnect %v, want process=none and total_call_duration", d)
+			}
+			if b := botLines(out); !slices.Equal(b, []string{"Press 1 for English", "Press 2 for Hindi", "Press 3 for Kannada"}) {
+				t.Errorf("the caller heard %q", b)
+			}
+			wantLines(t, out, "event: (follow-up, no event)", "event: the app returned no further verbs; the call ends")
+			if !strings.Contains(out, "event: hangup by app: the app returned no further verbs; the call ends (frames late") {
+				t.Errorf("the hangup does not say the app ended the call")
+			}
+			if d := c.botAudio().Duration(); d < 2*time.Second {
+				t.Errorf("the caller heard %v of audio, want the three prompts", d)
+			}
+			if strings.Contains(out, errorPrompt) {
+				t.Errorf("the call blamed the app:\n%s", out)
+			}
+			if tc.warning == "" && strings.Contains(out, "warning:") {
+				t.Errorf("unexpected warning:\n%s", out)
+			}
+			if tc.warning != "" {
+				wantLines(t, out, tc.warning)
+			}
+		})
 	}
 }
 
