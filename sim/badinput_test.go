@@ -257,7 +257,7 @@ func TestCLIRejectsBadFlagsAndFiles(t *testing.T) {
 	}{
 		{"no app", []string{"--say", "hi"}, "exactly one of --connection or --app"},
 		{"two apps", []string{"--connection", "demo", "--app", "http://x", "--say", "hi"}, "exactly one"},
-		{"no steps", []string{"--connection", "demo"}, "at least one"},
+		{"bad dial outcome", []string{"--connection", "demo", "--dial", "engaged"}, "--dial"},
 		{"bad dtmf", []string{"--connection", "demo", "--dtmf", "12x"}, "not up to 32 DTMF keys"},
 		{"stray arg", []string{"--connection", "demo", "--say", "hi", "extra"}, "unexpected argument"},
 		{"unknown flag", []string{"--bogus"}, "flag provided but not defined"},

@@ -69,6 +69,7 @@ func parseCLI(args []string, stderr io.Writer) (cliOptions, error) {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: koel call [--server URL] (--connection ID | --app URL) (--say TEXT | --wav FILE | --dtmf DIGITS)... [--out bot.wav]")
 		fmt.Fprintln(stderr, "Each --say, --wav and --dtmf is one turn, in the order given: it is played when the emulator listens.")
+		fmt.Fprintln(stderr, "With no turns the caller listens until the app ends the call or first waits for input.")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "koel server base URL")
@@ -96,8 +97,6 @@ func parseCLI(args []string, stderr io.Writer) (cliOptions, error) {
 		return o, fmt.Errorf("%w: unexpected argument %q", ErrBadRequest, fs.Arg(0))
 	case (o.connection == "") == (o.app == ""):
 		return o, fmt.Errorf("%w: give exactly one of --connection or --app", ErrBadRequest)
-	case len(o.steps) == 0:
-		return o, fmt.Errorf("%w: give at least one --say, --wav or --dtmf", ErrBadRequest)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("%w: --timeout must be positive", ErrBadRequest)
 	case o.dial != "" && o.dial != DialAnswered && o.dial != DialNotAnswered && o.dial != DialBusy:
