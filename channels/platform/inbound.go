@@ -180,7 +180,7 @@ func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Messa
 		}
 		reply, err := p.Engine.Handle(ctx, in)
 		if err != nil {
-			return replies, engineError(err)
+			return replies, err
 		}
 		if !reply.Duplicate {
 			p.Metrics.Inbound(conn.Channel)
@@ -193,27 +193,16 @@ func (p *Pipeline) Handle(ctx context.Context, conn ivr.Connection, msgs []Messa
 	return replies, nil
 }
 
-// engineError maps the engine's input errors to API errors; anything else
-// is a 500 the caller logs.
-func engineError(err error) error {
-	switch {
-	case errors.Is(err, ivr.ErrEmptyText):
-		return api.Errorf(http.StatusBadRequest, "text is empty")
-	case errors.Is(err, ivr.ErrTextTooLong):
-		return api.Errorf(http.StatusRequestEntityTooLarge, "text is longer than %d bytes", ivr.MaxTextBytes)
-	case errors.Is(err, ivr.ErrUserNotRegistered):
-		return api.Errorf(http.StatusForbidden, "user is not registered")
-	}
-	return err
-}
-
-// Fail writes err: an *api.Error keeps its status and message, anything
-// else is logged and answered 500.
+// Fail writes err through koel's one error edge (ivr.HTTPStatus via
+// api.WriteError); server faults are logged here, with the detail the
+// client does not see.
 func (p *Pipeline) Fail(w http.ResponseWriter, r *http.Request, ch ivr.Channel, err error) {
+	status, _ := ivr.HTTPStatus(err)
 	var ae *api.Error
-	if !errors.As(err, &ae) {
+	switch {
+	case status >= 500 && !errors.As(err, &ae):
 		p.logger().ErrorContext(r.Context(), "channel request failed", "channel", string(ch), "error", err)
-	} else if ae.Status == http.StatusRequestEntityTooLarge {
+	case status == http.StatusRequestEntityTooLarge:
 		p.Metrics.Rejected(ch, RejectTooLarge)
 	}
 	api.WriteError(w, err)

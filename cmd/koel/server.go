@@ -182,6 +182,9 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		Logger:      logger.With("channel", "webhook"),
 		MaxAttempts: cfg.Outbox.MaxAttempts,
 	}).Routes(s.router)
+	if err := s.addTextChannels(); err != nil {
+		return nil, fmt.Errorf("text channels: %w", err)
+	}
 
 	s.voice, err = newVoiceStack(ctx, s)
 	if err != nil {
