@@ -49,8 +49,24 @@ type Business struct {
 	// matcher and the speech vocabulary key on it.
 	FAQVersion int64
 	Active     bool
-	CreatedAt  time.Time
+	// Bot is the kind of bot that answers this business; empty means the
+	// server's default (bot.kind in the configuration).
+	Bot BotKind
+	// BotURL is the remote bot's REST webhook when Bot is BotRemote. It may
+	// carry a token in its query, so it is a Secret: never logged.
+	BotURL    Secret
+	CreatedAt time.Time
 }
+
+// BotKind names a kind of bot.
+type BotKind string
+
+// Kinds of bot a business can have.
+const (
+	BotDefault BotKind = ""       // the server's default
+	BotFAQ     BotKind = "faq"    // koel's FAQ matcher on the business's FAQ
+	BotRemote  BotKind = "remote" // a Rasa-compatible REST bot at BotURL
+)
 
 // Connection binds a business to one platform under an identifier, with the
 // platform's settings and credentials.

@@ -26,7 +26,6 @@ import (
 	"github.com/koelvoice/koel/ivr/api"
 	"github.com/koelvoice/koel/ivr/bot"
 	"github.com/koelvoice/koel/ivr/bot/faq"
-	"github.com/koelvoice/koel/ivr/bot/remote"
 	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/provision"
@@ -102,16 +101,8 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		return err
 	}
 
-	switch cfg.Bot.Kind {
-	case "remote":
-		// Each attempt gets half the reply deadline, so the remote bot's one
-		// retry fits before the engine answers with the break message.
-		s.bot, err = remote.New(remote.Config{URL: cfg.Bot.RemoteURL, Timeout: cfg.Bot.Timeout / 2, Logger: logger.With("component", "bot")})
-		if err != nil {
-			return nil, fmt.Errorf("remote bot: %w", err)
-		}
-	default:
-		s.bot = faq.New(st, faq.Options{Threshold: cfg.Bot.Threshold, Logger: logger.With("component", "bot")})
+	if s.bot, err = newBot(st, cfg.Bot, logger); err != nil {
+		return nil, err
 	}
 
 	engineMetrics, err := ivr.NewMetrics(s.registry)

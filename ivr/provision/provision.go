@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 
 	"github.com/koelvoice/koel/ivr"
@@ -36,8 +37,23 @@ type Business struct {
 	// has no FAQ.
 	FAQFile string `yaml:"faq_file"`
 	// Disabled marks the business inactive.
-	Disabled    bool         `yaml:"disabled"`
+	Disabled bool `yaml:"disabled"`
+	// Bot chooses the business's bot; empty means the server's default.
+	Bot         BotDecl      `yaml:"bot"`
 	Connections []Connection `yaml:"connections"`
+}
+
+// BotDecl declares a business's bot:
+//
+//	bot:
+//	  kind: remote            # faq | remote; empty: the server's bot.kind
+//	  remote_url_env: SHOP_RASA_URL
+type BotDecl struct {
+	Kind ivr.BotKind `yaml:"kind"`
+	// RemoteURL is the remote bot's REST webhook. It may carry a token, so
+	// prefer RemoteURLEnv, naming an environment variable holding it.
+	RemoteURL    string `yaml:"remote_url"`
+	RemoteURLEnv string `yaml:"remote_url_env"`
 }
 
 // Connection declares one channel connection of a business.
@@ -126,6 +142,27 @@ func (b Business) Validate() error {
 	if b.Token != "" && b.TokenEnv != "" {
 		errs = append(errs, fmt.Errorf("business %d: give token or token_env, not both", b.ID))
 	}
+	switch bd := b.Bot; bd.Kind {
+	case ivr.BotDefault, ivr.BotFAQ:
+		if bd.RemoteURL != "" || bd.RemoteURLEnv != "" {
+			errs = append(errs, fmt.Errorf("business %d: bot.remote_url needs bot.kind remote", b.ID))
+		}
+	case ivr.BotRemote:
+		switch {
+		case bd.RemoteURL != "" && bd.RemoteURLEnv != "":
+			errs = append(errs, fmt.Errorf("business %d: give bot.remote_url or bot.remote_url_env, not both", b.ID))
+		case bd.RemoteURL == "" && bd.RemoteURLEnv == "":
+			errs = append(errs, fmt.Errorf("business %d: bot.kind remote needs bot.remote_url or bot.remote_url_env", b.ID))
+		case bd.RemoteURLEnv != "" && !envNameRE.MatchString(bd.RemoteURLEnv):
+			errs = append(errs, fmt.Errorf("business %d: bot.remote_url_env %q is not an environment variable name", b.ID, bd.RemoteURLEnv))
+		case bd.RemoteURL != "":
+			if err := checkBotURL(bd.RemoteURL); err != nil {
+				errs = append(errs, fmt.Errorf("business %d: bot.remote_url: %w", b.ID, err))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("business %d: bot.kind %q: want faq or remote", b.ID, bd.Kind))
+	}
 	seen := map[string]bool{}
 	for i, c := range b.Connections {
 		switch {
@@ -170,6 +207,19 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 		}
 	}
 
+	botURL := b.Bot.RemoteURL
+	if b.Bot.RemoteURLEnv != "" {
+		if opts.Getenv != nil {
+			botURL = opts.Getenv(b.Bot.RemoteURLEnv)
+		}
+		if botURL == "" {
+			return res, fmt.Errorf("%w: business %d: environment variable %s is empty", ErrInvalid, b.ID, b.Bot.RemoteURLEnv)
+		}
+		if err := checkBotURL(botURL); err != nil {
+			return res, fmt.Errorf("%w: business %d: %s: %w", ErrInvalid, b.ID, b.Bot.RemoteURLEnv, err)
+		}
+	}
+
 	// Resolve credentials from the environment before writing anything.
 	conns := make([]Connection, len(b.Connections))
 	for i, c := range b.Connections {
@@ -208,7 +258,7 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 			return res, fmt.Errorf("%w: business %d is new and needs token or token_env", ErrInvalid, b.ID)
 		}
 		nb := ivr.Business{ID: b.ID, Name: b.Name, TokenHash: ivr.HashToken(token), ClientID: b.ClientID,
-			FallbackMessage: b.FallbackMessage, Active: !b.Disabled}
+			FallbackMessage: b.FallbackMessage, Active: !b.Disabled, Bot: b.Bot.Kind, BotURL: ivr.Secret(botURL)}
 		if err := st.CreateBusiness(ctx, &nb); err != nil {
 			return res, fmt.Errorf("provision: create business %d: %w", b.ID, err)
 		}
@@ -217,6 +267,7 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 		return res, fmt.Errorf("provision: get business %d: %w", b.ID, err)
 	default:
 		cur.Name, cur.ClientID, cur.Active = b.Name, b.ClientID, !b.Disabled
+		cur.Bot, cur.BotURL = b.Bot.Kind, ivr.Secret(botURL)
 		if b.FallbackMessage != "" {
 			cur.FallbackMessage = b.FallbackMessage
 		}
@@ -270,4 +321,14 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 	}
 	res.FAQImported = true
 	return res, nil
+}
+
+// checkBotURL checks a remote bot URL is an absolute http(s) URL, without
+// quoting it (it may hold a token).
+func checkBotURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an absolute http(s) URL")
+	}
+	return nil
 }

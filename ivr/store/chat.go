@@ -12,12 +12,12 @@ import (
 
 // Businesses, connections, users, conversations and messages.
 
-const businessCols = `id, name, token_hash, client_id, fallback_message, faq_version, active, created_at`
+const businessCols = `id, name, token_hash, client_id, fallback_message, faq_version, active, created_at, bot_kind, bot_url`
 
 func scanBusiness(r rowScanner) (ivr.Business, error) {
 	var b ivr.Business
 	err := r.Scan(&b.ID, &b.Name, bytesCol{&b.TokenHash}, &b.ClientID, &b.FallbackMessage,
-		&b.FAQVersion, &b.Active, timeCol{&b.CreatedAt})
+		&b.FAQVersion, &b.Active, timeCol{&b.CreatedAt}, &b.Bot, &b.BotURL)
 	return b, err
 }
 
@@ -32,6 +32,15 @@ func validateBusiness(b ivr.Business) error {
 	if len(b.TokenHash) > MaxKeyBytes {
 		v.fail("token hash is %d bytes (limit %d)", len(b.TokenHash), MaxKeyBytes)
 	}
+	switch b.Bot {
+	case ivr.BotDefault, ivr.BotFAQ, ivr.BotRemote:
+	default:
+		v.fail("bot kind %.32q is not faq or remote", b.Bot)
+	}
+	if b.Bot == ivr.BotRemote && b.BotURL == "" {
+		v.fail("a remote bot needs a bot url")
+	}
+	v.text("bot url", b.BotURL.Reveal(), MaxURLBytes)
 	return v.err
 }
 
@@ -44,8 +53,9 @@ func (s *sqlStore) CreateBusiness(ctx context.Context, b *ivr.Business) error {
 	var id int64
 	err := s.inTx(ctx, "create business", func(c conn) error {
 		if b.ID != 0 {
-			if _, err := c.exec(ctx, `INSERT INTO businesses (`+businessCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				b.ID, b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.FAQVersion, b.Active, timeValue(now)); err != nil {
+			if _, err := c.exec(ctx, `INSERT INTO businesses (`+businessCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				b.ID, b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.FAQVersion, b.Active, timeValue(now),
+				string(b.Bot), b.BotURL.Reveal()); err != nil {
 				return err
 			}
 			id = b.ID
@@ -54,9 +64,10 @@ func (s *sqlStore) CreateBusiness(ctx context.Context, b *ivr.Business) error {
 			}
 			return nil
 		}
-		return c.row(ctx, `INSERT INTO businesses (name, token_hash, client_id, fallback_message, faq_version, active, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.FAQVersion, b.Active, timeValue(now)).Scan(&id)
+		return c.row(ctx, `INSERT INTO businesses (name, token_hash, client_id, fallback_message, faq_version, active, created_at, bot_kind, bot_url)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.FAQVersion, b.Active, timeValue(now),
+			string(b.Bot), b.BotURL.Reveal()).Scan(&id)
 	})
 	if err != nil {
 		return err
@@ -77,8 +88,8 @@ func (s *sqlStore) UpdateBusiness(ctx context.Context, b ivr.Business) error {
 	if err := validateBusiness(b); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	res, err := s.writer().exec(ctx, `UPDATE businesses SET name = ?, token_hash = ?, client_id = ?, fallback_message = ?, active = ? WHERE id = ?`,
-		b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.Active, b.ID)
+	res, err := s.writer().exec(ctx, `UPDATE businesses SET name = ?, token_hash = ?, client_id = ?, fallback_message = ?, active = ?, bot_kind = ?, bot_url = ? WHERE id = ?`,
+		b.Name, bytesValue(b.TokenHash), b.ClientID, b.FallbackMessage, b.Active, string(b.Bot), b.BotURL.Reveal(), b.ID)
 	return s.mustAffect(op, res, err)
 }
 

@@ -51,7 +51,8 @@ type Store interface {
 	CreateBusiness(ctx context.Context, b *ivr.Business) error
 	// GetBusiness returns ErrNotFound when id does not exist.
 	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
-	// UpdateBusiness writes Name, TokenHash, ClientID, FallbackMessage and Active.
+	// UpdateBusiness writes Name, TokenHash, ClientID, FallbackMessage, Active,
+	// Bot and BotURL.
 	UpdateBusiness(ctx context.Context, b ivr.Business) error
 
 	// CreateConnection inserts c and sets c.ID; ErrConflict when the
