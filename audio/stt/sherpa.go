@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,14 +80,22 @@ func NewSherpa(cfg SherpaConfig) (*Sherpa, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sherpa{cfg: c, online: on, log: c.Logger, sets: map[string]*recognizerSet{}, slots: make(chan struct{}, c.PoolSize)}
+	var off *sherpaModel
 	if c.OfflineModelDir != "" {
-		off, err := inspectSherpaModel(c.OfflineModelDir, false)
+		m, err := inspectSherpaModel(c.OfflineModelDir, false)
 		if err != nil {
 			return nil, err
 		}
-		s.offline = &off
+		off = &m
 	}
+	if len(c.Probe) > 0 {
+		start := time.Now()
+		if err := runSherpaProbe(c); err != nil {
+			return nil, err
+		}
+		c.Logger.Debug("sherpa models passed the probe process", "elapsed", time.Since(start))
+	}
+	s := &Sherpa{cfg: c, online: on, offline: off, log: c.Logger, sets: map[string]*recognizerSet{}, slots: make(chan struct{}, c.PoolSize)}
 	if err := os.MkdirAll(filepath.Join(c.DataDir, "sherpa-hotwords"), 0o755); err != nil {
 		return nil, fmt.Errorf("stt: sherpa: data dir: %w", err)
 	}
@@ -105,6 +115,41 @@ func NewSherpa(cfg SherpaConfig) (*Sherpa, error) {
 	s.release(set)
 	s.log.Info("sherpa-onnx loaded", "model", c.ModelDir, "type", on.modelType, "offline", c.OfflineModelDir, "sample_rate", c.SampleRate)
 	return s, nil
+}
+
+// RunSherpaProbe is the probe process of SherpaConfig.Probe: it reads the
+// model configuration from stdin, loads the models with a hotword list,
+// decodes a second of audio through each recogniser and prints
+// "sherpa probe ok". A model sherpa-onnx cannot run ends this process, not
+// the server that started it.
+func RunSherpaProbe(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	var req sherpaProbeRequest
+	if err := json.NewDecoder(io.LimitReader(stdin, 1<<16)).Decode(&req); err != nil {
+		return fmt.Errorf("stt: sherpa probe: read request: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "koel-sherpa-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	s, err := NewSherpa(SherpaConfig{
+		ModelDir: req.ModelDir, OfflineModelDir: req.OfflineModelDir, DataDir: dir,
+		SampleRate: req.SampleRate, NumThreads: req.NumThreads, HotwordsScore: req.HotwordsScore, PoolSize: 1,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	pcm := probeAudio()
+	for _, tr := range []Transcriber{s, s.Recordings()} {
+		for _, v := range []Vocabulary{{Key: "none"}, probeVocabulary} {
+			if _, err := Transcribe(ctx, tr, v, pcm); err != nil {
+				return fmt.Errorf("stt: sherpa probe: decode: %w", err)
+			}
+		}
+	}
+	_, err = fmt.Fprintln(stdout, sherpaProbeOK)
+	return err
 }
 
 // Recordings returns the transcriber for whole recordings: the offline

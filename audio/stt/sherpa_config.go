@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -46,11 +47,29 @@ type SherpaConfig struct {
 	// hotword lists (sherpa-onnx fixes hotwords per recogniser, and each
 	// holds its own copy of the model). Default 2.
 	MaxVocabularies int
+	// Probe, if set, is a command (program and arguments) that runs
+	// [RunSherpaProbe] in a child process: NewSherpa has it load the
+	// models and decode a second of audio before loading them in this
+	// process, so a model sherpa-onnx or onnxruntime aborts on fails
+	// start-up with its log instead of ending the server. koel serve
+	// passes its own binary with the hidden command sherpa-probe.
+	Probe []string
+	// ProbeTimeout bounds the probe. Default 2 minutes.
+	ProbeTimeout time.Duration
 	// Logger receives warnings and debug lines. Default: discard.
 	Logger *slog.Logger
 	// Registerer, if set, receives the backend's metrics (the same
 	// koel_stt_* names as the pocketsphinx backend).
 	Registerer prometheus.Registerer
+}
+
+// sherpaProbeRequest is what the probe process is told on stdin.
+type sherpaProbeRequest struct {
+	ModelDir        string  `json:"model_dir"`
+	OfflineModelDir string  `json:"offline_model_dir"`
+	SampleRate      int     `json:"sample_rate"`
+	NumThreads      int     `json:"num_threads"`
+	HotwordsScore   float64 `json:"hotwords_score"`
 }
 
 // Limits of the sherpa backend's inputs.
@@ -83,6 +102,9 @@ func (c SherpaConfig) withDefaults() (SherpaConfig, error) {
 	}
 	if c.MaxVocabularies <= 0 {
 		c.MaxVocabularies = 2
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 2 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

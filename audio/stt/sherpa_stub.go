@@ -5,6 +5,7 @@ package stt
 import (
 	"context"
 	"fmt"
+	"io"
 )
 
 // Sherpa is the sherpa-onnx backend. This build has no sherpa-onnx (built
@@ -20,6 +21,12 @@ func NewSherpa(cfg SherpaConfig) (*Sherpa, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("%w: sherpa-onnx is not compiled into this build (built with the nosherpa tag, CGO_ENABLED=0 or for a platform other than linux amd64/arm64/arm); rebuild with cgo on linux", ErrUnavailable)
+}
+
+// RunSherpaProbe fails: there is nothing to probe in this build.
+func RunSherpaProbe(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	_, err := NewSherpa(SherpaConfig{ModelDir: "-", DataDir: "-"})
+	return err
 }
 
 // Recordings returns s.

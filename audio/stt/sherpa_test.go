@@ -530,3 +530,54 @@ func BenchmarkSherpaRTF(b *testing.B) {
 		})
 	}
 }
+
+// sherpaProbeChildEnv makes this test binary act as the probe process.
+const sherpaProbeChildEnv = "KOEL_STT_TEST_SHERPA_PROBE"
+
+// TestSherpaProbeProcess is not a test: it is the probe process of
+// TestSherpaProbe (the test binary re-run with sherpaProbeChildEnv set).
+func TestSherpaProbeProcess(t *testing.T) {
+	if os.Getenv(sherpaProbeChildEnv) != "1" {
+		return
+	}
+	if err := RunSherpaProbe(context.Background(), os.Stdin, os.Stdout); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestSherpaProbe: a model that passes koel's static checks but makes
+// onnxruntime fail while decoding (widths that only clash at run time)
+// aborts the probe process, not this one, and NewSherpa reports it.
+func TestSherpaProbe(t *testing.T) {
+	t.Setenv(sherpaProbeChildEnv, "1")
+	probe := []string{os.Args[0], "-test.run=^TestSherpaProbeProcess$"}
+	d := tinyModels(t, "online", "offline", "online,runtime-mismatch")
+	if _, err := inspectSherpaModel(d[2], true); err != nil {
+		t.Fatalf("the runtime-mismatch model must pass the static checks to test the probe: %v", err)
+	}
+
+	s, err := NewSherpa(SherpaConfig{ModelDir: d[0], OfflineModelDir: d[1], DataDir: t.TempDir(), Probe: probe})
+	if err != nil {
+		t.Fatalf("probe of good models: %v", err)
+	}
+	if _, err := Transcribe(t.Context(), s, noVocab, probeAudio()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	_, err = NewSherpa(SherpaConfig{ModelDir: d[2], DataDir: t.TempDir(), Probe: probe})
+	if err == nil {
+		t.Fatal("a model onnxruntime cannot run passed the probe")
+	}
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "probe process") || !strings.Contains(err.Error(), "what():") {
+		t.Fatalf("error = %v, want ErrUnavailable from the probe process with onnxruntime's message", err)
+	}
+	t.Logf("probe error: %v", err)
+
+	_, err = NewSherpa(SherpaConfig{ModelDir: d[0], DataDir: t.TempDir(), Probe: []string{filepath.Join(t.TempDir(), "no-such-binary")}})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("missing probe binary: %v", err)
+	}
+}

@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/koelvoice/koel/audio/stt"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = faqCommand(args[1:], stdout, stderr, getenv)
 	case "eval":
 		err = evalCommand(args[1:], stdout, stderr)
+	case "sherpa-probe": // hidden: koel serve's check of sherpa models, in a child process
+		err = stt.RunSherpaProbe(context.Background(), os.Stdin, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "koel", version)
 	case "help", "-h", "--help":

@@ -17,24 +17,30 @@ import (
 )
 
 // tinySherpaModels writes the tiny random-weight sherpa models of
-// audio/stt's tests (a streaming transducer and an offline TDNN-CTC).
-// They decode garbage: these tests check wiring, not accuracy.
-func tinySherpaModels(t *testing.T) (online, offline string) {
+// audio/stt's tests ("online" a streaming transducer, "offline" a
+// TDNN-CTC, "online,runtime-mismatch" one onnxruntime aborts on) and
+// returns their directories. They decode garbage: these tests check
+// wiring, not accuracy.
+func tinySherpaModels(t *testing.T, specs ...string) []string {
 	t.Helper()
 	py := "/usr/bin/python3" // Debian's, with python3-onnx
 	if _, err := os.Stat(py); err != nil {
 		py = "python3"
 	}
 	root := t.TempDir()
-	online, offline = filepath.Join(root, "online"), filepath.Join(root, "offline")
+	args := []string{filepath.Join("..", "..", "audio", "stt", "testdata", "sherpa_tiny_model.py")}
+	dirs := make([]string, len(specs))
+	for i, s := range specs {
+		dirs[i] = filepath.Join(root, strings.ReplaceAll(s, ",", "-"))
+		args = append(args, s+"="+dirs[i])
+	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), py, filepath.Join("..", "..", "audio", "stt", "testdata", "sherpa_tiny_model.py"),
-		"online="+online, "offline="+offline)
+	cmd := exec.CommandContext(t.Context(), py, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("write tiny sherpa models (needs python3-onnx, python3-numpy; make test installs them): %v: %s", err, stderr.String())
 	}
-	return online, offline
+	return dirs
 }
 
 func readyz(t *testing.T, base string) (int, map[string]string) {
@@ -76,28 +82,43 @@ func TestSherpaConfigNeedsModelDir(t *testing.T) {
 	}
 }
 
-// TestSherpaEngineMissingModel: a configured sherpa engine whose model
-// directory is missing keeps the server up (text channels work) but not
-// ready, with the reason in /readyz.
-func TestSherpaEngineMissingModel(t *testing.T) {
-	cfg := testConfig(t, t.TempDir(), "", "")
-	cfg.STT.Engine = "sherpa"
-	cfg.STT.Sherpa.ModelDir = filepath.Join(t.TempDir(), "no-such-model")
-	srv := startServer(t, cfg)
-	code, body := readyz(t, srv.URL())
-	if code != http.StatusServiceUnavailable || body["status"] != "stt unavailable" {
-		t.Fatalf("/readyz = %d %v, want 503 stt unavailable", code, body)
-	}
-	if !strings.Contains(body["stt"], "no-such-model") || !strings.Contains(body["stt"], "no such file") {
-		t.Fatalf("/readyz stt = %q: want the missing directory named", body["stt"])
-	}
-	resp, err := http.Get(srv.URL() + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/healthz = %d", resp.StatusCode)
+// TestSherpaEngineBadModel: a configured sherpa engine whose model is
+// missing, or one onnxruntime aborts on while decoding (caught by the probe
+// process), keeps the server up (text channels work) but not ready, with
+// the reason in /readyz.
+func TestSherpaEngineBadModel(t *testing.T) {
+	t.Setenv("KOEL_TEST_RUN_MAIN", "1") // the probe re-runs this binary as koel
+	bad := tinySherpaModels(t, "online,runtime-mismatch")[0]
+	for _, tt := range []struct {
+		name, dir string
+		want      []string
+	}{
+		{"missing", filepath.Join(t.TempDir(), "no-such-model"), []string{"no-such-model", "no such file"}},
+		{"aborts onnxruntime", bad, []string{"probe process", "what():"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t, t.TempDir(), "", "")
+			cfg.STT.Engine = "sherpa"
+			cfg.STT.Sherpa.ModelDir = tt.dir
+			srv := startServer(t, cfg)
+			code, body := readyz(t, srv.URL())
+			if code != http.StatusServiceUnavailable || body["status"] != "stt unavailable" {
+				t.Fatalf("/readyz = %d %v, want 503 stt unavailable", code, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body["stt"], w) {
+					t.Fatalf("/readyz stt = %q: want it to say %q", body["stt"], w)
+				}
+			}
+			resp, err := http.Get(srv.URL() + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("/healthz = %d", resp.StatusCode)
+			}
+		})
 	}
 }
 
@@ -107,7 +128,11 @@ func TestSherpaEngineMissingModel(t *testing.T) {
 // transcripts are garbage, so the bot re-prompts; what is asserted is that
 // both paths run end to end without errors.
 func TestSherpaEngineServesCalls(t *testing.T) {
-	online, offline := tinySherpaModels(t)
+	// koel serve checks the models in a child process, this test binary
+	// re-run as koel (see TestMain).
+	t.Setenv("KOEL_TEST_RUN_MAIN", "1")
+	d := tinySherpaModels(t, "online", "offline")
+	online, offline := d[0], d[1]
 	cfg := testConfig(t, t.TempDir(), "", "")
 	cfg.STT.Engine = "sherpa"
 	cfg.STT.Sherpa.ModelDir = online

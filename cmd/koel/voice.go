@@ -80,6 +80,7 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 			PoolSize:        cfg.STT.PoolSize,
 			HotwordsScore:   sc.HotwordsScore,
 			MaxVocabularies: sc.MaxVocabularies,
+			Probe:           sherpaProbe(log),
 			Logger:          log.With("component", "stt"),
 			Registerer:      s.registry,
 		})
@@ -190,6 +191,18 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 	s.router.Handle("/kookoo/{identifier}", v.app).Methods(http.MethodGet, http.MethodPost, http.MethodHead)
 	ok = true
 	return v, nil
+}
+
+// sherpaProbe is the command that checks sherpa models in a child process
+// (koel sherpa-probe): onnxruntime aborts the process on some faulty
+// models, and that should not be the server.
+func sherpaProbe(log *slog.Logger) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("cannot find koel's own binary; sherpa models are loaded without a probe process", "error", err)
+		return nil
+	}
+	return []string{exe, "sherpa-probe"}
 }
 
 // connectionVocabulary gives the softphone the same recognition vocabulary

@@ -12,7 +12,8 @@ joiner.onnx, tokens.txt, bpe.vocab) or offline (a TDNN-CTC model.onnx and
 tokens.txt). Variants, to test error handling: ok (default), no-metadata
 (the encoder or model lacks sherpa's metadata), wrong-joiner (the joiner
 expects another width than the encoder produces), wrong-vocab (the output
-is wider than tokens.txt).
+is wider than tokens.txt), runtime-mismatch (like wrong-joiner, but the
+widths are symbolic in the graph, so only running the joiner shows it).
 
 Needs Debian's python3-onnx and python3-numpy.
 """
@@ -129,8 +130,12 @@ def online(d, variant):
 
     # Joiner: tanh(enc + dec) @ w -> logits (N, vocab). The blank gets a
     # bias so most frames emit nothing, as in a trained model.
-    jin = JOINER_DIM + (3 if variant == "wrong-joiner" else 0)
+    jin = JOINER_DIM + (3 if variant in ("wrong-joiner", "runtime-mismatch") else 0)
     jout = vocab + (5 if variant == "wrong-vocab" else 0)
+    # runtime-mismatch declares symbolic widths, so the mismatch shows
+    # only when onnxruntime runs the joiner.
+    din = "J" if variant == "runtime-mismatch" else jin
+    dout = "V" if variant == "runtime-mismatch" else jout
     bias = np.zeros(jout, dtype=np.float32)
     bias[0] = 1.0
     graph = helper.make_graph(
@@ -139,9 +144,9 @@ def online(d, variant):
          helper.make_node("MatMul", ["t", "w"], ["m"]),
          helper.make_node("Add", ["m", "b"], ["logit"])],
         "joiner",
-        [helper.make_tensor_value_info("encoder_out", TensorProto.FLOAT, ["N", jin]),
-         helper.make_tensor_value_info("decoder_out", TensorProto.FLOAT, ["N", jin])],
-        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", jout])],
+        [helper.make_tensor_value_info("encoder_out", TensorProto.FLOAT, ["N", din]),
+         helper.make_tensor_value_info("decoder_out", TensorProto.FLOAT, ["N", din])],
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", dout])],
         [const("w", rand(jin, jout)), const("b", bias)],
     )
     save(graph, os.path.join(d, "joiner.onnx"), {})
@@ -181,7 +186,7 @@ def main():
         kind, _, variant = what.partition(",")
         variant = variant or "ok"
         if kind not in ("online", "offline") or not d or variant not in (
-                "ok", "no-metadata", "wrong-joiner", "wrong-vocab"):
+                "ok", "no-metadata", "wrong-joiner", "wrong-vocab", "runtime-mismatch"):
             ap.error(f"bad spec {spec!r}")
         os.makedirs(d, exist_ok=True)
         (online if kind == "online" else offline)(d, variant)
