@@ -107,6 +107,14 @@ type ConnectionSettings struct {
 	AgentNumber string `json:"agent_number,omitempty" yaml:"agent_number"`
 	// CallerID is shown to the agent on transfers (KooKoo dial caller_id).
 	CallerID string `json:"caller_id,omitempty" yaml:"caller_id"`
+	// VoiceMode is how KooKoo calls are served: "record" (the default:
+	// <record>, fetch, transcribe) or "stream" (the <stream> WebSocket).
+	VoiceMode string `json:"voice_mode,omitempty" yaml:"voice_mode"`
+	// SIPNumber is the KooKoo account's SIP registration number, the text
+	// of <stream>; required for stream mode.
+	SIPNumber string `json:"sip_number,omitempty" yaml:"sip_number"`
+	// RecordCalls records whole calls in stream mode (<start-record/>).
+	RecordCalls bool `json:"record_calls,omitempty" yaml:"record_calls"`
 
 	// Webhook channel (the seed's Platform Settings: Webhook URL, Secret Key
 	// and Access Token).

@@ -127,6 +127,10 @@ type App struct {
 	log     *slog.Logger
 	m       *appMetrics
 	now     func() time.Time
+
+	// stream is the <stream> transport, set by NewStreamServer
+	// (stream_server.go); nil = record mode only.
+	stream *StreamServer
 }
 
 // NewApp returns an app. Store, Engine and STT are required.
@@ -255,6 +259,11 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.IsProbe() {
 		// The portal's "Test Application URL": valid XML, no side effects.
 		writeXML(w, http.StatusOK, Response{Verbs: []Verb{PlayText{Text: settings.WelcomeMessage}, Hangup{}}})
+		return
+	}
+	if a.stream != nil && a.stream.answers(req, settings) {
+		// Stream-mode NewCall and event=Stream (stream_server.go).
+		a.stream.serve(ctx, w, identifier, req, conn, settings, log)
 		return
 	}
 	switch req.Event {
