@@ -15,6 +15,7 @@ import (
 	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/provision"
+	"github.com/koelvoice/koel/kookoo"
 )
 
 // Config is koel serve's configuration. Sources, later ones winning:
@@ -33,6 +34,11 @@ type Config struct {
 	// PublicURL is how callers and KooKoo reach this server, used for the
 	// URLs koel hands out (KOEL_PUBLIC_URL; default http://<addr>).
 	PublicURL string `yaml:"public_url"`
+	// StreamKey signs the per-call URLs of KooKoo stream mode
+	// (KOEL_STREAM_KEY, at least 32 bytes, the same on every node); empty
+	// means a random key per process, so streams work on one node only.
+	// Secret.
+	StreamKey string `yaml:"stream_key"`
 	// Dev relaxes production safety for local work: recordings may be
 	// fetched from loopback (KOEL_DEV=1, --dev).
 	Dev bool `yaml:"dev"`
@@ -249,6 +255,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("public_url %q must be an absolute http(s) URL", c.PublicURL))
 		}
 	}
+	if c.StreamKey != "" && len(c.StreamKey) < kookoo.MinStreamKeyBytes {
+		errs = append(errs, fmt.Errorf("stream_key must be at least %d bytes", kookoo.MinStreamKeyBytes))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -326,6 +335,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("KOEL_DATA_DIR", &c.DataDir)
 	str("KOEL_DATABASE_URL", &c.DatabaseURL)
 	str("KOEL_PUBLIC_URL", &c.PublicURL)
+	str("KOEL_STREAM_KEY", &c.StreamKey)
 	boolean("KOEL_DEV", &c.Dev, false)
 	str("KOEL_LOG_LEVEL", &c.LogLevel)
 	str("KOEL_LOG_FORMAT", &c.LogFormat)

@@ -33,6 +33,7 @@ type voiceStack struct {
 	sttState   string
 	tts        tts.Synthesizer
 	app        *kookoo.App
+	stream     *kookoo.StreamServer
 	sim        *sim.Sim
 }
 
@@ -189,6 +190,11 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 		return nil, fmt.Errorf("kookoo app: %w", err)
 	}
 	s.router.Handle("/kookoo/{identifier}", v.app).Methods(http.MethodGet, http.MethodPost, http.MethodHead)
+	// KooKoo stream mode (kookoo/stream_server.go, stream.go).
+	if v.stream, err = newStreamServer(cfg, v.app, v.stt, vocab, v.tts, publicURL, log, s.registry); err != nil {
+		return nil, err
+	}
+	s.router.Handle("/kookoo/{identifier}/stream", v.stream).Methods(http.MethodGet)
 	ok = true
 	return v, nil
 }
@@ -291,6 +297,9 @@ func (v *voiceStack) drain(ctx context.Context, log *slog.Logger) {
 
 func (v *voiceStack) close() error {
 	var errs []error
+	if v.stream != nil {
+		v.stream.Close()
+	}
 	if v.sim != nil {
 		errs = append(errs, v.sim.Close())
 	}
