@@ -26,7 +26,7 @@ func TestStreamFakeKooKoo(t *testing.T) {
 		t.Fatalf("stream verb = %+v", st)
 	}
 	f := dialFake(t, st.URL, sid, true)
-	f.waitQuiet(t, 100, 300*time.Millisecond, "the welcome")
+	f.waitQuiet(t, 100, 600*time.Millisecond, "the welcome")
 
 	f.say(telephone(t, "what are your opening hours").Samples)
 	// Let the first answer play for a while, then speak over it.
@@ -36,7 +36,7 @@ func TestStreamFakeKooKoo(t *testing.T) {
 	f.say(telephone(t, "what is your address").Samples)
 	waitFor(t, 10*time.Second, "clearBuffer", func() bool { return f.hasCommand(CommandClearBuffer) })
 	played1, _, _, _ := f.snapshot()
-	f.waitQuiet(t, played1+100, 300*time.Millisecond, "the second answer")
+	f.waitQuiet(t, played1+100, 600*time.Millisecond, "the second answer")
 
 	f.say(telephone(t, "i want to talk to a person").Samples)
 	status, reason := f.waitClosed(t, 30*time.Second)

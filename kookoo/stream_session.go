@@ -90,7 +90,7 @@ type streamSession struct {
 
 	// listening
 	ep        *audio.Endpointer
-	rec       stt.Stream
+	rec       *recogniserFeed
 	listen    ivr.Listen
 	prefeed   [][]int16
 	endAt     time.Time
@@ -175,7 +175,7 @@ func (ss *streamSession) run(ws *websocket.Conn) {
 	ss.cancel()
 	<-readerDone
 	if ss.rec != nil {
-		_, _ = ss.rec.Close(context.Background())
+		ss.rec.end()
 		ss.rec = nil
 	}
 	m.closed.WithLabelValues(closeLabel(code, ss.exit)).Inc()
@@ -532,13 +532,10 @@ func (ss *streamSession) startListening(l ivr.Listen, prefeed [][]int16) {
 		ep, _ = audio.NewEndpointer(audio.EndpointConfig{SilencePeriod: 3 * time.Second, MaxRecordTime: 10 * time.Second})
 	}
 	ss.ep = ep
-	ctx, cancel := context.WithTimeout(ss.ctx, sttStartTimeout)
-	ss.rec, err = ss.s.cfg.STT.Start(ctx, ss.vocab)
-	cancel()
-	if err != nil {
-		ss.rec = nil
-		ss.log.LogAttrs(ss.ctx, slog.LevelWarn, "stream recogniser unavailable", slog.String("error", err.Error()))
+	if ss.rec != nil {
+		ss.rec.end()
 	}
+	ss.rec = startFeed(ss.ctx, ss.s.cfg.STT, ss.vocab)
 	ss.prefeed = prefeed
 	for _, f := range prefeed {
 		if _, _, end := ss.listenFrame(f); end {
@@ -559,13 +556,7 @@ func (ss *streamSession) frame(samples []int16) (websocket.StatusCode, string, b
 }
 
 func (ss *streamSession) listenFrame(samples []int16) (websocket.StatusCode, string, bool) {
-	if ss.rec != nil {
-		if err := ss.rec.Write(samples); err != nil {
-			ss.log.LogAttrs(ss.ctx, slog.LevelWarn, "stream recogniser write", slog.String("error", err.Error()))
-			_, _ = ss.rec.Close(context.Background())
-			ss.rec = nil
-		}
-	}
+	ss.rec.write(samples)
 	res, done := ss.ep.Write(samples)
 	if done {
 		ss.endTurn(res, false)
@@ -649,7 +640,7 @@ func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 // turnInput is what a worker needs.
 type turnInput struct {
 	gen    int
-	rec    stt.Stream
+	rec    *recogniserFeed
 	spoke  bool
 	speech time.Duration
 	status string
@@ -672,7 +663,10 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	var utter *ivr.Utterance
 	ev := ivr.Recorded{}
 	if in.rec != nil {
-		r, err := in.rec.Close(context.WithoutCancel(ctx))
+		in.rec.end()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ivr.DefaultTurnTimeout)
+		r, err := in.rec.result(rctx)
+		cancel()
 		switch {
 		case err == nil:
 			res = r
