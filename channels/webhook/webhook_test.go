@@ -47,6 +47,7 @@ func TestLogMessageErrors(t *testing.T) {
 		{"NUL in message_body of a known user", PathLogMessage, `{"user":{"auth_id":"known"},"message_body":"\u0000","business_id":1}`, nil, 400, "message_body contains a NUL byte"},
 		{"NUL in auth_id", PathLogMessage, `{"user":{"auth_id":"fr\u0000esh"},"message_body":"hi","business_id":1}`, nil, 400, "auth_id contains a NUL byte"},
 		{"invalid UTF-8 in message_body", PathLogMessage, "{\"user\":{\"auth_id\":\"fresh\"},\"message_body\":\"caf\xe9\",\"business_id\":1}", nil, 400, "not valid UTF-8"},
+		{"lone surrogate escape in message_body", PathLogMessage, `{"user":{"auth_id":"fresh"},"message_body":"hi \ud800","business_id":1}`, nil, 400, "surrogate"},
 		{"invalid UTF-8 in auth_id", PathLogMessage, "{\"user\":{\"auth_id\":\"\xff\xfe\"},\"message_body\":\"hi\",\"business_id\":1}", nil, 400, "not valid UTF-8"},
 		{"missing message_body", PathLogMessage, `{"user":{"auth_id":"fresh"},"business_id":1}`, nil, 400, "message_body missing"},
 		{"blank message_body", PathLogMessage, logBody("fresh", " \t\n", 1), nil, 400, "message_body missing"},

@@ -96,6 +96,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) e
 		// encoding/json would store U+FFFD in its place, silently.
 		return Errorf(http.StatusBadRequest, "request body is not valid UTF-8")
 	}
+	if loneSurrogate(raw) {
+		// The escaped spelling of the same: "\ud800" alone decodes to U+FFFD.
+		return Errorf(http.StatusBadRequest, "request body holds a \\u escape of a lone UTF-16 surrogate")
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -130,6 +134,61 @@ func jsonError(err error, maxBytes int64) *Error {
 	default:
 		return Errorf(http.StatusBadRequest, "malformed JSON")
 	}
+}
+
+// loneSurrogate reports whether a JSON text holds a \uXXXX escape of a
+// UTF-16 surrogate that is not half of a pair. Malformed escapes are left
+// to the decoder.
+func loneSurrogate(raw []byte) bool {
+	hex4 := func(b []byte) (rune, bool) {
+		if len(b) < 4 {
+			return 0, false
+		}
+		var v rune
+		for _, c := range b[:4] {
+			switch {
+			case c >= '0' && c <= '9':
+				v = v<<4 | rune(c-'0')
+			case c >= 'a' && c <= 'f':
+				v = v<<4 | rune(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				v = v<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return v, true
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // an escaped character, e.g. \\ or \"
+			continue
+		}
+		v, ok := hex4(raw[i+2:])
+		if !ok {
+			i++
+			continue
+		}
+		switch {
+		case v >= 0xDC00 && v <= 0xDFFF:
+			return true
+		case v >= 0xD800 && v <= 0xDBFF:
+			j := i + 6
+			if j+1 >= len(raw) || raw[j] != '\\' || raw[j+1] != 'u' {
+				return true
+			}
+			if lo, ok := hex4(raw[j+2:]); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i = j + 5
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // CheckContentType accepts a request without a Content-Type or with
