@@ -53,6 +53,10 @@ type Config struct {
 	// koel serve, 0 when a Config is built in code).
 	DrainDelay time.Duration `yaml:"drain_delay"`
 
+	// AdminToken guards the admin API under /admin/v1 (KOEL_ADMIN_TOKEN);
+	// empty disables it. Secret.
+	AdminToken string `yaml:"admin_token"`
+
 	Demo DemoConfig `yaml:"demo"`
 	Bot  BotConfig  `yaml:"bot"`
 	STT  STTConfig  `yaml:"stt"`
@@ -151,8 +155,12 @@ type RecordingsConfig struct {
 
 // OutboxConfig configures deliveries.
 type OutboxConfig struct {
-	// MaxAttempts before an item is dead-lettered (default 8).
+	// MaxAttempts, when positive, dead-letters an item after that many
+	// attempts even inside its retry horizon (default: no cap).
 	MaxAttempts int `yaml:"max_attempts"`
+	// RetryHorizon is how long a reply is retried before it is
+	// dead-lettered, from when it was stored or redelivered (24h).
+	RetryHorizon time.Duration `yaml:"retry_horizon"`
 	// BaseBackoff is the first retry delay, doubled each attempt (1s).
 	BaseBackoff time.Duration `yaml:"base_backoff"`
 	// MaxBackoff caps the retry delay (10m).
@@ -360,6 +368,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("KOEL_TTS_API_KEY", &c.TTS.APIKey)
 	boolean("KOEL_SIM", &c.Sim.Disabled, true)
 	str("KOEL_SIM_TOKEN", &c.Sim.Token)
+	str("KOEL_ADMIN_TOKEN", &c.AdminToken)
 	return errors.Join(errs...)
 }
 

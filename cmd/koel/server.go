@@ -143,11 +143,13 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	}
 
 	s.outbox, err = outbox.New(outbox.Config{
-		Store:       st,
-		Logger:      logger.With("component", "outbox"),
-		Registerer:  s.registry,
-		BaseBackoff: cfg.Outbox.BaseBackoff,
-		MaxBackoff:  cfg.Outbox.MaxBackoff,
+		Store:        st,
+		Logger:       logger.With("component", "outbox"),
+		Registerer:   s.registry,
+		BaseBackoff:  cfg.Outbox.BaseBackoff,
+		MaxBackoff:   cfg.Outbox.MaxBackoff,
+		RetryHorizon: cfg.Outbox.RetryHorizon,
+		Stats:        st,
 	})
 	if err != nil {
 		return nil, err
@@ -176,6 +178,10 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err := s.addTextChannels(); err != nil {
 		return nil, fmt.Errorf("text channels: %w", err)
 	}
+
+	admin := s.router.PathPrefix("/admin/v1").Subrouter()
+	admin.Use(outbox.RequireAdminToken(cfg.AdminToken))
+	(&outbox.Admin{Store: st, Notifier: s.outbox, Logger: logger.With("component", "admin")}).Routes(admin)
 
 	s.voice, err = newVoiceStack(ctx, s)
 	if err != nil {

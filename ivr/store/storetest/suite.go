@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxConversationOrder", testOutboxConversationOrder},
 		{"OutboxSkipAndRelease", testOutboxSkipAndRelease},
 		{"OutboxChannelAndRecipient", testOutboxChannelAndRecipient},
+		{"OutboxDeadLetters", testOutboxDeadLetters},
+		{"OutboxExpire", testOutboxExpire},
 		{"Timestamps", testTimestamps},
 		{"RaceUpdateCall", testRaceUpdateCall},
 		{"RaceClaimOutbox", testRaceClaimOutbox},
@@ -87,6 +89,7 @@ func RunClocked(t *testing.T, open func(t *testing.T, now func() time.Time) stor
 	}{
 		{"CallLocks", testCallLocks},
 		{"ClockStampsRows", testClockStamps},
+		{"OutboxStats", testOutboxStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
