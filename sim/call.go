@@ -317,6 +317,7 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 	var next url.Values
 	action := ""
 	did := false
+	var skipped []string
 	var jump *target
 	for _, vb := range resp.Verbs {
 		if action != "" {
@@ -363,6 +364,7 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 		case kookoo.Hangup:
 			return nil, ErrAppHangup
 		default:
+			skipped = append(skipped, "<"+vb.TagName()+">")
 			c.leg.emit(Event{Type: EventInfo, Text: "unsupported tag <" + vb.TagName() + "> skipped"})
 		}
 		if err != nil {
@@ -380,6 +382,9 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 	case did || jump != nil:
 		c.idle = 0
 	case !resp.Filler:
+		if len(skipped) > 0 {
+			c.leg.emit(Event{Type: EventInfo, Text: "the emulator does not run " + strings.Join(skipped, ", ") + "; nothing else is left to do"})
+		}
 		return nil, ErrAppEnded
 	default:
 		if c.idle++; c.idle >= maxIdleResponses {
