@@ -584,3 +584,46 @@ func TestRealWorldConference(t *testing.T) {
 		})
 	}
 }
+
+// TestInProcessAppKeepsCookies: koel's own router, served in process,
+// gets the call's cookies back like an app over HTTP.
+func TestInProcessAppKeepsCookies(t *testing.T) {
+	needEspeak(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	log := newAppLog()
+	sess := newSessionApp("KOELSESS")
+	var cookies []string
+	var mu sync.Mutex
+	app := http.NewServeMux()
+	app.HandleFunc("/kookoo/inproc", func(w http.ResponseWriter, r *http.Request) {
+		q := log.add(r)
+		mu.Lock()
+		cookies = append(cookies, r.Header.Get("Cookie"))
+		mu.Unlock()
+		_, fresh := sess.session(w, r)
+		switch {
+		case q["event"] == "NewCall":
+			xmlResponse(w, `<response><collectdtmf l="1" o="3000"><playtext>press a key</playtext></collectdtmf></response>`)
+		case fresh:
+			xmlResponse(w, `<response><playtext>no session</playtext><hangup/></response>`)
+		default:
+			xmlResponse(w, `<response><playtext>session kept</playtext><hangup/></response>`)
+		}
+	})
+	ts := startSim(t, func(c *Config) { c.App = app })
+	out, _, err := callWith(t, ts, clientConfig{Connection: "inproc"}, []step{{"dtmf", "1"}})
+	if err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	if got := log.waitEvents(t, 3); !slices.Equal(got, []string{"NewCall", "GotDTMF", "Disconnect"}) {
+		t.Fatalf("app saw %v", got)
+	}
+	if b := botLines(out); !slices.Equal(b, []string{"press a key", "session kept"}) {
+		t.Errorf("the caller heard %q", b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"", "KOELSESS=KOELSESS-1", "KOELSESS=KOELSESS-1"}; !slices.Equal(cookies, want) {
+		t.Errorf("in-process requests carried %q, want %q", cookies, want)
+	}
+}
