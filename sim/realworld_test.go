@@ -470,8 +470,8 @@ func TestRealWorldGotoURLToSecondApp(t *testing.T) {
 	var secondCookies []string
 	var mu sync.Mutex
 	appB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.RawQuery += "&app=B" // before log.add: its maps are shared
 		q := log.add(r)
-		q["app"] = "B"
 		mu.Lock()
 		secondCookies = append(secondCookies, r.Header.Get("Cookie"))
 		mu.Unlock()
@@ -493,8 +493,8 @@ func TestRealWorldGotoURLToSecondApp(t *testing.T) {
 	bURL, _ := url.Parse(appB.URL)
 	bURL.Host = "localhost:" + bURL.Port()
 	appA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.RawQuery += "&app=A"
 		q := log.add(r)
-		q["app"] = "A"
 		first.session(w, r)
 		if q["event"] == "NewCall" {
 			xmlResponse(w, `<response filler="yes"><playtext>moving you to the other app</playtext><gotourl>`+bURL.String()+`/demo_gotopage.php</gotourl></response>`)
