@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,35 @@ import (
 //
 // A transfer that is not answered returns the caller to the bot; one that is
 // answered ends the call with a goodbye once the agent leg ends.
+//
+// # Dialogue repair
+//
+// A [Recorded] event carries how well the caller was understood, and Step
+// puts it in one of these bands (recorded on the turn as its
+// Understanding):
+//
+//   - answered: the bot's confidence reached AnswerConfidence; the answer
+//     is spoken and the call listens again.
+//   - confirm: the confidence reached ConfirmConfidence and the answer has a
+//     topic; the call asks "Do you want to know about {topic}? Say yes or
+//     no." and moves to [CallStateConfirming], holding the answer in
+//     [CallRepair].Pending (stored with the call, so any node can serve the
+//     yes). A yes (spoken, or key 1) speaks it (confirmed); a no (or key 2)
+//     asks again (declined); a new question is answered as a question; no
+//     speech offers the keys ("Press 1 for yes or 2 for no.").
+//   - reprompt: speech that was heard but not understood is asked again in
+//     speech: "Sorry, I didn't catch that. Could you say it in a few
+//     words?".
+//   - no_speech: nothing was heard: "Sorry, I did not hear anything. …"
+//     (with the agent key menu when an agent can be reached).
+//   - menu: after the second miss in a row (no speech, not understood, or a
+//     declined confirmation) the caller gets the topic menu built from the
+//     FAQ's top topics ("Press 1 for opening hours, 2 for … or 0 for an
+//     agent."), in [CallStateTopics]; a key speaks that topic's answer.
+//
+// Speech during a prompt that expects keys is never silently lost: when a
+// key menu times out, the caller is asked to say it again and the call
+// records.
 
 // Voice defaults, used when a connection leaves a setting at zero. The seed
 // recommends a 2–3 s silence period and a 10 s maximum recording.
@@ -65,7 +95,96 @@ const (
 	// InvalidDigitMessage is spoken when the caller presses a key that is
 	// not an option.
 	InvalidDigitMessage = "Sorry, that is not an option. Please ask your question after the tone."
+	// NotUnderstoodMessage asks again in speech when the caller was heard
+	// but not understood.
+	NotUnderstoodMessage = "Sorry, I didn't catch that. Could you say it in a few words?"
+	// ConfirmTemplate asks whether the held answer is the one the caller
+	// wants; %s is the answer's topic.
+	ConfirmTemplate = "Do you want to know about %s? Say yes or no."
+	// ConfirmAgentMessage confirms a request for an agent heard with
+	// middling confidence.
+	ConfirmAgentMessage = "Do you want to talk to an agent? Say yes or no."
+	// ConfirmKeysMessage offers the keys when a yes or no was not heard.
+	ConfirmKeysMessage = "Sorry, I did not hear a yes or a no. Press 1 for yes, or 2 for no."
+	// DeclinedMessage follows a no to a confirmation.
+	DeclinedMessage = "Sorry about that. Could you say your question in a few words?"
+	// TopicMenuIntro, TopicMenuNoSpeech and TopicMenuDeclined start the
+	// topic menu after a miss that was not understood, silent, or a no.
+	TopicMenuIntro    = "Sorry, I still did not get that. You can choose a topic."
+	TopicMenuNoSpeech = "Sorry, I still did not hear anything. You can choose a topic."
+	TopicMenuDeclined = "Sorry about that. You can choose a topic."
+	// SayAgainMessage follows a key menu that timed out: whatever the
+	// caller said during it is asked for again.
+	SayAgainMessage = "Please say your question after the tone."
 )
+
+// Repair defaults: the confidence bands and the topic menu.
+const (
+	// DefaultAnswerConfidence and DefaultConfirmConfidence are the bands
+	// used when a connection leaves them at zero. ConfirmConfidence matches
+	// the FAQ matcher's own threshold (faq.DefaultThreshold, 0.42): any
+	// match below AnswerConfidence is confirmed rather than spoken.
+	DefaultAnswerConfidence  = 0.6
+	DefaultConfirmConfidence = 0.42
+	// MenuAfterMisses is how many misses in a row lead to the topic menu.
+	MenuAfterMisses = 2
+	// MaxMenuTopics caps the topic menu's options (keys 1 to 9).
+	MaxMenuTopics = 5
+	// TopicMenuTimeout is how long the topic menu waits for a key.
+	TopicMenuTimeout = 5 * time.Second
+	// ConfirmKeysTimeout is how long the yes/no keys wait.
+	ConfirmKeysTimeout = 4 * time.Second
+)
+
+// Understanding bands of a turn ([Turn].Understanding, [CallRepair].Band).
+const (
+	UnderstandingAnswered  = "answered"
+	UnderstandingConfirm   = "confirm"
+	UnderstandingConfirmed = "confirmed"
+	UnderstandingDeclined  = "declined"
+	UnderstandingReprompt  = "reprompt"
+	UnderstandingNoSpeech  = "no_speech"
+	UnderstandingMenu      = "menu" // the topic menu was offered, or a topic chosen from it
+	UnderstandingFailed    = "failed"
+)
+
+// Yes/no answers of a confirmation ([Recorded].Answer).
+const (
+	AnswerYes = "yes"
+	AnswerNo  = "no"
+)
+
+// CallRepair is the dialogue-repair state of a call, stored with it.
+type CallRepair struct {
+	// Misses counts turns in a row that were not understood (no speech,
+	// not understood, declined); MenuAfterMisses of them lead to the
+	// topic menu.
+	Misses int `json:"misses,omitempty"`
+	// Pending is the answer awaiting the caller's yes.
+	Pending *PendingAnswer `json:"pending,omitempty"`
+	// Topics are the options of the running topic menu, key i+1 for
+	// Topics[i].
+	Topics []MenuTopic `json:"topics,omitempty"`
+	// Band is the understanding band of the last step (not a state: the
+	// turn record reads it).
+	Band string `json:"band,omitempty"`
+}
+
+// PendingAnswer is a bot answer held until the caller confirms it.
+type PendingAnswer struct {
+	Reply      []string `json:"reply"`
+	Node       string   `json:"node,omitempty"`
+	Topic      string   `json:"topic,omitempty"`
+	Confidence float64  `json:"confidence,omitempty"`
+	Handoff    bool     `json:"handoff,omitempty"`
+}
+
+// MenuTopic is one option of the topic menu: an FAQ node and its spoken
+// title.
+type MenuTopic struct {
+	Node  string `json:"node"`
+	Title string `json:"title"`
+}
 
 // Outcomes of a call, set in [Call].Outcome when it ends.
 const (
@@ -93,20 +212,47 @@ type CallEvent interface{ callEvent() }
 // CallStarted is a new inbound call (KooKoo NewCall).
 type CallStarted struct{}
 
-// Recorded is the result of one caller utterance, after the driver fetched
-// and transcribed the recording and asked the engine. Exactly one of the
-// outcomes holds: FailReason set (a failure: the break message is spoken),
-// NoSpeech (nothing intelligible: a re-prompt), or a reply from the bot.
+// Recorded is the result of one caller utterance, after the driver heard
+// it and asked the engine. At most one of FailReason (a failure: the break
+// message), NoSpeech (nothing heard), NotUnderstood (heard, not
+// understood) and Answer (a yes or no to a confirmation) is set; otherwise
+// Reply is the bot's answer, banded by Confidence.
 type Recorded struct {
 	// FailReason is one of the Fail* constants when the turn failed.
 	FailReason string
-	// NoSpeech is true when the recording held no recognisable speech.
+	// NoSpeech is true when the recording held no speech.
 	NoSpeech bool
+	// NotUnderstood is true when speech was heard but neither the
+	// recogniser nor the bot understood it.
+	NotUnderstood bool
+	// Answer is AnswerYes or AnswerNo when the utterance answered a
+	// confirmation.
+	Answer string
 	// Reply are the bot's messages, spoken in order. Empty when an agent
 	// owns the conversation (the bot stays quiet).
 	Reply []string
 	// Handoff is true when the bot asked for a human agent.
 	Handoff bool
+	// Confident is true when the reply is spoken whatever its confidence
+	// (a reply replayed after a crash, a bot without confidences).
+	Confident bool
+	// Confidence, Node and Topic describe the bot's answer; Topic names
+	// it in a confirmation.
+	Confidence float64
+	Node       string
+	Topic      string
+	// Topics are the FAQ's top topics, for the topic menu (set when the
+	// turn may lead to it).
+	Topics []MenuTopic
+}
+
+// TopicChosen is a key of the topic menu that picked Topic, with that
+// topic's answer (looked up by the driver). FailReason is set when the
+// answer could not be loaded.
+type TopicChosen struct {
+	Topic      MenuTopic
+	Reply      []string
+	FailReason string
 }
 
 // DTMF is the result of a key collection (KooKoo GotDTMF). Digits is empty
@@ -126,6 +272,7 @@ type Disconnected struct{}
 
 func (CallStarted) callEvent()  {}
 func (Recorded) callEvent()     {}
+func (TopicChosen) callEvent()  {}
 func (DTMF) callEvent()         {}
 func (DialEnded) callEvent()    {}
 func (CallerHungUp) callEvent() {}
@@ -181,6 +328,11 @@ func VoiceSettings(s ConnectionSettings) ConnectionSettings {
 	s.BreakMessage = orDefault(s.BreakMessage, DefaultBreakMessage)
 	s.GoodbyeMessage = orDefault(s.GoodbyeMessage, DefaultGoodbyeMessage)
 	s.RepromptText = orDefault(s.RepromptText, DefaultRepromptMessage)
+	s.AnswerConfidence = clampConfidence(s.AnswerConfidence, DefaultAnswerConfidence)
+	s.ConfirmConfidence = clampConfidence(s.ConfirmConfidence, DefaultConfirmConfidence)
+	if s.ConfirmConfidence > s.AnswerConfidence {
+		s.ConfirmConfidence = s.AnswerConfidence
+	}
 	s.AgentNumber = strings.TrimSpace(s.AgentNumber)
 	s.CallerID = strings.TrimSpace(s.CallerID)
 	return s
@@ -191,6 +343,13 @@ func clamp(v, def, hi int) int {
 		return def
 	}
 	return min(v, hi)
+}
+
+func clampConfidence(v, def float64) float64 {
+	if !(v > 0) || v > 1 {
+		return def
+	}
+	return v
 }
 
 func orDefault(v, def string) string {
@@ -212,6 +371,7 @@ func (c Call) Live() bool {
 // no actions.
 func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 	s = VoiceSettings(s)
+	c.Repair.Band = ""
 	switch ev := ev.(type) {
 	case CallerHungUp:
 		return c.hungUp(ev)
@@ -230,6 +390,10 @@ func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 		return c.listening(ev, s)
 	case CallStateListening, CallStateMenu:
 		return c.listening(ev, s)
+	case CallStateConfirming:
+		return c.confirming(ev, s)
+	case CallStateTopics:
+		return c.topics(ev, s)
 	case CallStateTransferring:
 		switch ev := ev.(type) {
 		case DialEnded:
@@ -262,17 +426,24 @@ func (c Call) listening(ev CallEvent, s ConnectionSettings) (Call, []CallAction)
 
 func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 	next := c
+	next.Repair.Pending, next.Repair.Topics = nil, nil
 	switch {
 	case ev.FailReason != "":
+		next.Repair.Band = UnderstandingFailed
 		next.Failures++
 		if next.Failures >= s.MaxFailures {
 			return next.hangUp(s, OutcomeFailed, Say{Text: s.BreakMessage})
 		}
 		return next.listen(s, Say{Text: s.BreakMessage})
 	case ev.NoSpeech:
+		next.Repair.Band = UnderstandingNoSpeech
 		next.Failures++
+		next.Repair.Misses++
 		if next.Failures >= s.MaxFailures {
 			return next.hangUp(s, OutcomeNoInput)
+		}
+		if m, acts, ok := next.topicMenu(ev.Topics, s, TopicMenuNoSpeech); ok {
+			return m, acts
 		}
 		if s.AgentNumber != "" {
 			next.State = CallStateMenu
@@ -283,15 +454,37 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 			}}
 		}
 		return next.listen(s, Say{Text: s.RepromptText})
+	case ev.NotUnderstood || (!ev.Confident && len(ev.Reply) > 0 && ev.Confidence < s.ConfirmConfidence && !ev.Handoff):
+		return next.notUnderstood(ev.Topics, s)
 	}
+	if !ev.Confident && ev.Confidence < s.AnswerConfidence && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
+		next.Repair.Band = UnderstandingConfirm
+		next.Failures = 0
+		next.State = CallStateConfirming
+		next.Repair.Pending = &PendingAnswer{Reply: ev.Reply, Node: ev.Node, Topic: ev.Topic, Confidence: ev.Confidence, Handoff: ev.Handoff}
+		question := ConfirmAgentMessage
+		if !ev.Handoff {
+			question = fmt.Sprintf(ConfirmTemplate, ev.Topic)
+		}
+		return next.listenIn(CallStateConfirming, s, Say{Text: question})
+	}
+	next.Repair.Band = UnderstandingAnswered
+	return next.answer(ev.Reply, ev.Handoff, s)
+}
+
+// answer speaks a reply (and transfers on a handoff) and listens again.
+func (c Call) answer(reply []string, handoff bool, s ConnectionSettings) (Call, []CallAction) {
+	next := c
 	next.Failures = 0
-	says := make([]CallAction, 0, len(ev.Reply)+1)
-	for _, text := range ev.Reply {
+	next.Repair.Misses = 0
+	next.Repair.Pending, next.Repair.Topics = nil, nil
+	says := make([]CallAction, 0, len(reply)+1)
+	for _, text := range reply {
 		if strings.TrimSpace(text) != "" {
 			says = append(says, Say{Text: text})
 		}
 	}
-	if ev.Handoff {
+	if handoff {
 		if s.AgentNumber != "" {
 			return next.transfer(s, says...)
 		}
@@ -300,12 +493,170 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 	return next.listen(s, says...)
 }
 
+// notUnderstood asks again in speech, or offers the topic menu after the
+// second miss in a row.
+func (c Call) notUnderstood(topics []MenuTopic, s ConnectionSettings) (Call, []CallAction) {
+	next := c
+	next.Repair.Band = UnderstandingReprompt
+	next.Repair.Pending, next.Repair.Topics = nil, nil
+	next.Repair.Misses++
+	if m, acts, ok := next.topicMenu(topics, s, TopicMenuIntro); ok {
+		return m, acts
+	}
+	return next.listen(s, Say{Text: NotUnderstoodMessage})
+}
+
+// topicMenu offers the topic menu when the call has missed often enough
+// and there are topics to offer.
+func (c Call) topicMenu(topics []MenuTopic, s ConnectionSettings, intro string) (Call, []CallAction, bool) {
+	if c.Repair.Misses < MenuAfterMisses || len(topics) == 0 {
+		return c, nil, false
+	}
+	topics = topics[:min(len(topics), MaxMenuTopics)]
+	next := c
+	next.State = CallStateTopics
+	next.Repair.Band = UnderstandingMenu
+	next.Repair.Topics = topics
+	next.Repair.Pending = nil
+	var b strings.Builder
+	b.WriteString(intro)
+	for i, t := range topics {
+		if i == 0 {
+			b.WriteString(" Press 1 for ")
+		} else {
+			fmt.Fprintf(&b, ", %d for ", i+1)
+		}
+		b.WriteString(t.Title)
+	}
+	if s.AgentNumber != "" {
+		b.WriteString(", or 0 for an agent")
+	}
+	b.WriteString(".")
+	return next, []CallAction{Menu{Prompt: b.String(), MaxDigits: 1, Timeout: TopicMenuTimeout}}, true
+}
+
+// confirming handles the events of a confirmation: a spoken or keyed yes
+// or no, or a new question.
+func (c Call) confirming(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
+	switch ev := ev.(type) {
+	case Recorded:
+		switch {
+		case ev.Answer == AnswerYes:
+			return c.confirmed(s)
+		case ev.Answer == AnswerNo:
+			return c.declined(ev.Topics, s)
+		case ev.NoSpeech || ev.NotUnderstood:
+			// Neither a yes nor a no: offer the keys, holding the answer.
+			next := c
+			next.Repair.Band = UnderstandingConfirm
+			next.Failures++
+			if next.Failures >= s.MaxFailures {
+				return next.hangUp(s, OutcomeNoInput)
+			}
+			return next, []CallAction{Menu{Prompt: ConfirmKeysMessage, MaxDigits: 1, Timeout: ConfirmKeysTimeout}}
+		}
+		// A new question (or a failure) instead of a yes or no.
+		return c.recorded(ev, s)
+	case DTMF:
+		switch strings.TrimRight(ev.Digits, "#") {
+		case "1":
+			return c.confirmed(s)
+		case "2":
+			return c.declined(nil, s)
+		case "":
+			// The keys timed out: ask again in speech.
+			next := c
+			next.Repair.Band = UnderstandingReprompt
+			next.Repair.Pending = nil
+			return next.listen(s, Say{Text: NotUnderstoodMessage})
+		}
+		next := c
+		next.Repair.Pending = nil
+		return next.dtmf(ev, s)
+	}
+	return c, nil
+}
+
+func (c Call) confirmed(s ConnectionSettings) (Call, []CallAction) {
+	p := c.Repair.Pending
+	next := c
+	next.Repair.Band = UnderstandingConfirmed
+	if p == nil {
+		// Nothing held (state lost): ask for the question again.
+		next.Repair.Band = UnderstandingReprompt
+		return next.listen(s, Say{Text: NotUnderstoodMessage})
+	}
+	return next.answer(p.Reply, p.Handoff, s)
+}
+
+func (c Call) declined(topics []MenuTopic, s ConnectionSettings) (Call, []CallAction) {
+	next := c
+	next.Repair.Band = UnderstandingDeclined
+	next.Repair.Pending = nil
+	next.Failures = 0
+	next.Repair.Misses++
+	if m, acts, ok := next.topicMenu(topics, s, TopicMenuDeclined); ok {
+		m.Repair.Band = UnderstandingDeclined
+		return m, acts
+	}
+	return next.listen(s, Say{Text: DeclinedMessage})
+}
+
+// topics handles the events of the topic menu.
+func (c Call) topics(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
+	switch ev := ev.(type) {
+	case TopicChosen:
+		next := c
+		next.Repair.Band = UnderstandingMenu
+		if ev.FailReason != "" || len(ev.Reply) == 0 {
+			next.Repair.Topics = nil
+			next.Failures++
+			if next.Failures >= s.MaxFailures {
+				return next.hangUp(s, OutcomeFailed, Say{Text: s.BreakMessage})
+			}
+			return next.listen(s, Say{Text: s.BreakMessage})
+		}
+		return next.answer(ev.Reply, false, s)
+	case DTMF:
+		next := c
+		next.Repair.Topics = nil
+		if strings.TrimRight(ev.Digits, "#") == "" {
+			// The menu timed out; whatever was said during it is asked
+			// for again.
+			return next.listen(s, Say{Text: SayAgainMessage})
+		}
+		return next.dtmf(ev, s)
+	case Recorded:
+		return c.recorded(ev, s)
+	}
+	return c, nil
+}
+
+// TopicKey returns the topic a key of the running topic menu picks.
+func (c Call) TopicKey(digits string) (MenuTopic, bool) {
+	if c.State != CallStateTopics {
+		return MenuTopic{}, false
+	}
+	d := strings.TrimRight(digits, "#")
+	if len(d) != 1 || d[0] < '1' || d[0] > '9' {
+		return MenuTopic{}, false
+	}
+	i := int(d[0] - '1')
+	if i >= len(c.Repair.Topics) {
+		return MenuTopic{}, false
+	}
+	return c.Repair.Topics[i], true
+}
+
 func (c Call) dtmf(ev DTMF, s ConnectionSettings) (Call, []CallAction) {
 	digits := strings.TrimRight(ev.Digits, "#")
 	switch {
+	case digits == "" && c.State == CallStateMenu:
+		// The agent menu timed out: whatever the caller said during it
+		// is asked for again, without counting a failure.
+		return c.listen(s, Say{Text: SayAgainMessage})
 	case digits == "":
-		// The menu timed out (or a follow-up request with no event):
-		// listen again, without counting a failure.
+		// A follow-up request with no event: listen again.
 		return c.listen(s)
 	case digits == AgentDigit && s.AgentNumber != "":
 		return c.transfer(s, Say{Text: TransferMessage})
@@ -354,8 +705,13 @@ func (c Call) disconnected() (Call, []CallAction) {
 
 // listen moves to listening: the given actions, then a new recording.
 func (c Call) listen(s ConnectionSettings, before ...CallAction) (Call, []CallAction) {
+	return c.listenIn(CallStateListening, s, before...)
+}
+
+// listenIn records in state: the given actions, then a new recording.
+func (c Call) listenIn(state CallState, s ConnectionSettings, before ...CallAction) (Call, []CallAction) {
 	next := c
-	next.State = CallStateListening
+	next.State = state
 	next.Turn++
 	return next, append(before, Listen{
 		Name:        RecordingName(c.SID, next.Turn),

@@ -81,14 +81,14 @@ func TestCallStep(t *testing.T) {
 		{
 			name: "reply is spoken and the call listens again; failures reset",
 			call: base,
-			ev:   Recorded{Reply: []string{"We open at nine.", "Anything else?"}},
+			ev:   Recorded{Confident: true, Reply: []string{"We open at nine.", "Anything else?"}},
 			s:    testVoice,
 			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"We open at nine."}, Say{"Anything else?"}, listenAt(5)}},
 		},
 		{
 			name: "blank reply messages are not spoken",
 			call: base,
-			ev:   Recorded{Reply: []string{"  ", "Yes."}},
+			ev:   Recorded{Confident: true, Reply: []string{"  ", "Yes."}},
 			s:    testVoice,
 			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Yes."}, listenAt(5)}},
 		},
@@ -102,7 +102,7 @@ func TestCallStep(t *testing.T) {
 		{
 			name: "handoff transfers after the reply",
 			call: base,
-			ev:   Recorded{Reply: []string{"Connecting you."}, Handoff: true},
+			ev:   Recorded{Confident: true, Reply: []string{"Connecting you."}, Handoff: true},
 			s:    testVoice,
 			want: want{state: CallStateTransferring, turn: 4, actions: []CallAction{
 				Say{"Connecting you."}, Transfer{Number: "09876543210", CallerID: "918065740671"},
@@ -111,7 +111,7 @@ func TestCallStep(t *testing.T) {
 		{
 			name: "handoff without an agent number keeps the bot",
 			call: base,
-			ev:   Recorded{Reply: []string{"Connecting you."}, Handoff: true},
+			ev:   Recorded{Confident: true, Reply: []string{"Connecting you."}, Handoff: true},
 			s:    testVoiceNoAgent,
 			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Connecting you."}, Say{NoAgentMessage}, listenAt(5)}},
 		},
@@ -162,11 +162,11 @@ func TestCallStep(t *testing.T) {
 			want: want{state: CallStateHangingUp, turn: 4, failures: 1, outcome: OutcomeNoInput, actions: []CallAction{Say{"Bye now."}, HangUp{}}},
 		},
 		{
-			name: "menu timeout listens without counting a failure",
+			name: "menu timeout asks to say it again and listens without counting a failure",
 			call: in(CallStateMenu),
 			ev:   DTMF{},
 			s:    testVoice,
-			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{listenAt(5)}},
+			want: want{state: CallStateListening, turn: 5, failures: 1, actions: []CallAction{Say{SayAgainMessage}, listenAt(5)}},
 		},
 		{
 			name: "agent digit in the menu transfers",
@@ -219,14 +219,14 @@ func TestCallStep(t *testing.T) {
 		{
 			name: "a recording in the menu state is handled",
 			call: in(CallStateMenu),
-			ev:   Recorded{Reply: []string{"Sure."}},
+			ev:   Recorded{Confident: true, Reply: []string{"Sure."}},
 			s:    testVoice,
 			want: want{state: CallStateListening, turn: 5, actions: []CallAction{Say{"Sure."}, listenAt(5)}},
 		},
 		{
 			name: "a recording for a call whose NewCall was missed is handled",
 			call: Call{SID: "sid1"},
-			ev:   Recorded{Reply: []string{"Sure."}},
+			ev:   Recorded{Confident: true, Reply: []string{"Sure."}},
 			s:    testVoice,
 			want: want{state: CallStateListening, turn: 1, actions: []CallAction{Say{"Sure."}, listenAt(1)}},
 		},
@@ -296,7 +296,7 @@ func TestCallStep(t *testing.T) {
 		{
 			name: "events while hanging up repeat the hang-up",
 			call: withOutcome(in(CallStateHangingUp), OutcomeFailed),
-			ev:   Recorded{Reply: []string{"late"}},
+			ev:   Recorded{Confident: true, Reply: []string{"late"}},
 			s:    testVoice,
 			want: want{state: CallStateHangingUp, turn: 4, failures: 1, outcome: OutcomeFailed, actions: []CallAction{HangUp{}}},
 		},
@@ -324,7 +324,7 @@ func TestCallStep(t *testing.T) {
 func TestCallStepNoSenseEvents(t *testing.T) {
 	events := map[string]CallEvent{
 		"CallStarted":  CallStarted{},
-		"Recorded":     Recorded{Reply: []string{"x"}},
+		"Recorded":     Recorded{Confident: true, Reply: []string{"x"}},
 		"NoSpeech":     Recorded{NoSpeech: true},
 		"Failed":       Recorded{FailReason: FailBot},
 		"DTMF":         DTMF{Digits: "0"},
@@ -365,7 +365,7 @@ func TestCallStepNoSenseEvents(t *testing.T) {
 func TestCallStepInvariants(t *testing.T) {
 	states := []CallState{CallStateUnknown, CallStateListening, CallStateMenu, CallStateTransferring, CallStateHangingUp, CallStateEnded}
 	events := []CallEvent{
-		CallStarted{}, Recorded{Reply: []string{"a"}}, Recorded{Reply: []string{"a"}, Handoff: true},
+		CallStarted{}, Recorded{Confident: true, Reply: []string{"a"}}, Recorded{Confident: true, Reply: []string{"a"}, Handoff: true},
 		Recorded{NoSpeech: true}, Recorded{FailReason: FailDecode}, DTMF{}, DTMF{Digits: "0"}, DTMF{Digits: "5"},
 		DialEnded{Answered: true}, DialEnded{}, CallerHungUp{}, CallerHungUp{DialAnswered: true}, Disconnected{},
 	}
@@ -426,6 +426,7 @@ func TestVoiceSettings(t *testing.T) {
 				WelcomeMessage: DefaultWelcomeMessage, BreakMessage: DefaultBreakMessage,
 				GoodbyeMessage: DefaultGoodbyeMessage, RepromptText: DefaultRepromptMessage,
 				SilencePeriod: DefaultSilencePeriod, MaxRecordTime: DefaultMaxRecordTime, MaxFailures: DefaultMaxFailures,
+				AnswerConfidence: DefaultAnswerConfidence, ConfirmConfidence: DefaultConfirmConfidence,
 			},
 		},
 		{
@@ -437,6 +438,7 @@ func TestVoiceSettings(t *testing.T) {
 			want: ConnectionSettings{
 				WelcomeMessage: "w", BreakMessage: "b", GoodbyeMessage: "g", RepromptText: DefaultRepromptMessage,
 				SilencePeriod: 2, MaxRecordTime: MaxMaxRecordTime, MaxFailures: MaxMaxFailures, AgentNumber: "123", CallerID: "9",
+				AnswerConfidence: DefaultAnswerConfidence, ConfirmConfidence: DefaultConfirmConfidence,
 			},
 		},
 	}
@@ -459,12 +461,12 @@ func TestCallConversation(t *testing.T) {
 		wantLast  CallAction
 	}{
 		{CallStarted{}, CallStateListening, listenAt(1)},
-		{Recorded{Reply: []string{"We open at nine."}}, CallStateListening, listenAt(2)},
+		{Recorded{Confident: true, Reply: []string{"We open at nine."}}, CallStateListening, listenAt(2)},
 		{Recorded{NoSpeech: true}, CallStateMenu, Menu{Prompt: "Please say that again. " + MenuHint, MaxDigits: 1, Timeout: MenuTimeout}},
 		{DTMF{Digits: "0"}, CallStateTransferring, Transfer{Number: "09876543210", CallerID: "918065740671"}},
 		{DialEnded{Answered: false}, CallStateListening, listenAt(3)},
 		{Recorded{FailReason: FailFetch}, CallStateListening, listenAt(4)},
-		{Recorded{Reply: []string{"Goodbye."}}, CallStateListening, listenAt(5)},
+		{Recorded{Confident: true, Reply: []string{"Goodbye."}}, CallStateListening, listenAt(5)},
 		{CallerHungUp{}, CallStateEnded, nil},
 	}
 	for i, st := range steps {
@@ -483,5 +485,239 @@ func TestCallConversation(t *testing.T) {
 	}
 	if c.Outcome != OutcomeCallerHangup || c.Failures != 0 {
 		t.Errorf("outcome %q failures %d, want caller_hangup and 0", c.Outcome, c.Failures)
+	}
+}
+
+var testTopics = []MenuTopic{
+	{Node: "opening_hours", Title: "opening hours"},
+	{Node: "store_location", Title: "store location"},
+	{Node: "payment_methods", Title: "payment methods"},
+}
+
+const testTopicMenu = " Press 1 for opening hours, 2 for store location, 3 for payment methods, or 0 for an agent."
+
+// TestCallRepair covers every dialogue-repair transition of Step: the
+// three confidence bands, no speech against not understood, the
+// confirmation's yes, no, keys and new questions, and the topic menu.
+func TestCallRepair(t *testing.T) {
+	listening := Call{SID: "sid1", Turn: 4, State: CallStateListening}
+	missed := listening
+	missed.Repair.Misses = 1
+	pending := &PendingAnswer{Reply: []string{"Delivery is free over 500 rupees."}, Node: "delivery_charges", Topic: "delivery charges", Confidence: 0.5}
+	confirming := Call{SID: "sid1", Turn: 5, State: CallStateConfirming, Repair: CallRepair{Pending: pending}}
+	confirmingMissed := confirming
+	confirmingMissed.Repair.Misses = 1
+	inTopics := Call{SID: "sid1", Turn: 5, State: CallStateTopics, Failures: 1, Repair: CallRepair{Misses: 2, Topics: testTopics}}
+	answer := []string{"We open at nine."}
+
+	type want struct {
+		state    CallState
+		band     string
+		misses   int
+		failures int
+		pending  *PendingAnswer
+		topics   []MenuTopic
+		actions  []CallAction
+	}
+	tests := []struct {
+		name string
+		call Call
+		ev   CallEvent
+		s    ConnectionSettings
+		want want
+	}{
+		{
+			name: "confidence at the answer band is spoken",
+			call: missed, ev: Recorded{Reply: answer, Confidence: 0.6, Node: "opening_hours", Topic: "opening hours"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(5)}},
+		},
+		{
+			name: "confidence in the confirm band asks yes or no and holds the answer",
+			call: listening, ev: Recorded{Reply: pending.Reply, Confidence: 0.5, Node: "delivery_charges", Topic: "delivery charges"}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm, pending: pending,
+				actions: []CallAction{Say{"Do you want to know about delivery charges? Say yes or no."}, listenAt(5)}},
+		},
+		{
+			name: "a handoff in the confirm band asks about an agent",
+			call: listening, ev: Recorded{Reply: []string{"Connecting you."}, Handoff: true, Confidence: 0.45, Node: "talk_to_agent", Topic: "talk to agent"}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm,
+				pending: &PendingAnswer{Reply: []string{"Connecting you."}, Node: "talk_to_agent", Topic: "talk to agent", Confidence: 0.45, Handoff: true},
+				actions: []CallAction{Say{ConfirmAgentMessage}, listenAt(5)}},
+		},
+		{
+			name: "the bands follow the connection's thresholds",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.5, Topic: "opening hours"},
+			s:    func() ConnectionSettings { s := testVoice; s.AnswerConfidence = 0.5; return s }(),
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(5)}},
+		},
+		{
+			name: "a middling answer without a topic cannot be confirmed and is spoken",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.5}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(5)}},
+		},
+		{
+			name: "low confidence asks again in speech",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.3, Topic: "opening hours"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "heard but not understood asks again in speech, not through keys",
+			call: listening, ev: Recorded{NotUnderstood: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "no speech says nothing was heard",
+			call: listening, ev: Recorded{NoSpeech: true, Topics: testTopics}, s: testVoiceNoAgent,
+			want: want{state: CallStateListening, band: UnderstandingNoSpeech, misses: 1, failures: 1, actions: []CallAction{Say{"Please say that again."}, listenAt(5)}},
+		},
+		{
+			name: "the second miss offers the topic menu",
+			call: missed, ev: Recorded{NotUnderstood: true, Topics: testTopics}, s: testVoice,
+			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, topics: testTopics,
+				actions: []CallAction{Menu{Prompt: TopicMenuIntro + testTopicMenu, MaxDigits: 1, Timeout: TopicMenuTimeout}}},
+		},
+		{
+			name: "the second miss by silence offers the topic menu",
+			call: missed, ev: Recorded{NoSpeech: true, Topics: testTopics}, s: testVoice,
+			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, failures: 1, topics: testTopics,
+				actions: []CallAction{Menu{Prompt: TopicMenuNoSpeech + testTopicMenu, MaxDigits: 1, Timeout: TopicMenuTimeout}}},
+		},
+		{
+			name: "the topic menu leaves out the agent without an agent number",
+			call: missed, ev: Recorded{NotUnderstood: true, Topics: testTopics[:1]}, s: testVoiceNoAgent,
+			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, topics: testTopics[:1],
+				actions: []CallAction{Menu{Prompt: TopicMenuIntro + " Press 1 for opening hours.", MaxDigits: 1, Timeout: TopicMenuTimeout}}},
+		},
+		{
+			name: "without topics the second miss asks again",
+			call: missed, ev: Recorded{NotUnderstood: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 2, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "yes speaks the held answer",
+			call: confirmingMissed, ev: Recorded{Answer: AnswerYes}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingConfirmed, actions: []CallAction{Say{pending.Reply[0]}, listenAt(6)}},
+		},
+		{
+			name: "key 1 is a yes",
+			call: confirming, ev: DTMF{Digits: "1"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingConfirmed, actions: []CallAction{Say{pending.Reply[0]}, listenAt(6)}},
+		},
+		{
+			name: "a confirmed handoff transfers",
+			call: func() Call {
+				c := confirming
+				c.Repair.Pending = &PendingAnswer{Reply: []string{"Connecting you."}, Handoff: true}
+				return c
+			}(),
+			ev: Recorded{Answer: AnswerYes}, s: testVoice,
+			want: want{state: CallStateTransferring, band: UnderstandingConfirmed, actions: []CallAction{Say{"Connecting you."}, Transfer{Number: "09876543210", CallerID: "918065740671"}}},
+		},
+		{
+			name: "no drops the answer and asks again",
+			call: confirming, ev: Recorded{Answer: AnswerNo, Topics: testTopics}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingDeclined, misses: 1, actions: []CallAction{Say{DeclinedMessage}, listenAt(6)}},
+		},
+		{
+			name: "key 2 is a no",
+			call: confirming, ev: DTMF{Digits: "2"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingDeclined, misses: 1, actions: []CallAction{Say{DeclinedMessage}, listenAt(6)}},
+		},
+		{
+			name: "a no after a miss offers the topic menu",
+			call: confirmingMissed, ev: Recorded{Answer: AnswerNo, Topics: testTopics}, s: testVoice,
+			want: want{state: CallStateTopics, band: UnderstandingDeclined, misses: 2, topics: testTopics,
+				actions: []CallAction{Menu{Prompt: TopicMenuDeclined + testTopicMenu, MaxDigits: 1, Timeout: TopicMenuTimeout}}},
+		},
+		{
+			name: "a new confident question instead of yes or no is answered",
+			call: confirming, ev: Recorded{Reply: answer, Confidence: 0.9, Topic: "opening hours"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(6)}},
+		},
+		{
+			name: "silence during a confirmation offers the keys and keeps the answer",
+			call: confirming, ev: Recorded{NoSpeech: true}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm, failures: 1, pending: pending,
+				actions: []CallAction{Menu{Prompt: ConfirmKeysMessage, MaxDigits: 1, Timeout: ConfirmKeysTimeout}}},
+		},
+		{
+			name: "the yes/no keys timing out ask again in speech",
+			call: confirming, ev: DTMF{}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(6)}},
+		},
+		{
+			name: "the agent key during a confirmation transfers",
+			call: confirming, ev: DTMF{Digits: "0"}, s: testVoice,
+			want: want{state: CallStateTransferring, actions: []CallAction{Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"}}},
+		},
+		{
+			name: "a chosen topic speaks its answer and resets the misses",
+			call: inTopics, ev: TopicChosen{Topic: testTopics[0], Reply: answer}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingMenu, actions: []CallAction{Say{answer[0]}, listenAt(6)}},
+		},
+		{
+			name: "a topic whose answer failed to load gets the break message",
+			call: inTopics, ev: TopicChosen{Topic: testTopics[0], FailReason: FailInternal}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingMenu, misses: 2, failures: 2, actions: []CallAction{Say{"Sorry, something went wrong."}, listenAt(6)}},
+		},
+		{
+			name: "the topic menu timing out asks to say it again and records",
+			call: inTopics, ev: DTMF{}, s: testVoice,
+			want: want{state: CallStateListening, misses: 2, failures: 1, actions: []CallAction{Say{SayAgainMessage}, listenAt(6)}},
+		},
+		{
+			name: "the agent key in the topic menu transfers",
+			call: inTopics, ev: DTMF{Digits: "0"}, s: testVoice,
+			want: want{state: CallStateTransferring, misses: 2, failures: 1, actions: []CallAction{Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"}}},
+		},
+		{
+			name: "a key that is no topic is refused",
+			call: inTopics, ev: DTMF{Digits: "7"}, s: testVoice,
+			want: want{state: CallStateListening, misses: 2, failures: 1, actions: []CallAction{Say{InvalidDigitMessage}, listenAt(6)}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.call
+			got, actions := tt.call.Step(tt.ev, tt.s)
+			if diff := cmp.Diff(before, tt.call); diff != "" {
+				t.Fatalf("Step modified its receiver (-before +after):\n%s", diff)
+			}
+			gotWant := want{state: got.State, band: got.Repair.Band, misses: got.Repair.Misses, failures: got.Failures,
+				pending: got.Repair.Pending, topics: got.Repair.Topics, actions: actions}
+			if diff := cmp.Diff(tt.want, gotWant, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("Step(%T%+v) (-want +got):\n%s", tt.ev, tt.ev, diff)
+			}
+		})
+	}
+}
+
+func TestCallTopicKey(t *testing.T) {
+	c := Call{State: CallStateTopics, Repair: CallRepair{Topics: testTopics}}
+	for _, tt := range []struct {
+		digits string
+		want   string
+	}{{"1", "opening_hours"}, {"3#", "payment_methods"}, {"4", ""}, {"0", ""}, {"", ""}, {"12", ""}, {"a", ""}} {
+		got, ok := c.TopicKey(tt.digits)
+		if got.Node != tt.want || ok != (tt.want != "") {
+			t.Errorf("TopicKey(%q) = %q, %v; want %q", tt.digits, got.Node, ok, tt.want)
+		}
+	}
+	if _, ok := (Call{State: CallStateListening, Repair: CallRepair{Topics: testTopics}}).TopicKey("1"); ok {
+		t.Error("a key outside the topic menu picked a topic")
+	}
+}
+
+func TestYesNo(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"yes", AnswerYes}, {"Yes please.", AnswerYes}, {"yeah that's right", AnswerYes}, {"haan ji", AnswerYes},
+		{"ok", AnswerYes}, {"sure go ahead", AnswerYes}, {"um yes", AnswerYes},
+		{"no", AnswerNo}, {"no thanks", AnswerNo}, {"nope", AnswerNo}, {"not really", AnswerNo}, {"nahi", AnswerNo},
+		{"", ""}, {"yes no", ""}, {"no i want to know about payments", ""}, {"where is my order", ""},
+		{"yes yes yes yes yes yes yes yes yes", ""},
+	} {
+		if got := YesNo(tt.text); got != tt.want {
+			t.Errorf("YesNo(%q) = %q, want %q", tt.text, got, tt.want)
+		}
 	}
 }

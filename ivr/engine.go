@@ -76,8 +76,16 @@ type Inbound struct {
 	// Deliver, when set, adds outbox items for the reply.
 	Deliver Deliverer
 	// StoreOnly stores the inbound message without asking the bot (words
-	// a caller said while hanging up): the reply has no messages.
+	// a caller said while hanging up, a yes to a confirmation): the reply
+	// has no messages.
 	StoreOnly bool
+	// HoldReply asks the bot but stores only the inbound message: the
+	// caller (the voice service) decides what is spoken and stores it with
+	// [Engine.Said].
+	HoldReply bool
+	// Alternatives are the recogniser's N-best hypotheses of a voice
+	// message, best first (see bot.Request.Alternatives).
+	Alternatives []bot.Alternative
 }
 
 // Reply is the engine's answer to one [Inbound].
@@ -85,8 +93,10 @@ type Reply struct {
 	Messages   []bot.Message
 	Node       string
 	Confidence float64
-	Handoff    bool
-	Fallback   bool
+	// Topic is the answering node's short title (bot.Response.Topic).
+	Topic    string
+	Handoff  bool
+	Fallback bool
 	// Failed is true when the bot failed or timed out and Messages hold the
 	// break message; FailReason says why ("timeout", "error").
 	Failed     bool
@@ -259,8 +269,12 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 		resp = bot.Response{Messages: []bot.Message{{Text: text}}}
 	}
 	reply.Messages = resp.Messages
-	reply.Node, reply.Confidence = resp.Node, resp.Confidence
+	reply.Node, reply.Confidence, reply.Topic = resp.Node, resp.Confidence, resp.Topic
 	reply.Handoff, reply.Fallback = resp.Handoff, resp.Fallback
+	if in.HoldReply {
+		e.metrics.turn(in.Channel, e.now().Sub(start))
+		return reply, nil
+	}
 
 	out := make([]*Message, 0, len(resp.Messages))
 	for _, m := range resp.Messages {
@@ -332,6 +346,7 @@ func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversati
 		ConversationID: conv.ID,
 		Text:           in.Text,
 		Voice:          in.Voice,
+		Alternatives:   in.Alternatives,
 	})
 	e.metrics.botLatency(e.now().Sub(start))
 	if err == nil && len(resp.Messages) == 0 && resp.Fallback {
@@ -362,4 +377,26 @@ func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversati
 		slog.String("reason", reason),
 		slog.String("error", err.Error()))
 	return bot.Response{}, reason
+}
+
+// Said stores what a voice call said to the caller after a turn whose
+// reply was held ([Inbound].HoldReply): the bot messages, in the order
+// spoken, each carrying the node and confidence of the answer it belongs
+// to. It counts them like the engine's own replies.
+func (e *Engine) Said(ctx context.Context, msgs []*Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	for _, m := range msgs {
+		if m.Sender == "" {
+			m.Sender = SenderBot
+		}
+	}
+	if err := e.store.AppendMessages(ctx, msgs, nil); err != nil {
+		return fmt.Errorf("ivr: store spoken messages: %w", err)
+	}
+	for _, m := range msgs {
+		e.metrics.message(m.Channel, m.Sender)
+	}
+	return nil
 }

@@ -101,8 +101,10 @@ func (m *Metrics) turn(ch Channel, d time.Duration) {
 const (
 	turnAnswered = "answered"
 	turnNoSpeech = "no_speech"
-	turnFailed   = "failed"
-	turnHangup   = "hangup" // a recording delivered with the hang-up
+	// turnNotUnderstood is speech heard but not understood.
+	turnNotUnderstood = "not_understood"
+	turnFailed        = "failed"
+	turnHangup        = "hangup" // a recording delivered with the hang-up
 
 	transferStarted     = "started"
 	transferAnswered    = "answered"
@@ -122,6 +124,8 @@ type voiceMetrics struct {
 	breaks     *prometheus.CounterVec
 	transfers  *prometheus.CounterVec
 	duplicates prometheus.Counter
+	// understanding counts steps by repair band.
+	understanding *prometheus.CounterVec
 }
 
 // stepBuckets are latency buckets for the steps of a voice turn, in
@@ -140,7 +144,7 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 		}, []string{"outcome"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "koel_call_turns_total",
-			Help: "Caller utterances handled, by result (answered, no_speech, failed, hangup).",
+			Help: "Caller utterances handled, by result (answered, no_speech, not_understood, failed, hangup).",
 		}, []string{"result"}),
 		fetch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "koel_recording_fetch_seconds",
@@ -179,9 +183,13 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 			Name: "koel_kookoo_duplicate_events_total",
 			Help: "Voice call events delivered again and answered from the stored response.",
 		}),
+		understanding: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_call_understanding_total",
+			Help: "Voice turns by dialogue-repair band (answered, confirm, confirmed, declined, reprompt, no_speech, menu, failed).",
+		}, []string{"band"}),
 	}
 	for _, c := range []prometheus.Collector{m.active, m.calls, m.turns, m.fetch, m.decode, m.stt, m.bot,
-		m.turnTotal, m.breaks, m.transfers, m.duplicates} {
+		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -194,11 +202,15 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 	for _, o := range []string{OutcomeCallerHangup, OutcomeTransferred, OutcomeFailed, OutcomeNoInput} {
 		m.calls.WithLabelValues(o)
 	}
-	for _, r := range []string{turnAnswered, turnNoSpeech, turnFailed, turnHangup} {
+	for _, r := range []string{turnAnswered, turnNoSpeech, turnNotUnderstood, turnFailed, turnHangup} {
 		m.turns.WithLabelValues(r)
 	}
 	for _, r := range []string{transferStarted, transferAnswered, transferNotAnswered} {
 		m.transfers.WithLabelValues(r)
+	}
+	for _, b := range []string{UnderstandingAnswered, UnderstandingConfirm, UnderstandingConfirmed, UnderstandingDeclined,
+		UnderstandingReprompt, UnderstandingNoSpeech, UnderstandingMenu, UnderstandingFailed} {
+		m.understanding.WithLabelValues(b)
 	}
 	return m, nil
 }

@@ -115,6 +115,13 @@ type ConnectionSettings struct {
 	SIPNumber string `json:"sip_number,omitempty" yaml:"sip_number"`
 	// RecordCalls records whole calls in stream mode (<start-record/>).
 	RecordCalls bool `json:"record_calls,omitempty" yaml:"record_calls"`
+	// AnswerConfidence and ConfirmConfidence are the voice repair bands: a
+	// bot answer at or above AnswerConfidence is spoken, one at or above
+	// ConfirmConfidence is confirmed first ("Do you want to know about
+	// …?"), anything lower is asked again (0 = the defaults, see
+	// ivr.VoiceSettings).
+	AnswerConfidence  float64 `json:"answer_confidence,omitempty" yaml:"answer_confidence"`
+	ConfirmConfidence float64 `json:"confirm_confidence,omitempty" yaml:"confirm_confidence"`
 
 	// Webhook channel (the seed's Platform Settings: Webhook URL, Secret Key
 	// and Access Token).
@@ -330,6 +337,8 @@ const (
 	CallStateUnknown      CallState = ""
 	CallStateListening    CallState = "listening"    // a <record> is running
 	CallStateMenu         CallState = "menu"         // a <collectdtmf> is running
+	CallStateConfirming   CallState = "confirming"   // a yes/no answer to a confirmation is awaited (record or keys)
+	CallStateTopics       CallState = "topics"       // the topic menu's <collectdtmf> is running
 	CallStateTransferring CallState = "transferring" // a <dial> to an agent is running
 	CallStateHangingUp    CallState = "hanging_up"   // <hangup/> was sent
 	CallStateEnded        CallState = "ended"
@@ -354,6 +363,9 @@ type Call struct {
 	// Outcome is set when the call ends: completed, caller_hangup,
 	// transferred, failed, no_input.
 	Outcome string
+	// Repair is the dialogue-repair state: misses, the answer awaiting
+	// confirmation, the topic menu's options.
+	Repair CallRepair
 	// LastEventKey and LastResponse answer a duplicate delivery of the last
 	// event with the same response, without side effects.
 	LastEventKey string
@@ -382,6 +394,10 @@ type Turn struct {
 	Error string
 	// MessageID is the user message this turn stored, 0 when none.
 	MessageID int64
+	// Understanding is the repair band of the turn: answered, confirm,
+	// confirmed, declined, reprompt, no_speech, menu, failed (the
+	// Understanding* constants).
+	Understanding string
 	// Durations in milliseconds.
 	SpeechMS  int64
 	FetchMS   int64

@@ -57,6 +57,8 @@ type VoiceService struct {
 	vocab         bot.Vocabulary
 	channel       Channel
 	minConfidence float64
+	answerConf    float64
+	confirmConf   float64
 	node          string
 	lockTTL       time.Duration
 	lockWait      time.Duration
@@ -94,11 +96,15 @@ type VoiceStore interface {
 	AddTurn(ctx context.Context, t *Turn) error
 	CloseConversation(ctx context.Context, id int64) error
 	MessagesAfter(ctx context.Context, conversationID, afterID int64) ([]Message, error)
+	// ListFAQ gives the topic menu its topics.
+	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]FAQNode, error)
 }
 
-// VoiceEngine understands one caller utterance; *[Engine] implements it.
+// VoiceEngine understands one caller utterance and stores what the call
+// said; *[Engine] implements it.
 type VoiceEngine interface {
 	Handle(ctx context.Context, in Inbound) (Reply, error)
+	Said(ctx context.Context, msgs []*Message) error
 }
 
 // Errors an [AudioSource] wraps so the service can tell the caller what
@@ -198,6 +204,11 @@ type VoiceConfig struct {
 	// MinConfidence is the transcript confidence under which the caller is
 	// asked again (0 = stt.DefaultMinConfidence).
 	MinConfidence float64
+	// AnswerConfidence and ConfirmConfidence are the repair bands of
+	// connections that leave theirs at zero (0 = DefaultAnswerConfidence,
+	// DefaultConfirmConfidence).
+	AnswerConfidence  float64
+	ConfirmConfidence float64
 	// NodeID names this process in call locks; nodes sharing a database
 	// need distinct ids. Required.
 	NodeID string
@@ -237,6 +248,8 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 		vocab:         cfg.Vocabulary,
 		channel:       cfg.Channel,
 		minConfidence: cfg.MinConfidence,
+		answerConf:    cfg.AnswerConfidence,
+		confirmConf:   cfg.ConfirmConfidence,
 		node:          cfg.NodeID,
 		lockTTL:       orDuration(cfg.LockTTL, DefaultLockTTL),
 		lockWait:      orDuration(cfg.LockWait, DefaultLockWait),
@@ -309,6 +322,12 @@ func (v *VoiceService) callEnded(outcome string) {
 func (v *VoiceService) Handle(ctx context.Context, ev VoiceEvent, r VoiceRenderer) (VoiceAnswer, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.turnTimeout)
 	defer cancel()
+	if ev.Settings.AnswerConfidence <= 0 {
+		ev.Settings.AnswerConfidence = v.answerConf
+	}
+	if ev.Settings.ConfirmConfidence <= 0 {
+		ev.Settings.ConfirmConfidence = v.confirmConf
+	}
 	log := v.log.With(slog.String("sid", ev.SID))
 	unlock, err := v.lockLocal(ctx, ev.SID)
 	if err != nil {
@@ -467,6 +486,7 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 
 	step := ev.Event
 	var turn *Turn
+	heldBy := int64(0) // the user message this event stored, whose spoken answer is stored after the step
 	switch e := ev.Event.(type) {
 	case Recorded:
 		if ev.Speech != nil {
@@ -474,9 +494,15 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 			// transfer, a hang-up) is not transcribed.
 			step = Recorded{}
 			switch call.State {
-			case CallStateUnknown, CallStateListening, CallStateMenu:
+			case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics:
 				step, turn = v.recorded(ctx, &call, ev, log)
+				heldBy = turn.MessageID
 			}
+		}
+	case DTMF:
+		step, turn = v.keys(ctx, &call, ev, e, log)
+		if turn != nil {
+			heldBy = turn.MessageID
 		}
 	case CallerHungUp:
 		if ev.Speech != nil {
@@ -484,11 +510,17 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 		}
 		step = e
 	}
-	a, err := v.step(ctx, call, create, step, ev, r, log)
+	next, actions, a, err := v.step(ctx, call, create, step, ev, r, log)
 	if err != nil {
 		return VoiceAnswer{}, err
 	}
+	if heldBy != 0 && next.ConversationID != 0 {
+		v.said(ctx, next, step, call.Repair.Pending, actions, log)
+	}
 	if turn != nil {
+		if turn.Understanding == "" {
+			turn.Understanding = next.Repair.Band
+		}
 		if err := v.store.AddTurn(ctx, turn); err != nil {
 			// The answer and the call are stored; only the turn's record
 			// is lost.
@@ -499,7 +531,7 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 }
 
 // step applies ev, renders the answer and stores the call with it.
-func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev CallEvent, vev VoiceEvent, r VoiceRenderer, log *slog.Logger) (VoiceAnswer, error) {
+func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev CallEvent, vev VoiceEvent, r VoiceRenderer, log *slog.Logger) (Call, []CallAction, VoiceAnswer, error) {
 	wasLive := call.Live()
 	prevState := call.State
 	next, actions := call.Step(ev, vev.Settings)
@@ -518,7 +550,7 @@ func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev Call
 		err = v.store.UpdateCall(ctx, &next)
 	}
 	if err != nil {
-		return VoiceAnswer{}, fmt.Errorf("ivr: save call: %w", err)
+		return Call{}, nil, VoiceAnswer{}, fmt.Errorf("ivr: save call: %w", err)
 	}
 	if create {
 		v.callStarted()
@@ -527,7 +559,10 @@ func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev Call
 	if wasLive && !next.Live() {
 		v.ended(ctx, next, log)
 	}
-	return a, nil
+	if next.Repair.Band != "" {
+		v.m.understanding.WithLabelValues(next.Repair.Band).Inc()
+	}
+	return next, actions, a, nil
 }
 
 // ended does what follows the end of a call: metrics, the conversation
@@ -554,6 +589,8 @@ func (v *VoiceService) account(ctx context.Context, prev CallState, next Call, e
 			log.LogAttrs(ctx, slog.LevelWarn, "turn failed; break message", slog.String("reason", ev.FailReason), slog.Int("failures", next.Failures))
 		case ev.NoSpeech:
 			v.m.turns.WithLabelValues(turnNoSpeech).Inc()
+		case ev.NotUnderstood:
+			v.m.turns.WithLabelValues(turnNotUnderstood).Inc()
 		case prev != CallStateHangingUp && prev != CallStateEnded && prev != CallStateTransferring:
 			v.m.turns.WithLabelValues(turnAnswered).Inc()
 		}

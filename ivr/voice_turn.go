@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/koelvoice/koel/audio/stt"
+	"github.com/koelvoice/koel/ivr/bot"
 )
 
 // The work of one caller utterance: hear it (transcript, or fetch, decode
@@ -20,7 +22,8 @@ import (
 type heard struct {
 	result                stt.Result
 	fail                  string // a Fail* reason, "" on success
-	noSpeech              bool
+	noSpeech              bool   // nothing heard
+	unclear               bool   // speech heard, recognised below the minimum confidence
 	err                   error
 	speech                time.Duration
 	fetch, decode, recog  time.Duration
@@ -39,7 +42,7 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance)
 	var h heard
 	if u.Transcript != nil {
 		h.result, h.streamed = *u.Transcript, true
-		h.noSpeech = strings.TrimSpace(h.result.Text) == "" || h.result.Confidence < v.minConfidence
+		v.judge(&h)
 		return h
 	}
 	if u.Audio == nil {
@@ -146,7 +149,18 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 		h.fail, h.err = FailSTT, err
 	default:
 		h.result = res
-		h.noSpeech = strings.TrimSpace(res.Text) == "" || res.Confidence < v.minConfidence
+		v.judge(h)
+	}
+}
+
+// judge tells no speech (an empty transcript) from speech recognised
+// below the minimum confidence.
+func (v *VoiceService) judge(h *heard) {
+	switch {
+	case strings.TrimSpace(h.result.Text) == "":
+		h.noSpeech = true
+	case h.result.Confidence < v.minConfidence:
+		h.unclear = true
 	}
 }
 
@@ -163,8 +177,10 @@ func (v *VoiceService) vocabulary(ctx context.Context, businessID int64) (stt.Vo
 }
 
 // recorded handles the utterance of a Recorded event of a live call: hear
-// it, ask the engine, and describe the outcome for the state machine and
-// the turn record. It updates call's user and conversation ids.
+// it, read it as a yes or no when a confirmation is awaited, else ask the
+// engine (which stores the caller's message and holds the answer), and
+// describe the outcome for the state machine and the turn record. It
+// updates call's user and conversation ids.
 func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, log *slog.Logger) (Recorded, *Turn) {
 	start := v.now()
 	u := ev.Speech
@@ -175,18 +191,40 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	}()
 	if u.Transcript == nil && u.RecordingURL == "" {
 		turn.Error = "no recording url"
-		return Recorded{NoSpeech: true}, turn
+		return v.withTopics(ctx, *call, Recorded{NoSpeech: true}), turn
 	}
 	h := v.hear(ctx, call.BusinessID, u)
 	fillTurn(turn, h)
-	if h.fail != "" {
+	switch {
+	case h.fail != "":
 		log.LogAttrs(ctx, slog.LevelWarn, "recording not transcribed", slog.String("reason", h.fail), slog.String("error", h.err.Error()))
 		return Recorded{FailReason: h.fail}, turn
+	case h.noSpeech:
+		return v.withTopics(ctx, *call, Recorded{NoSpeech: true}), turn
+	case h.unclear:
+		turn.EndReason = "low_confidence"
+		return v.withTopics(ctx, *call, Recorded{NotUnderstood: true}), turn
 	}
-	if h.noSpeech {
-		return Recorded{NoSpeech: true}, turn
+	if call.State == CallStateConfirming {
+		if answer := YesNo(h.result.Text); answer != "" {
+			if id, err := v.storeCallerWords(ctx, call, ev, h.result.Text); err != nil {
+				turn.Error = "engine: " + err.Error()
+				log.LogAttrs(ctx, slog.LevelError, "store confirmation failed", slog.String("error", err.Error()))
+			} else {
+				turn.MessageID = id
+			}
+			rec := Recorded{Answer: answer}
+			if answer == AnswerNo {
+				rec = v.withTopics(ctx, *call, rec)
+			}
+			return rec, turn
+		}
 	}
 
+	alts := make([]bot.Alternative, 0, len(h.result.Alternatives))
+	for _, a := range h.result.Alternatives {
+		alts = append(alts, bot.Alternative{Text: a.Text, Weight: a.Posterior})
+	}
 	botStart := v.now()
 	reply, err := v.engine.Handle(ctx, Inbound{
 		BusinessID:        call.BusinessID,
@@ -196,6 +234,8 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		Text:              h.result.Text,
 		ExternalMessageID: v.messageID(*call),
 		Voice:             true,
+		HoldReply:         true,
+		Alternatives:      alts,
 	})
 	botTime := v.now().Sub(botStart)
 	turn.BotMS = botTime.Milliseconds()
@@ -207,20 +247,20 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	}
 	if reply.Duplicate {
 		// This turn was answered before (a retry after a crash): speak
-		// the stored reply again.
+		// what was stored after it again.
 		texts, err := v.storedReply(ctx, reply.Inbound)
 		if err != nil {
 			turn.Error = err.Error()
 			return Recorded{FailReason: FailInternal}, turn
 		}
-		turn.MessageID = reply.Inbound.ID
 		call.UserID, call.ConversationID = reply.Inbound.UserID, reply.Inbound.ConversationID
 		turn.Reply = strings.Join(texts, "\n")
-		return Recorded{Reply: texts}, turn
+		return Recorded{Reply: texts, Confident: true}, turn
 	}
 	call.UserID, call.ConversationID = reply.User.ID, reply.Conversation.ID
 	turn.MessageID = reply.Inbound.ID
-	if reply.Failed {
+	switch {
+	case reply.Failed:
 		reason := FailBot
 		if reply.FailReason == "timeout" {
 			reason = FailBotTimeout
@@ -228,13 +268,215 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		turn.Error = "bot " + reply.FailReason
 		log.LogAttrs(ctx, slog.LevelWarn, "bot failed; break message", slog.String("reason", reply.FailReason))
 		return Recorded{FailReason: reason}, turn
+	case reply.Suppressed:
+		// An agent owns the conversation: the bot stays quiet.
+		return Recorded{Confident: true}, turn
+	case reply.Fallback:
+		turn.EndReason = "not_understood"
+		return v.withTopics(ctx, *call, Recorded{NotUnderstood: true}), turn
 	}
 	texts := make([]string, 0, len(reply.Messages))
 	for _, m := range reply.Messages {
 		texts = append(texts, m.Text)
 	}
 	turn.Reply = strings.Join(texts, "\n")
-	return Recorded{Reply: texts, Handoff: reply.Handoff}, turn
+	return v.withTopics(ctx, *call, Recorded{
+		Reply:      texts,
+		Handoff:    reply.Handoff,
+		Confidence: reply.Confidence,
+		Node:       reply.Node,
+		Topic:      reply.Topic,
+		// A bot that names no node (a remote bot) gives no confidence:
+		// its answers are spoken.
+		Confident: reply.Node == "",
+	}), turn
+}
+
+// withTopics adds the topic menu's topics to an outcome that may lead to it
+// (the call missed before).
+func (v *VoiceService) withTopics(ctx context.Context, call Call, r Recorded) Recorded {
+	if call.Repair.Misses+1 < MenuAfterMisses {
+		return r
+	}
+	topics, err := v.menuTopics(ctx, call.BusinessID)
+	if err != nil {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "topic menu unavailable", slog.String("error", err.Error()))
+		return r
+	}
+	r.Topics = topics
+	return r
+}
+
+// menuTopics returns the FAQ's top topics: its first active nodes in FAQ
+// order, leaving out greetings, goodbyes and agent requests (key 0 is the
+// agent).
+func (v *VoiceService) menuTopics(ctx context.Context, businessID int64) ([]MenuTopic, error) {
+	nodes, err := v.store.ListFAQ(ctx, businessID, true)
+	if err != nil {
+		return nil, fmt.Errorf("list faq: %w", err)
+	}
+	// FAQ order: nodes are listed by name; their ids follow the import.
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	var topics []MenuTopic
+	for _, n := range nodes {
+		if len(topics) == MaxMenuTopics {
+			break
+		}
+		title := topicTitle(n.Name)
+		if title == "" || len(n.BotSays) == 0 || smallTalk(title) {
+			continue
+		}
+		topics = append(topics, MenuTopic{Node: n.Name, Title: title})
+	}
+	return topics, nil
+}
+
+// topicTitle derives a spoken title from a node name, as the FAQ bot's
+// TopicTitle does: separators become spaces, lower case.
+func topicTitle(node string) string {
+	f := strings.FieldsFunc(strings.ToLower(node), func(r rune) bool {
+		return r == '_' || r == '-' || r == '.' || r == '/' || r == ' ' || r == '\t'
+	})
+	return strings.Join(f, " ")
+}
+
+// smallTalk reports whether a topic is a greeting, a goodbye or an agent
+// request rather than a subject.
+func smallTalk(title string) bool {
+	for _, w := range strings.Fields(title) {
+		switch w {
+		case "greeting", "greetings", "hello", "hi", "goodbye", "bye", "thanks", "thank", "agent", "human", "operator", "smalltalk":
+			return true
+		}
+	}
+	return false
+}
+
+// keys handles the keys of a confirmation (1 yes, 2 no) and of the topic
+// menu (a topic's answer): it stores what the caller chose as their
+// message and, for a topic, loads the answer. Other keys pass unchanged.
+func (v *VoiceService) keys(ctx context.Context, call *Call, ev VoiceEvent, e DTMF, log *slog.Logger) (CallEvent, *Turn) {
+	digits := strings.TrimRight(e.Digits, "#")
+	switch call.State {
+	case CallStateConfirming:
+		words := map[string]string{"1": AnswerYes, "2": AnswerNo}[digits]
+		if words == "" || call.ConversationID == 0 {
+			return e, nil
+		}
+		turn := &Turn{CallSID: call.SID, Seq: call.Turn, EndReason: "keys", Transcript: words, Confidence: 1}
+		id, err := v.storeCallerWords(ctx, call, ev, words)
+		if err != nil {
+			turn.Error = "engine: " + err.Error()
+			log.LogAttrs(ctx, slog.LevelError, "store confirmation failed", slog.String("error", err.Error()))
+		}
+		turn.MessageID = id
+		return e, turn
+	case CallStateTopics:
+		topic, ok := call.TopicKey(digits)
+		if !ok {
+			return e, nil
+		}
+		turn := &Turn{CallSID: call.SID, Seq: call.Turn, EndReason: "keys", Transcript: topic.Title, Confidence: 1}
+		chosen := TopicChosen{Topic: topic}
+		nodes, err := v.store.ListFAQ(ctx, call.BusinessID, true)
+		if err == nil {
+			for _, n := range nodes {
+				if n.Name == topic.Node {
+					chosen.Reply = n.BotSays
+				}
+			}
+		}
+		if err != nil || len(chosen.Reply) == 0 {
+			chosen.FailReason = FailInternal
+			turn.Error = fmt.Sprintf("topic %q has no answer", topic.Node)
+			if err != nil {
+				turn.Error = "list faq: " + err.Error()
+			}
+			return chosen, turn
+		}
+		turn.Reply = strings.Join(chosen.Reply, "\n")
+		id, err := v.storeCallerWords(ctx, call, ev, topic.Title)
+		if err != nil {
+			turn.Error = "engine: " + err.Error()
+			log.LogAttrs(ctx, slog.LevelError, "store topic choice failed", slog.String("error", err.Error()))
+		}
+		turn.MessageID = id
+		return chosen, turn
+	}
+	return e, nil
+}
+
+// storeCallerWords stores what the caller said or chose (a yes, a topic)
+// as their message of this turn, through the engine without asking the
+// bot, and returns its id (0 for a repeat).
+func (v *VoiceService) storeCallerWords(ctx context.Context, call *Call, ev VoiceEvent, text string) (int64, error) {
+	reply, err := v.engine.Handle(ctx, Inbound{
+		BusinessID:        call.BusinessID,
+		Connection:        ev.Connection,
+		Channel:           v.channel,
+		UserExternalID:    callerKey(*call),
+		Text:              text,
+		ExternalMessageID: v.messageID(*call) + ":" + string(call.State),
+		Voice:             true,
+		StoreOnly:         true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if reply.Duplicate {
+		return 0, nil
+	}
+	if call.ConversationID == 0 {
+		call.UserID, call.ConversationID = reply.Inbound.UserID, reply.Inbound.ConversationID
+	}
+	return reply.Inbound.ID, nil
+}
+
+// said stores what the step spoke after a message of the caller, in order,
+// so the conversation's transcript shows what the caller heard: answers
+// carry their node and confidence, repair prompts none.
+func (v *VoiceService) said(ctx context.Context, next Call, ev CallEvent, pending *PendingAnswer, actions []CallAction, log *slog.Logger) {
+	node, conf := "", 0.0
+	switch next.Repair.Band {
+	case UnderstandingAnswered:
+		if r, ok := ev.(Recorded); ok {
+			node, conf = r.Node, r.Confidence
+		}
+	case UnderstandingConfirmed:
+		if pending != nil {
+			node, conf = pending.Node, pending.Confidence
+		}
+	case UnderstandingMenu:
+		if t, ok := ev.(TopicChosen); ok {
+			node, conf = t.Topic.Node, 1
+		}
+	}
+	var msgs []*Message
+	for _, act := range actions {
+		var text string
+		switch act := act.(type) {
+		case Say:
+			text = act.Text
+		case Menu:
+			text = act.Prompt
+		}
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		msgs = append(msgs, &Message{
+			BusinessID:     next.BusinessID,
+			ConversationID: next.ConversationID,
+			UserID:         next.UserID,
+			Sender:         SenderBot,
+			Text:           text,
+			Channel:        v.channel,
+			Node:           node,
+			Confidence:     conf,
+		})
+	}
+	if err := v.engine.Said(ctx, msgs); err != nil {
+		log.LogAttrs(ctx, slog.LevelError, "store spoken messages failed", slog.String("error", err.Error()))
+	}
 }
 
 // storedReply returns the bot messages stored after inbound.
@@ -264,7 +506,7 @@ func (v *VoiceService) lastWords(ctx context.Context, call *Call, ev VoiceEvent,
 	h := v.hear(ctx, call.BusinessID, u)
 	fillTurn(turn, h)
 	v.m.turns.WithLabelValues(turnHangup).Inc()
-	if h.fail != "" || h.noSpeech {
+	if h.fail != "" || h.noSpeech || h.unclear {
 		return turn
 	}
 	reply, err := v.engine.Handle(ctx, Inbound{

@@ -36,26 +36,15 @@ const (
 	maxIdentifierBytes = 128
 )
 
-// AppStore is what the [App] needs from the store; store.Store implements it.
+// AppStore is what the [App] needs from the store (the voice service's
+// needs and the connection lookup); store.Store implements it.
 type AppStore interface {
+	ivr.VoiceStore
 	GetConnection(ctx context.Context, channel ivr.Channel, identifier string) (ivr.Connection, error)
-	CreateCall(ctx context.Context, c *ivr.Call) error
-	GetCall(ctx context.Context, sid string) (ivr.Call, error)
-	UpdateCall(ctx context.Context, c *ivr.Call) error
-	AcquireCallLock(ctx context.Context, sid, owner string, ttl time.Duration) error
-	ReleaseCallLock(ctx context.Context, sid, owner string) error
-	AddTurn(ctx context.Context, t *ivr.Turn) error
-	EnsureUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string, registered bool) (ivr.User, error)
-	OpenConversation(ctx context.Context, businessID, userID int64) (ivr.Conversation, error)
-	CloseConversation(ctx context.Context, id int64) error
-	AppendMessages(ctx context.Context, msgs []*ivr.Message, outbox []*ivr.OutboxItem) error
-	MessagesAfter(ctx context.Context, conversationID, afterID int64) ([]ivr.Message, error)
 }
 
 // Engine answers one turn of a conversation; *ivr.Engine implements it.
-type Engine interface {
-	Handle(ctx context.Context, in ivr.Inbound) (ivr.Reply, error)
-}
+type Engine = ivr.VoiceEngine
 
 // RecordingFetcher downloads recordings; *[Fetcher] implements it.
 type RecordingFetcher interface {

@@ -43,6 +43,11 @@ func setupRecordings(t testing.TB, h *harness) {
 		"/q-location.wav": "where is your store",
 		"/q-agent.wav":    "talk to an agent",
 		"/q-silence.wav":  "",
+		"/q-screen.wav":   "my screen is broken", // the FAQ bot's confidence 0.505: the confirm band
+		"/q-yes.wav":      "yes please",
+		"/q-no.wav":       "no",
+		"/q-mumble.wav":   "blue sky green", // heard, not understood (the bot falls back)
+		"/q-mumble-2.wav": "green sky blue",
 	} {
 		h.pre.set(h.recs.URL+path, text)
 	}
@@ -106,6 +111,17 @@ func conformanceCases() []conformanceCase {
 		{name: "hangup_unknown_call", steps: []string{"GET demo?event=Hangup&sid={sid}&process=none"}},
 		{name: "hangup_with_recording", steps: []string{nc, rec("/q-hours.wav"),
 			"GET demo?event=Hangup&sid={sid}&process=record&data={rec}/q-location.wav&status=hangup"}},
+		{name: "confirmation_yes", steps: []string{nc, rec("/q-screen.wav"), rec("/q-yes.wav"),
+			"GET demo?event=Hangup&sid={sid}&process=record"}},
+		{name: "confirmation_keys_after_silence", steps: []string{nc, rec("/q-screen.wav"), rec("/empty.wav"),
+			"GET demo?event=GotDTMF&sid={sid}&data=1"}},
+		{name: "confirmation_no_then_new_question", steps: []string{nc, rec("/q-screen.wav"), rec("/q-no.wav"), rec("/q-hours.wav")}},
+		{name: "confirmation_answered_with_a_question", steps: []string{nc, rec("/q-screen.wav"), rec("/q-location.wav")}},
+		{name: "not_understood_asks_again_in_speech", steps: []string{nc, rec("/q-mumble.wav")}},
+		{name: "topic_menu_after_two_misses", steps: []string{nc, rec("/q-mumble.wav"), rec("/q-mumble-2.wav"),
+			"GET demo?event=GotDTMF&sid={sid}&data=2", rec("/q-hours.wav")}},
+		{name: "topic_menu_timeout_records_again", steps: []string{nc, rec("/q-mumble.wav"), rec("/empty.wav"),
+			"GET demo?event=GotDTMF&sid={sid}&data=", rec("/q-hours.wav")}},
 		{name: "record_for_unknown_call", steps: []string{rec("/q-hours.wav")}},
 		{name: "dial_event_while_listening", steps: []string{nc, "GET demo?event=Dial&sid={sid}&status=answered"}},
 		{name: "disconnect_live_call", steps: []string{nc, "GET demo?event=Disconnect&sid={sid}&message=error"}},

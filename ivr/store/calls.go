@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -11,14 +12,32 @@ import (
 // Voice calls, their turns and per-call locks.
 
 const callCols = `sid, connection_id, business_id, user_id, conversation_id, caller, called_number, state, turn, failures,
-	outcome, last_event_key, last_response, version, started_at, updated_at, ended_at`
+	outcome, last_event_key, last_response, version, started_at, updated_at, ended_at, repair`
 
 func scanCall(r rowScanner) (ivr.Call, error) {
 	var c ivr.Call
+	var repair string
 	err := r.Scan(&c.SID, &c.ConnectionID, &c.BusinessID, &c.UserID, &c.ConversationID, &c.Caller, &c.CalledNumber,
 		&c.State, &c.Turn, &c.Failures, &c.Outcome, &c.LastEventKey, &c.LastResponse, &c.Version,
-		timeCol{&c.StartedAt}, timeCol{&c.UpdatedAt}, timeCol{&c.EndedAt})
+		timeCol{&c.StartedAt}, timeCol{&c.UpdatedAt}, timeCol{&c.EndedAt}, &repair)
+	if err == nil && repair != "" {
+		if jerr := json.Unmarshal([]byte(repair), &c.Repair); jerr != nil {
+			return c, fmt.Errorf("call %.64q: repair state: %w", c.SID, jerr)
+		}
+	}
 	return c, err
+}
+
+// repairText is the stored form of a call's repair state: "" when empty.
+func repairText(r ivr.CallRepair) (string, error) {
+	if r.Misses == 0 && r.Pending == nil && len(r.Topics) == 0 && r.Band == "" {
+		return "", nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("%w: repair state: %w", ErrInvalid, err)
+	}
+	return string(b), nil
 }
 
 func validateCall(c *ivr.Call) error {
@@ -30,9 +49,24 @@ func validateCall(c *ivr.Call) error {
 	v.text("outcome", c.Outcome, MaxKeyBytes)
 	v.text("last event key", c.LastEventKey, MaxKeyBytes)
 	v.text("last response", c.LastResponse, MaxTextBytes)
-	if c.Turn < 0 || c.Failures < 0 {
-		v.fail("turn and failures must not be negative")
+	if c.Turn < 0 || c.Failures < 0 || c.Repair.Misses < 0 {
+		v.fail("turn, failures and misses must not be negative")
 	}
+	if c.Repair.Pending != nil {
+		v.text("pending topic", c.Repair.Pending.Topic, MaxKeyBytes)
+		v.text("pending node", c.Repair.Pending.Node, MaxKeyBytes)
+		for _, t := range c.Repair.Pending.Reply {
+			v.text("pending reply", t, MaxTextBytes)
+		}
+	}
+	if len(c.Repair.Topics) > 9 {
+		v.fail("%d menu topics (limit 9)", len(c.Repair.Topics))
+	}
+	for _, t := range c.Repair.Topics {
+		v.text("menu topic", t.Node, MaxKeyBytes)
+		v.text("menu title", t.Title, MaxKeyBytes)
+	}
+	v.text("band", c.Repair.Band, MaxKeyBytes)
 	return v.err
 }
 
@@ -43,15 +77,19 @@ func (s *sqlStore) CreateCall(ctx context.Context, c *ivr.Call) error {
 	if err := validateCall(c); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	repair, err := repairText(c.Repair)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	now := s.clock()
 	started := storedTime(c.StartedAt)
 	if started.IsZero() {
 		started = now
 	}
 	ended := storedTime(c.EndedAt)
-	_, err := s.writer().exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+	_, err = s.writer().exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 		c.SID, c.ConnectionID, c.BusinessID, c.UserID, c.ConversationID, c.Caller, c.CalledNumber, string(c.State),
-		c.Turn, c.Failures, c.Outcome, c.LastEventKey, c.LastResponse, timeValue(started), timeValue(now), timeValue(ended))
+		c.Turn, c.Failures, c.Outcome, c.LastEventKey, c.LastResponse, timeValue(started), timeValue(now), timeValue(ended), repair)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -71,13 +109,17 @@ func (s *sqlStore) UpdateCall(ctx context.Context, c *ivr.Call) error {
 	if err := validateCall(c); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	repair, err := repairText(c.Repair)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	now := s.clock()
 	ended := storedTime(c.EndedAt)
 	res, err := s.writer().exec(ctx, `UPDATE calls SET connection_id = ?, business_id = ?, user_id = ?, conversation_id = ?,
 		caller = ?, called_number = ?, state = ?, turn = ?, failures = ?, outcome = ?, last_event_key = ?, last_response = ?,
-		version = version + 1, updated_at = ?, ended_at = ? WHERE sid = ? AND version = ?`,
+		version = version + 1, updated_at = ?, ended_at = ?, repair = ? WHERE sid = ? AND version = ?`,
 		c.ConnectionID, c.BusinessID, c.UserID, c.ConversationID, c.Caller, c.CalledNumber, string(c.State),
-		c.Turn, c.Failures, c.Outcome, c.LastEventKey, c.LastResponse, timeValue(now), timeValue(ended), c.SID, c.Version)
+		c.Turn, c.Failures, c.Outcome, c.LastEventKey, c.LastResponse, timeValue(now), timeValue(ended), repair, c.SID, c.Version)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -139,13 +181,13 @@ func (s *sqlStore) ReleaseCallLock(ctx context.Context, sid, owner string) error
 }
 
 const turnCols = `id, call_sid, seq, recording_url, record_status, end_reason, transcript, confidence, reply, error,
-	message_id, speech_ms, fetch_ms, decode_ms, stt_ms, bot_ms, total_ms, created_at`
+	message_id, speech_ms, fetch_ms, decode_ms, stt_ms, bot_ms, total_ms, created_at, understanding`
 
 func scanTurn(r rowScanner) (ivr.Turn, error) {
 	var t ivr.Turn
 	err := r.Scan(&t.ID, &t.CallSID, &t.Seq, &t.RecordingURL, &t.RecordStatus, &t.EndReason, &t.Transcript, &t.Confidence,
 		&t.Reply, &t.Error, &t.MessageID, &t.SpeechMS, &t.FetchMS, &t.DecodeMS, &t.STTMS, &t.BotMS, &t.TotalMS,
-		timeCol{&t.CreatedAt})
+		timeCol{&t.CreatedAt}, &t.Understanding)
 	return t, err
 }
 
@@ -160,16 +202,17 @@ func (s *sqlStore) AddTurn(ctx context.Context, t *ivr.Turn) error {
 	v.text("transcript", t.Transcript, MaxTextBytes)
 	v.text("reply", t.Reply, MaxTextBytes)
 	v.text("error", t.Error, MaxTextBytes)
+	v.text("understanding", t.Understanding, MaxKeyBytes)
 	if v.err != nil {
 		return fmt.Errorf("%s: %w", op, v.err)
 	}
 	now := s.clock()
 	var id int64
 	err := s.writer().row(ctx, `INSERT INTO turns (call_sid, seq, recording_url, record_status, end_reason, transcript, confidence,
-		reply, error, message_id, speech_ms, fetch_ms, decode_ms, stt_ms, bot_ms, total_ms, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		reply, error, message_id, speech_ms, fetch_ms, decode_ms, stt_ms, bot_ms, total_ms, created_at, understanding)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		t.CallSID, t.Seq, t.RecordingURL, t.RecordStatus, t.EndReason, t.Transcript, t.Confidence, t.Reply, t.Error,
-		t.MessageID, t.SpeechMS, t.FetchMS, t.DecodeMS, t.STTMS, t.BotMS, t.TotalMS, timeValue(now)).Scan(&id)
+		t.MessageID, t.SpeechMS, t.FetchMS, t.DecodeMS, t.STTMS, t.BotMS, t.TotalMS, timeValue(now), t.Understanding).Scan(&id)
 	if err != nil {
 		return s.fail(op, err)
 	}

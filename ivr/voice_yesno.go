@@ -1,0 +1,65 @@
+package ivr
+
+import (
+	"strings"
+	"unicode"
+)
+
+// The yes/no grammar of a confirmation: a small, closed set of phrasings
+// (Indian English included), matched on whole words.
+
+var (
+	yesWords = map[string]bool{
+		"yes": true, "yeah": true, "yah": true, "ya": true, "yep": true, "yup": true, "yess": true,
+		"sure": true, "correct": true, "right": true, "ok": true, "okay": true, "okey": true,
+		"haan": true, "han": true, "ha": true, "ji": true, "exactly": true, "absolutely": true,
+		"definitely": true, "affirmative": true, "please": true,
+	}
+	noWords = map[string]bool{
+		"no": true, "nope": true, "nah": true, "not": true, "wrong": true, "nahi": true, "nahin": true,
+		"na": true, "never": true, "incorrect": true, "dont": true, "don't": true, "cancel": true,
+	}
+	// fillers may surround a yes or a no without changing it.
+	fillers = map[string]bool{
+		"um": true, "uh": true, "er": true, "hmm": true, "oh": true, "well": true, "i": true, "it": true,
+		"is": true, "that": true, "thats": true, "that's": true, "its": true, "it's": true, "do": true,
+		"want": true, "to": true, "know": true, "thanks": true, "thank": true, "you": true, "sir": true,
+		"madam": true, "maam": true, "the": true, "a": true, "very": true, "much": true, "of": true,
+		"course": true, "really": true, "go": true, "ahead": true, "tell": true, "me": true, "say": true, "yes,": true,
+	}
+)
+
+// maxYesNoWords bounds an utterance read as a yes or a no: longer speech
+// is a question.
+const maxYesNoWords = 8
+
+// YesNo reads a transcript as the answer to a confirmation: [AnswerYes],
+// [AnswerNo], or "" when it is neither (a question, something unclear, or
+// both a yes and a no).
+func YesNo(text string) string {
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && r != '\''
+	})
+	if len(words) == 0 || len(words) > maxYesNoWords {
+		return ""
+	}
+	yes, no := false, false
+	for _, w := range words {
+		switch {
+		case noWords[w]:
+			no = true
+		case yesWords[w]:
+			yes = true
+		case fillers[w]:
+		default:
+			return ""
+		}
+	}
+	switch {
+	case yes && !no:
+		return AnswerYes
+	case no && !yes:
+		return AnswerNo
+	}
+	return ""
+}
