@@ -45,9 +45,12 @@ import (
 //     topic; the call asks "Do you want to know about {topic}? Say yes or
 //     no." and moves to [CallStateConfirming], holding the answer in
 //     [CallRepair].Pending (stored with the call, so any node can serve the
-//     yes). A yes (spoken, or key 1) speaks it (confirmed); a no (or key 2)
-//     asks again (declined); a new question is answered as a question; no
-//     speech offers the keys ("Press 1 for yes or 2 for no.").
+//     yes). Words the recogniser was unsure of ([Recorded].Unsure) are
+//     confirmed whatever the bot's confidence. A yes (spoken, or key 1), or
+//     the question said again leading to the same answer, speaks it
+//     (confirmed); a no (or key 2) asks again (declined); another question
+//     is answered as a question; no speech offers the keys ("Press 1 for
+//     yes, or 2 for no.").
 //   - reprompt: speech that was heard but not understood is asked again in
 //     speech: "Sorry, I didn't catch that. Could you say it in a few
 //     words?".
@@ -236,6 +239,10 @@ type Recorded struct {
 	// Confident is true when the reply is spoken whatever its confidence
 	// (a reply replayed after a crash, a bot without confidences).
 	Confident bool
+	// Unsure is true when the recogniser was unsure of the words (its
+	// confidence was under the minimum): the answer is confirmed, never
+	// spoken straight away.
+	Unsure bool
 	// Confidence, Node and Topic describe the bot's answer; Topic names
 	// it in a confirmation.
 	Confidence float64
@@ -457,7 +464,11 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 	case ev.NotUnderstood || (!ev.Confident && len(ev.Reply) > 0 && ev.Confidence < s.ConfirmConfidence && !ev.Handoff):
 		return next.notUnderstood(ev.Topics, s)
 	}
-	if !ev.Confident && ev.Confidence < s.AnswerConfidence && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
+	if ev.Unsure && !ev.Confident && ev.Topic == "" && !ev.Handoff {
+		// Unsure words and an answer that cannot be confirmed.
+		return next.notUnderstood(ev.Topics, s)
+	}
+	if !ev.Confident && (ev.Confidence < s.AnswerConfidence || ev.Unsure) && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
 		next.Repair.Band = UnderstandingConfirm
 		next.Failures = 0
 		next.State = CallStateConfirming
@@ -542,6 +553,10 @@ func (c Call) confirming(ev CallEvent, s ConnectionSettings) (Call, []CallAction
 	case Recorded:
 		switch {
 		case ev.Answer == AnswerYes:
+			return c.confirmed(s)
+		case ev.FailReason == "" && ev.Node != "" && c.Repair.Pending != nil && ev.Node == c.Repair.Pending.Node:
+			// The caller said their question again and it led to the
+			// same answer: a yes.
 			return c.confirmed(s)
 		case ev.Answer == AnswerNo:
 			return c.declined(ev.Topics, s)

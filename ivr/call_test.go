@@ -635,6 +635,23 @@ func TestCallRepair(t *testing.T) {
 			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(6)}},
 		},
 		{
+			name: "unsure words are confirmed however sure the bot is",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 1, Node: "opening_hours", Topic: "opening hours", Unsure: true}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm,
+				pending: &PendingAnswer{Reply: answer, Node: "opening_hours", Topic: "opening hours", Confidence: 1},
+				actions: []CallAction{Say{"Do you want to know about opening hours? Say yes or no."}, listenAt(5)}},
+		},
+		{
+			name: "unsure words with an answer that has no topic ask again",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 1, Unsure: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "the question said again to the same answer is a yes",
+			call: confirming, ev: Recorded{Reply: pending.Reply, Confidence: 0.5, Node: "delivery_charges", Topic: "delivery charges", Unsure: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingConfirmed, actions: []CallAction{Say{pending.Reply[0]}, listenAt(6)}},
+		},
+		{
 			name: "silence during a confirmation offers the keys and keeps the answer",
 			call: confirming, ev: Recorded{NoSpeech: true}, s: testVoice,
 			want: want{state: CallStateConfirming, band: UnderstandingConfirm, failures: 1, pending: pending,

@@ -199,7 +199,7 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 		}
 	}
 	// Pre-create the closed label sets so dashboards see zeros, not gaps.
-	for _, o := range []string{OutcomeCallerHangup, OutcomeTransferred, OutcomeFailed, OutcomeNoInput} {
+	for _, o := range []string{OutcomeCallerHangup, OutcomeTransferred, OutcomeFailed, OutcomeNoInput, OutcomeAbandoned} {
 		m.calls.WithLabelValues(o)
 	}
 	for _, r := range []string{turnAnswered, turnNoSpeech, turnNotUnderstood, turnFailed, turnHangup} {

@@ -60,6 +60,7 @@ type VoiceService struct {
 	answerConf    float64
 	confirmConf   float64
 	node          string
+	idleLimit     time.Duration
 	lockTTL       time.Duration
 	lockWait      time.Duration
 	turnTimeout   time.Duration
@@ -96,6 +97,8 @@ type VoiceStore interface {
 	AddTurn(ctx context.Context, t *Turn) error
 	CloseConversation(ctx context.Context, id int64) error
 	MessagesAfter(ctx context.Context, conversationID, afterID int64) ([]Message, error)
+	// ListIdleCalls finds calls for the abandoned-call sweeper.
+	ListIdleCalls(ctx context.Context, before time.Time, limit int) ([]Call, error)
 	// ListFAQ gives the topic menu its topics.
 	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]FAQNode, error)
 }
@@ -212,6 +215,9 @@ type VoiceConfig struct {
 	// NodeID names this process in call locks; nodes sharing a database
 	// need distinct ids. Required.
 	NodeID string
+	// IdleLimit is how long a live call may go without an event before
+	// the sweeper abandons it (0 = DefaultIdleLimit).
+	IdleLimit time.Duration
 	// LockTTL, LockWait, TurnTimeout: 0 = the defaults.
 	LockTTL     time.Duration
 	LockWait    time.Duration
@@ -251,6 +257,7 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 		answerConf:    cfg.AnswerConfidence,
 		confirmConf:   cfg.ConfirmConfidence,
 		node:          cfg.NodeID,
+		idleLimit:     orDuration(cfg.IdleLimit, DefaultIdleLimit),
 		lockTTL:       orDuration(cfg.LockTTL, DefaultLockTTL),
 		lockWait:      orDuration(cfg.LockWait, DefaultLockWait),
 		turnTimeout:   orDuration(cfg.TurnTimeout, DefaultTurnTimeout),
@@ -329,7 +336,7 @@ func (v *VoiceService) Handle(ctx context.Context, ev VoiceEvent, r VoiceRendere
 		ev.Settings.ConfirmConfidence = v.confirmConf
 	}
 	log := v.log.With(slog.String("sid", ev.SID))
-	unlock, err := v.lockLocal(ctx, ev.SID)
+	unlock, err := v.lockLocal(ctx, ev.SID, v.lockWait)
 	if err != nil {
 		return VoiceAnswer{}, err
 	}
@@ -360,8 +367,9 @@ type sidLock struct {
 	refs int
 }
 
-// lockLocal takes the in-process lock of sid, waiting up to the lock wait.
-func (v *VoiceService) lockLocal(ctx context.Context, sid string) (func(), error) {
+// lockLocal takes the in-process lock of sid, waiting up to wait (not at
+// all when wait is zero).
+func (v *VoiceService) lockLocal(ctx context.Context, sid string, wait time.Duration) (func(), error) {
 	v.mu.Lock()
 	l := v.locks[sid]
 	if l == nil {
@@ -378,13 +386,21 @@ func (v *VoiceService) lockLocal(ctx context.Context, sid string) (func(), error
 		}
 		v.mu.Unlock()
 	}
-	wctx, cancel := context.WithTimeout(ctx, v.lockWait)
-	defer cancel()
 	select {
 	case l.ch <- struct{}{}:
-	case <-wctx.Done():
-		release()
-		return nil, fmt.Errorf("ivr: wait for call %.64q: %w: %w", sid, ErrLocked, wctx.Err())
+	default:
+		if wait <= 0 {
+			release()
+			return nil, fmt.Errorf("ivr: call %.64q: %w", sid, ErrLocked)
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		select {
+		case l.ch <- struct{}{}:
+		case <-wctx.Done():
+			release()
+			return nil, fmt.Errorf("ivr: wait for call %.64q: %w: %w", sid, ErrLocked, wctx.Err())
+		}
 	}
 	return func() {
 		<-l.ch

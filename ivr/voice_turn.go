@@ -23,7 +23,7 @@ type heard struct {
 	result                stt.Result
 	fail                  string // a Fail* reason, "" on success
 	noSpeech              bool   // nothing heard
-	unclear               bool   // speech heard, recognised below the minimum confidence
+	unclear               bool   // speech heard, recognised below the minimum confidence (below half of it: not understood)
 	err                   error
 	speech                time.Duration
 	fetch, decode, recog  time.Duration
@@ -201,7 +201,7 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		return Recorded{FailReason: h.fail}, turn
 	case h.noSpeech:
 		return v.withTopics(ctx, *call, Recorded{NoSpeech: true}), turn
-	case h.unclear:
+	case h.unclear && h.result.Confidence < v.minConfidence/2:
 		turn.EndReason = "low_confidence"
 		return v.withTopics(ctx, *call, Recorded{NotUnderstood: true}), turn
 	}
@@ -287,8 +287,9 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		Node:       reply.Node,
 		Topic:      reply.Topic,
 		// A bot that names no node (a remote bot) gives no confidence:
-		// its answers are spoken.
-		Confident: reply.Node == "",
+		// its answers are spoken, unless the words were unsure.
+		Confident: reply.Node == "" && !h.unclear,
+		Unsure:    h.unclear,
 	}), turn
 }
 

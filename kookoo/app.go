@@ -82,6 +82,9 @@ type AppConfig struct {
 	// NodeID names this process in call locks; nodes sharing a database
 	// need distinct ids ("" = a random id).
 	NodeID string
+	// CallIdleLimit is how long a live call may go without an event before
+	// [App.RunSweeper] abandons it (0 = ivr.DefaultIdleLimit).
+	CallIdleLimit time.Duration
 	// LockTTL, LockWait, TurnTimeout: 0 = the defaults above.
 	LockTTL     time.Duration
 	LockWait    time.Duration
@@ -183,6 +186,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 		Channel:       ivr.ChannelKooKoo,
 		MinConfidence: cfg.MinConfidence,
 		NodeID:        node,
+		IdleLimit:     cfg.CallIdleLimit,
 		LockTTL:       cfg.LockTTL,
 		LockWait:      cfg.LockWait,
 		TurnTimeout:   cfg.TurnTimeout,
@@ -200,6 +204,10 @@ func NewApp(cfg AppConfig) (*App, error) {
 // Voice returns the app's voice turn service, for transports that share it
 // (the KooKoo stream transport).
 func (a *App) Voice() *ivr.VoiceService { return a.voice }
+
+// RunSweeper abandons calls idle past the idle limit every interval (0 =
+// a minute) until ctx is done; see [ivr.VoiceService.SweepIdleCalls].
+func (a *App) RunSweeper(ctx context.Context, every time.Duration) { a.voice.RunSweeper(ctx, every) }
 
 // ActiveCalls returns the calls this process started (or took over) that
 // have not ended as far as it knows.

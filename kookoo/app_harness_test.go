@@ -146,6 +146,7 @@ type harnessOptions struct {
 	lockWait     time.Duration
 	logger       *slog.Logger
 	pre          *transcripts // shared with another harness; nil = a new one
+	now          func() time.Time
 }
 
 // harness is a KooKoo app on a real store, engine and FAQ bot, mounted on a
@@ -250,6 +251,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if transcriber == nil {
 		transcriber = unavailableSTT{}
 	}
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
 	logger := o.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -265,7 +270,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		LockWait:       o.lockWait,
 		Logger:         logger,
 		Registerer:     h.reg,
-		Now:            time.Now,
+		Now:            now,
 	})
 	if err != nil {
 		t.Fatal(err)

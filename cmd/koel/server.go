@@ -225,6 +225,10 @@ func (s *Server) Start() error {
 		defer s.bg.Done()
 		_ = s.outbox.Run(bgCtx)
 	}()
+	if s.voice != nil && s.voice.app != nil {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.voice.app.RunSweeper(bgCtx, 0) }()
+	}
 	go func() {
 		defer s.bg.Done()
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -236,3 +236,13 @@ func (s *sqlStore) CountActiveCalls(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// ListIdleCalls implements [Store].
+func (s *sqlStore) ListIdleCalls(ctx context.Context, before time.Time, limit int) ([]ivr.Call, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return listRows(ctx, s, s.reader(), "list idle calls", scanCall,
+		`SELECT `+callCols+` FROM calls WHERE ended_at IS NULL AND state <> ? AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+		string(ivr.CallStateEnded), timeValue(before), limit)
+}

@@ -132,6 +132,9 @@ type Store interface {
 	// CountActiveCalls counts calls that have not ended (for the active-calls
 	// gauge at start-up).
 	CountActiveCalls(ctx context.Context) (int, error)
+	// ListIdleCalls returns up to limit calls that have not ended and were
+	// last updated before before, oldest first.
+	ListIdleCalls(ctx context.Context, before time.Time, limit int) ([]ivr.Call, error)
 
 	// ReplaceFAQ applies an FAQ import with upsert semantics, in one
 	// transaction: every existing node of the business becomes inactive;
