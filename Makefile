@@ -58,8 +58,10 @@ deps-test: ## install the packages the tests need
 	@$(call install_pkgs,$(TEST_PKGS))
 
 .PHONY: build
-build: deps-run ## build bin/koel
-	$(GO) build -o $(BIN) ./cmd/koel
+build: deps-run ## build bin/koel, with sherpa-onnx's two shared libraries beside it (rpath $ORIGIN)
+	CGO_LDFLAGS="$${CGO_LDFLAGS:-} -Wl,-rpath,\$$ORIGIN" $(GO) build -o $(BIN) ./cmd/koel
+	@lib="$$($(GO) list -m -f '{{.Dir}}' github.com/k2-fsa/sherpa-onnx-go-linux)/lib/$$(uname -m)-unknown-linux-gnu"; \
+	  if [ -d "$$lib" ]; then install -m 0644 "$$lib/libsherpa-onnx-c-api.so" "$$lib/libonnxruntime.so" $(dir $(BIN)); fi
 
 .PHONY: run
 run: build ## build and start koel with the demo bot (http://127.0.0.1:8080/sim/)
