@@ -53,6 +53,7 @@ type Platform struct {
 
 	mu       sync.Mutex
 	failures []Failure
+	onAccept func(Request)
 	attempts int
 	refused  []Request
 	accepted []Request
@@ -74,6 +75,14 @@ func (p *Platform) FailNext(f ...Failure) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failures = append(p.failures, f...)
+}
+
+// OnAccept makes f be called with every request accepted from now on
+// (benchmarks time deliveries with it).
+func (p *Platform) OnAccept(f func(Request)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onAccept = f
 }
 
 // Attempts counts every request received, refused or accepted.
@@ -160,7 +169,11 @@ func (p *Platform) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.accepted = append(p.accepted, rec)
 	k := len(p.accepted)
+	onAccept := p.onAccept
 	p.mu.Unlock()
+	if onAccept != nil {
+		onAccept(rec)
+	}
 	status, resp := p.accept(r, body, k)
 	writeJSON(w, status, resp)
 }
