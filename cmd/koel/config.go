@@ -391,7 +391,7 @@ func parseServeConfig(args []string, getenv func(string) string) (Config, error)
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("koel serve: unexpected argument %q\n%s", fs.Arg(0), serveUsage)
 	}
-	c := Config{DrainDelay: DefaultDrainDelay}
+	c := Config{DrainDelay: drainDelayUnset}
 	if *configPath != "" {
 		if err := loadConfigFile(*configPath, &c); err != nil {
 			return Config{}, err
@@ -415,6 +415,11 @@ func parseServeConfig(args []string, getenv func(string) string) (Config, error)
 		}
 	})
 	c.defaults()
+	if c.DrainDelay == drainDelayUnset {
+		// koel serve waits for load balancers by default, within the
+		// drain timeout however short an operator made it.
+		c.DrainDelay = min(DefaultDrainDelay, c.DrainTimeout/2)
+	}
 	if err := c.validate(); err != nil {
 		return Config{}, err
 	}

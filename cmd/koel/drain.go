@@ -10,6 +10,10 @@ import (
 // before its listener closes (a few of their health-check intervals).
 const DefaultDrainDelay = 5 * time.Second
 
+// drainDelayUnset marks a drain delay neither the file nor the environment
+// set, so koel serve applies its default.
+const drainDelayUnset time.Duration = -1
+
 // beginDrain marks the server not ready, refuses new softphone calls and
 // keep-alives, and keeps serving for the drain delay, until ctx ends or
 // [Server.SkipDrainDelay] is called.

@@ -169,3 +169,32 @@ func TestServeDrainsLikeLoadBalancersExpect(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainDelayConfig: koel serve waits 5 s by default, within a shorter
+// drain timeout; 0 turns the wait off; a delay past the timeout is refused.
+func TestDrainDelayConfig(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		want    time.Duration
+		wantErr string
+	}{
+		{map[string]string{}, 5 * time.Second, ""},
+		{map[string]string{"KOEL_DRAIN_TIMEOUT": "4s"}, 2 * time.Second, ""},
+		{map[string]string{"KOEL_DRAIN_DELAY": "0s"}, 0, ""},
+		{map[string]string{"KOEL_DRAIN_DELAY": "12s"}, 12 * time.Second, ""},
+		{map[string]string{"KOEL_DRAIN_DELAY": "1m"}, 0, "shorter than drain_timeout"},
+		{map[string]string{"KOEL_DRAIN_DELAY": "-2s"}, 0, "negative"},
+	} {
+		c, err := parseServeConfig(nil, env(tc.env))
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: err = %v, want %q", tc.env, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case c.DrainDelay != tc.want:
+			t.Errorf("%v: drain delay %v, want %v", tc.env, c.DrainDelay, tc.want)
+		}
+	}
+}
