@@ -3,6 +3,7 @@ package kookoo
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,9 +59,13 @@ func newStreamHarness(t testing.TB, o harnessOptions, cfg StreamConfig) *streamH
 	t.Helper()
 	h := newHarness(t, o)
 	if !o.noSetup {
-		if err := h.store.CreateConnection(context.Background(), &ivr.Connection{BusinessID: h.biz.ID, Channel: ivr.ChannelKooKoo,
-			Identifier: "live", Active: true, Settings: streamSettings}); err != nil {
-			t.Fatal(err)
+		quiet := streamSettings
+		quiet.AgentNumber, quiet.MaxRecordTime, quiet.MaxFailures = "", 1, 2
+		for id, st := range map[string]ivr.ConnectionSettings{"live": streamSettings, "live-quiet": quiet} {
+			if err := h.store.CreateConnection(context.Background(), &ivr.Connection{BusinessID: h.biz.ID, Channel: ivr.ChannelKooKoo,
+				Identifier: id, Active: true, Settings: st}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	sh := &streamHarness{harness: h}
@@ -138,25 +143,62 @@ type fakeKooKoo struct {
 // dialFake opens the stream URL as KooKoo does and starts the clock.
 func dialFake(t testing.TB, rawURL, sid string, calibrate bool) *fakeKooKoo {
 	t.Helper()
+	f := openFake(t, rawURL, sid)
+	f.start(calibrate)
+	return f
+}
+
+// openFake opens the socket only.
+func openFake(t testing.TB, rawURL, sid string) *fakeKooKoo {
+	t.Helper()
+	ws, status, err := dialStream(rawURL)
+	if err != nil {
+		t.Fatalf("dial stream: %v (status %d)", err, status)
+	}
+	return &fakeKooKoo{t: t, ws: ws, sid: sid, closed: make(chan struct{}), stop: make(chan struct{})}
+}
+
+// dialStream opens a stream socket; on refusal it returns the HTTP status.
+func dialStream(rawURL string) (*websocket.Conn, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, rawURL, nil)
 	if err != nil {
-		t.Fatalf("dial stream: %v (response %v)", err, resp)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return nil, code, err
 	}
 	ws.SetReadLimit(MaxStreamMessageBytes)
-	f := &fakeKooKoo{t: t, ws: ws, sid: sid, closed: make(chan struct{}), stop: make(chan struct{})}
-	start, _ := MarshalStreamMessage(StreamStart{UCID: sid, DID: "918065740671", CallID: "09704665032",
-		XHeaders: `{"sid":"` + sid + `","cid":"09704665032"}`, Media: StreamFormat{Encoding: "PCMU", SampleRate: 8000, Channels: 1, BitsPerSample: 16}})
+	return ws, http.StatusSwitchingProtocols, nil
+}
+
+// start sends start (and the calibration packet) and starts the clock.
+func (f *fakeKooKoo) start(calibrate bool) {
+	start, _ := MarshalStreamMessage(StreamStart{UCID: f.sid, DID: "918065740671", CallID: "09704665032",
+		XHeaders: `{"sid":"` + f.sid + `","cid":"09704665032"}`, Media: StreamFormat{Encoding: "PCMU", SampleRate: 8000, Channels: 1, BitsPerSample: 16}})
 	f.write(start)
 	if calibrate {
-		f.write(AppendMediaMessage(nil, sid, make([]int16, CalibrationSamples), CalibrationRate, ""))
+		f.write(AppendMediaMessage(nil, f.sid, make([]int16, CalibrationSamples), CalibrationRate, ""))
 	}
+	f.run()
+}
+
+// run starts the reader and the clock.
+func (f *fakeKooKoo) run() {
 	f.wg.Add(2)
 	go f.read()
 	go f.clock()
-	t.Cleanup(f.close)
-	return f
+	f.t.Cleanup(f.close)
+}
+
+// runReader starts only the reader (a test then writes frames itself).
+func (f *fakeKooKoo) runReader() {
+	close(f.stop)
+	f.wg.Add(1)
+	go f.read()
+	f.t.Cleanup(f.close)
 }
 
 func (f *fakeKooKoo) write(msg []byte) {
@@ -333,4 +375,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -664,6 +664,9 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	ev := ivr.Recorded{}
 	if in.rec != nil {
 		in.rec.end()
+	}
+	if in.spoke && in.rec != nil {
+		// The end-pointer heard speech: the recogniser's final result.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ivr.DefaultTurnTimeout)
 		r, err := in.rec.result(rctx)
 		cancel()
@@ -675,11 +678,6 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 			ev.FailReason = ivr.FailSTT
 			ss.log.LogAttrs(ctx, slog.LevelWarn, "stream transcript failed", slog.String("error", err.Error()))
 		}
-	} else if in.spoke {
-		ev.FailReason = ivr.FailSTT
-	}
-	if !in.spoke {
-		res = stt.Result{}
 	}
 	if ev.FailReason == "" {
 		utter = &ivr.Utterance{RecordingURL: "", RecordStatus: in.status, Transcript: &res}
