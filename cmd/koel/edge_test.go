@@ -220,3 +220,119 @@ func TestConnectionsSwitchOffAndOn(t *testing.T) {
 		t.Fatalf("active KooKoo connection: %d %s", status, b)
 	}
 }
+
+// TestProvisionedCredentialsNeverLogged: typed credentials of several
+// channels, provisioned from environment variables, reach the store but
+// never the debug log, not even when requests fail their signature and
+// token checks against them.
+func TestProvisionedCredentialsNeverLogged(t *testing.T) {
+	secrets := map[string]string{
+		"SHOP_TOKEN":          "shop-api-token-1a2b",
+		"SHOP_FB_PAGE_TOKEN":  "EAAFBPAGETOKEN77",
+		"SHOP_FB_APP_SECRET":  "fbappsecret77",
+		"SHOP_FB_VERIFY":      "fbverify77",
+		"SHOP_TWILIO_TOKEN":   "twilioauth77",
+		"SHOP_WA_TOKEN":       "metawatoken77",
+		"SHOP_WA_APP_SECRET":  "metawaappsecret77",
+		"SHOP_INFOBIP_KEY":    "infobipkey77",
+		"SHOP_WEBHOOK_SECRET": "webhooksecret77",
+	}
+	dir := t.TempDir()
+	yamlPath := dir + "/koel.yaml"
+	yamlText := `businesses:
+  - id: 12
+    name: Shop
+    token_env: SHOP_TOKEN
+    client_id: shop
+    connections:
+      - channel: fb
+        identifier: shop
+        settings: {messenger: {page_id: "1001"}}
+        secrets_env:
+          messenger.page_access_token: SHOP_FB_PAGE_TOKEN
+          messenger.app_secret: SHOP_FB_APP_SECRET
+          messenger.verify_token: SHOP_FB_VERIFY
+      - channel: whatsapp
+        identifier: shop
+        settings: {twilio: {account_sid: AC0001, from: "whatsapp:+14155238886"}}
+        secrets_env: {twilio.auth_token: SHOP_TWILIO_TOKEN}
+      - channel: wa
+        identifier: shop
+        settings: {meta_whatsapp: {phone_number_id: "106540352242922"}}
+        secrets_env: {meta_whatsapp.access_token: SHOP_WA_TOKEN, meta_whatsapp.app_secret: SHOP_WA_APP_SECRET}
+      - channel: infobip
+        identifier: shop
+        settings: {infobip: {base_url: "https://abcd.api.infobip.com"}}
+        secrets_env: {infobip.api_key: SHOP_INFOBIP_KEY}
+      - channel: webhook
+        identifier: shop
+        settings: {auto_register: true}
+        secrets_env: {secret_key: SHOP_WEBHOOK_SECRET}
+`
+	if err := os.WriteFile(yamlPath, []byte(yamlText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"KOEL_STT_ENGINE": "none", "KOEL_SIM": "0", "KOEL_LOG_LEVEL": "debug"}
+	for k, v := range secrets {
+		vars[k] = v
+	}
+	getenv := env(vars)
+	cfg, err := parseServeConfig([]string{"--config", yamlPath, "--addr", "127.0.0.1:0", "--data-dir", dir + "/data"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	srv, err := newServer(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+
+	fb, err := srv.store.GetConnection(context.Background(), ivr.ChannelFacebook, "shop")
+	if err != nil || fb.Settings.Messenger.AppSecret.Reveal() != secrets["SHOP_FB_APP_SECRET"] {
+		t.Fatalf("messenger credentials not stored: %v", err)
+	}
+	srv.log.Info("connection loaded", "conn", fb, "settings", fb.Settings)
+	do := func(method, path, body string, hdr map[string]string) int {
+		req, err := http.NewRequest(method, srv.URL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, r := range []struct {
+		method, path, body string
+		hdr                map[string]string
+	}{
+		{"GET", "/fb/shop?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=42", "", nil},
+		{"POST", "/fb/shop", `{"object":"page","entry":[]}`, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"}},
+		{"POST", "/wa/shop", `{"object":"whatsapp_business_account","entry":[]}`, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"}},
+		{"POST", "/whatsapp/shop", "From=whatsapp%3A%2B15550001111&Body=hi&MessageSid=SM1", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "bad"}},
+		{"POST", "/v1.0/log_message_from_user/", `{"user":{"auth_id":"a"},"message_body":"hi","business_id":12}`, map[string]string{"Authorization": "Bearer wrong", "client-id": "shop"}},
+	} {
+		if code := do(r.method, r.path, r.body, r.hdr); code < 400 || code > 499 {
+			t.Errorf("%s %s with a wrong credential: %d, want a 4xx", r.method, r.path, code)
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "business provisioned") || !strings.Contains(out, "connection loaded") {
+		t.Fatalf("nothing logged:\n%s", out)
+	}
+	for name, v := range secrets {
+		if strings.Contains(out, v) {
+			t.Errorf("the log carries %s", name)
+		}
+	}
+}
