@@ -45,7 +45,6 @@ package gupshup
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -127,7 +126,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			h = strings.TrimSpace(h[7:])
 		}
-		static := subtle.ConstantTimeCompare([]byte(h), []byte(secret)) == 1
+		static := platform.EqualSecret(h, secret)
 		if !static && VerifyJWT(h, secret, a.now()) != nil {
 			a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 			return errInvalidToken

@@ -400,3 +400,26 @@ func TestSendPacedPerPage(t *testing.T) {
 		t.Fatal("a paced send reached Graph")
 	}
 }
+
+func TestRevokedTokenDeadLettersAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.graph.FailNext(channeltest.Failure{Status: 401, Body: `{"error":{"message":"Error validating access token: The session has been invalidated","type":"OAuthException","code":190}}`})
+	if code, _ := f.post("bluebird1", event("PD", textEvent("PD", "m.dead", "hello")), true); code != 200 {
+		t.Fatal(code)
+	}
+	f.stack.DeliverDue(t)
+	f.stack.DeliverDue(t)
+	if got := f.stack.OutboxCounts(t); got[ivr.OutboxDead] != 1 || got[ivr.OutboxPending] != 0 || f.graph.Attempts() != 1 {
+		t.Fatalf("outbox %v after %d attempts, want one dead item after one attempt", got, f.graph.Attempts())
+	}
+	if v := channeltest.CounterValue(t, f.stack.Registry, "koel_outbox_attempts_total", map[string]string{"result": "dead"}); v != 1 {
+		t.Fatalf("dead attempts = %v", v)
+	}
+	if v := channeltest.CounterValue(t, f.stack.Registry, "koel_channel_delivery_failures_total", map[string]string{"channel": "fb", "class": "auth"}); v != 1 {
+		t.Fatalf("auth failures = %v", v)
+	}
+	dead, err := f.stack.Store.ListOutbox(context.Background(), ivr.OutboxDead, 10)
+	if err != nil || len(dead) != 1 || strings.Contains(dead[0].LastError, pageToken) || !strings.Contains(dead[0].LastError, "190") {
+		t.Fatalf("dead letter %+v (%v)", dead, err)
+	}
+}

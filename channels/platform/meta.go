@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -76,8 +75,7 @@ const MaxChallengeBytes = 256
 func ServeMetaVerification(w http.ResponseWriter, r *http.Request, verifyToken string) {
 	q := r.URL.Query()
 	mode, token, challenge := q.Get("hub.mode"), q.Get("hub.verify_token"), q.Get("hub.challenge")
-	ok := mode == "subscribe" && verifyToken != "" &&
-		subtle.ConstantTimeCompare([]byte(token), []byte(verifyToken)) == 1
+	ok := mode == "subscribe" && EqualSecret(token, verifyToken)
 	if !ok {
 		api.WriteError(w, api.Errorf(http.StatusForbidden, "verification failed"))
 		return
