@@ -35,6 +35,7 @@ usage:
   koel call [--server URL] (--connection ID | --app URL) (--say TEXT | --wav FILE)... [--dtmf DIGITS] [--out bot.wav]
   koel faq import FILE.csv --business ID [--data-dir ./data] [--database-url URL]
   koel eval voice [-split tune|test] [-json]
+  koel load kookoo|bot|webhook [-target URL] [-sessions N] [-c N] [-turns N] [-duration D] [-json]
   koel outbox list|redeliver|purge [--id 1,2 | --connection ID | --all] [--data-dir ./data] [--database-url URL]
   koel version
 `
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = faqCommand(args[1:], stdout, stderr, getenv)
 	case "outbox":
 		err = outboxCommand(args[1:], stdout, stderr, getenv)
+	case "load":
+		err = loadCommand(args[1:], stdout, stderr, getenv)
 	case "eval":
 		err = evalCommand(args[1:], stdout, stderr)
 	case "sherpa-probe": // hidden: koel serve's check of sherpa models, in a child process
