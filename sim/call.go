@@ -798,6 +798,7 @@ func (c *call) dial(ctx context.Context, v kookoo.Dial) (url.Values, error) {
 			data = c.silentRecording("dial", min(talk, maxDialRecording))
 		}
 		c.hangupData, c.hangupStatus = data, DialAnswered
+		c.leg.emit(Event{Type: EventInfo, Text: fmt.Sprintf("dial answered (simulated): talking for %v", talk)})
 		if err := c.pause(ctx, talk); err != nil {
 			return nil, err
 		}

@@ -627,3 +627,45 @@ func TestInProcessAppKeepsCookies(t *testing.T) {
 		t.Errorf("in-process requests carried %q, want %q", cookies, want)
 	}
 }
+
+// TestHangupDuringDialReportsTheDial: the caller hangs up while an
+// answered <dial> talks; the app gets Hangup with process=dial and the
+// dial's data and status (PHP-DEMO: "If User Hangup the Call on Dial event
+// You will get below paramters also").
+func TestHangupDuringDialReportsTheDial(t *testing.T) {
+	needEspeak(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	log := newAppLog()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := log.add(r); q["event"] == "NewCall" {
+			xmlResponse(w, `<response><dial record="false" timeout="30">09876543210</dial></response>`)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer app.Close()
+	ts := startSim(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, _ := newAPI(testLogger(t))
+	c, err := dialSim(ctx, api, clientConfig{Server: ts.srv.URL, AppURL: app.URL, DialOutcome: DialAnswered, DialDuration: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hang up once the dial is answered (the ring is over).
+	for ev := range c.events {
+		if ev.Type == EventInfo && strings.HasPrefix(ev.Text, "dial answered") {
+			break
+		}
+	}
+	if err := c.hangup(); err != nil {
+		t.Errorf("hangup: %v", err)
+	}
+	if got := log.waitEvents(t, 2); !slices.Equal(got, []string{"NewCall", "Hangup"}) {
+		t.Fatalf("app saw %v", got)
+	}
+	h := log.all()[1]
+	if h["process"] != "dial" || h["status"] != DialAnswered || h["data"] != "-1" {
+		t.Errorf("Hangup %v, want process=dial status=answered data=-1", h)
+	}
+}
