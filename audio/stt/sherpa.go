@@ -35,8 +35,9 @@ const maxBeamPaths = 4
 // towards the vocabulary's phrases with sherpa-onnx hotwords when the model
 // directory has a bpe.vocab. It is safe for concurrent use.
 //
-// Confidence: sherpa-onnx's Go API gives no scores, so a non-empty
-// transcript has confidence 1 (as the HTTP backend without segments).
+// Confidence is the geometric mean of the transcript's token
+// probabilities, read from sherpa-onnx's JSON result (the Go API has no
+// scores); 1 for a non-empty transcript when the model gives none.
 type Sherpa struct {
 	cfg     SherpaConfig
 	online  sherpaModel
@@ -470,6 +471,28 @@ func sherpaText(s string) Result {
 	return Result{Text: strings.Join(words, " "), Confidence: 1, Words: len(words)}
 }
 
+// scored is a Result and whether its confidence came from the model.
+type scored struct {
+	Result
+	scored bool
+}
+
+// scoredResult builds a Result from a JSON result: the text normalized,
+// the confidence from the token scores when the model gives them (else 1
+// for a non-empty text).
+func scoredResult(sc sherpaScores, ok bool) scored {
+	if !ok {
+		return scored{}
+	}
+	res := sherpaText(sc.Text)
+	if res.Text != "" {
+		if c, ok := sc.confidence(); ok {
+			res.Confidence = c
+		}
+	}
+	return scored{Result: res, scored: true}
+}
+
 // sherpaStream is one streaming utterance.
 type sherpaStream struct {
 	s       *Sherpa
@@ -544,9 +567,12 @@ func (t *sherpaStream) Close(ctx context.Context) (Result, error) {
 	for r.IsReady(t.st) {
 		r.Decode(t.st)
 	}
-	res := sherpaText(r.GetResult(t.st).Text)
-	t.s.metrics.observe(res, float64(t.samples)/sampleRate, time.Since(t.started).Seconds())
-	return res, nil
+	res := scoredResult(onlineScores(r, t.st))
+	if !res.scored {
+		res.Result = sherpaText(r.GetResult(t.st).Text)
+	}
+	t.s.metrics.observe(res.Result, float64(t.samples)/sampleRate, time.Since(t.started).Seconds())
+	return res.Result, nil
 }
 
 func (t *sherpaStream) free() {
@@ -622,10 +648,12 @@ func (t *offlineStream) Close(ctx context.Context) (Result, error) {
 	defer sherpa.DeleteOfflineStream(st)
 	st.AcceptWaveform(t.s.cfg.SampleRate, toFloat(nil, t.pcm))
 	t.set.off.Decode(st)
-	var res Result
-	if r := st.GetResult(); r != nil {
-		res = sherpaText(r.Text)
+	res := scoredResult(offlineScores(st))
+	if !res.scored {
+		if r := st.GetResult(); r != nil {
+			res.Result = sherpaText(r.Text)
+		}
 	}
-	t.s.metrics.observe(res, float64(t.samples)/sampleRate, time.Since(t.started).Seconds())
-	return res, nil
+	t.s.metrics.observe(res.Result, float64(t.samples)/sampleRate, time.Since(t.started).Seconds())
+	return res.Result, nil
 }

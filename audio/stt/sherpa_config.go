@@ -156,6 +156,10 @@ var requiredEncoderMeta = map[string][]string{
 	"ebranchformer": {"decode_chunk_len", "T", "num_hidden_layers", "hidden_size", "intermediate_size", "csgu_kernel_size", "merge_conv_kernel", "left_context_len", "num_heads", "head_dim"},
 }
 
+// offlineTransducerTypes are the encoder model_type values sherpa-onnx
+// v1.12.25 loads as icefall offline transducers (it exits on others).
+var offlineTransducerTypes = []string{"conformer", "zipformer", "zipformer2"}
+
 // nemoCTCTypes are the model_type values sherpa-onnx loads as NeMo CTC.
 var nemoCTCTypes = []string{"EncDecCTCModelBPE", "EncDecCTCModel", "EncDecHybridRNNTCTCBPEModel"}
 
@@ -224,8 +228,11 @@ func inspectModelDir(dir string, streaming bool) (sherpaModel, error) {
 	if err != nil {
 		return m, err
 	}
+	m.modelType = encInfo.meta["model_type"]
+	if !streaming && !slices.Contains(offlineTransducerTypes, m.modelType) {
+		return m, fmt.Errorf("%s: metadata model_type %q is not an offline transducer sherpa-onnx loads (want one of %s)", filepath.Base(m.encoder), m.modelType, strings.Join(offlineTransducerTypes, ", "))
+	}
 	if streaming {
-		m.modelType = encInfo.meta["model_type"]
 		keys, ok := requiredEncoderMeta[m.modelType]
 		if !ok {
 			return m, fmt.Errorf("%s: metadata model_type %q is not a streaming transducer sherpa-onnx knows (want one of lstm, conformer, zipformer, zipformer2, ebranchformer)", filepath.Base(m.encoder), m.modelType)

@@ -42,7 +42,7 @@ func tinyModels(tb testing.TB, specs ...string) []string {
 
 func TestInspectSherpaModel(t *testing.T) {
 	d := tinyModels(t, "online", "offline", "online,no-metadata", "online,wrong-joiner", "online,wrong-vocab",
-		"offline,no-metadata", "offline,wrong-vocab")
+		"offline,no-metadata", "offline,wrong-vocab", "offline-transducer")
 	on, off := d[0], d[1]
 
 	copyDir := func(t *testing.T, src string, edit func(dir string)) string {
@@ -101,7 +101,9 @@ func TestInspectSherpaModel(t *testing.T) {
 	}{
 		{"online ok", func(*testing.T) string { return on }, true, "", kindTransducer},
 		{"offline tdnn ok", func(*testing.T) string { return off }, false, "", kindTdnnCTC},
-		{"online model as offline transducer", func(*testing.T) string { return on }, false, "", kindTransducer},
+		{"offline transducer ok", func(*testing.T) string { return d[7] }, false, "", kindTransducer},
+		{"streaming lstm as offline model", func(*testing.T) string { return on }, false, `model_type "lstm" is not an offline transducer`, 0},
+		{"offline transducer as streaming", func(*testing.T) string { return d[7] }, true, `"encoder_dims" is missing`, 0},
 		{"missing dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, true, "no such file", 0},
 		{"a file, not a dir", func(*testing.T) string { return filepath.Join(on, "tokens.txt") }, true, "not a directory", 0},
 		{"empty dir", func(t *testing.T) string { return t.TempDir() }, true, "tokens.txt", 0},

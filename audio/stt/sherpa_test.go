@@ -5,6 +5,7 @@ package stt
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,17 +38,18 @@ var sherpaCallerLines = []string{
 // noVocab is a vocabulary without phrases: no hotwords.
 var noVocab = Vocabulary{Key: "none"}
 
-// newTestSherpa loads the tiny streaming model (and the tiny offline one
-// when offline is set).
-func newTestSherpa(tb testing.TB, cfg SherpaConfig, offline bool) *Sherpa {
+// newTestSherpa loads the tiny streaming model and, unless offline is "",
+// the tiny offline model of that kind ("offline" TDNN-CTC or
+// "offline-transducer").
+func newTestSherpa(tb testing.TB, cfg SherpaConfig, offline string) *Sherpa {
 	tb.Helper()
 	specs := []string{"online"}
-	if offline {
-		specs = append(specs, "offline")
+	if offline != "" {
+		specs = append(specs, offline)
 	}
 	d := tinyModels(tb, specs...)
 	cfg.ModelDir = d[0]
-	if offline {
+	if offline != "" {
 		cfg.OfflineModelDir = d[1]
 	}
 	if cfg.DataDir == "" {
@@ -99,7 +101,7 @@ func checkResult(tb testing.TB, r Result) {
 
 func TestSherpaStreaming(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := newTestSherpa(t, SherpaConfig{Registerer: reg}, false)
+	s := newTestSherpa(t, SherpaConfig{Registerer: reg}, "")
 	for _, line := range sherpaCallerLines {
 		t.Run(line, func(t *testing.T) {
 			pcm := telephoneSpeech(t, line)
@@ -145,13 +147,78 @@ func TestSherpaStreaming(t *testing.T) {
 	if got := testutil.ToFloat64(s.metrics.active); got != 0 {
 		t.Fatalf("streams active = %v after all closed", got)
 	}
-	if got := testutil.ToFloat64(s.metrics.utterances.WithLabelValues(outcomeText)); got != float64(2*len(sherpaCallerLines)) {
-		t.Fatalf("utterances with text = %v, want %d", got, 2*len(sherpaCallerLines))
+	withText := testutil.ToFloat64(s.metrics.utterances.WithLabelValues(outcomeText)) +
+		testutil.ToFloat64(s.metrics.utterances.WithLabelValues(outcomeLowConfidence))
+	if withText != float64(2*len(sherpaCallerLines)) {
+		t.Fatalf("utterances with text = %v, want %d", withText, 2*len(sherpaCallerLines))
+	}
+}
+
+// TestSherpaConfidence: confidences come from the model's token scores
+// (sherpa-onnx's JSON result), not a constant: in (0, 1), and varying with
+// what was said. Streaming and offline alike.
+func TestSherpaConfidence(t *testing.T) {
+	if !scoresAvailable() {
+		t.Fatal("sherpa-onnx's JSON results cannot be read: confidences would all be 1")
+	}
+	s := newTestSherpa(t, SherpaConfig{}, "offline-transducer")
+	for name, tr := range map[string]Transcriber{"streaming": s, "offline transducer": s.Recordings()} {
+		t.Run(name, func(t *testing.T) {
+			seen := map[float64]bool{}
+			for _, line := range sherpaCallerLines {
+				res, err := Transcribe(t.Context(), tr, noVocab, telephoneSpeech(t, line))
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkResult(t, res)
+				t.Logf("%q -> %q confidence %.3f", line, res.Text, res.Confidence)
+				if res.Text != "" && (res.Confidence <= 0 || res.Confidence >= 1) {
+					t.Fatalf("confidence %v for %q: want the model's score in (0, 1)", res.Confidence, res.Text)
+				}
+				seen[res.Confidence] = true
+			}
+			if len(seen) < 2 {
+				t.Fatalf("every utterance got the same confidence %v", seen)
+			}
+		})
+	}
+	// sherpa-onnx gives no token scores for CTC models: a transcript then
+	// has confidence 1, as documented.
+	ctc := newTestSherpa(t, SherpaConfig{}, "offline").Recordings()
+	for _, line := range sherpaCallerLines {
+		res, err := Transcribe(t.Context(), ctc, noVocab, telephoneSpeech(t, line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text != "" && res.Confidence != 1 {
+			t.Fatalf("CTC result %+v: want confidence 1 without token scores", res)
+		}
+	}
+}
+
+func TestSherpaScoresConfidence(t *testing.T) {
+	for _, tt := range []struct {
+		s    sherpaScores
+		want float64
+		ok   bool
+	}{
+		{sherpaScores{}, 0, false},
+		{sherpaScores{YsProbs: []float64{0, 0}}, 1, true},
+		{sherpaScores{YsProbs: []float64{math.Log(0.5), math.Log(0.5)}}, 0.5, true},
+		{sherpaScores{YsLogProbs: []float64{math.Log(0.25), math.Log(1)}}, 0.5, true},
+		{sherpaScores{YsProbs: []float64{0.3}}, 1, true}, // positive log probs are clamped
+		{sherpaScores{YsProbs: []float64{math.NaN()}}, 0, false},
+		{sherpaScores{YsProbs: []float64{math.Inf(-1)}}, 0, false},
+	} {
+		got, ok := tt.s.confidence()
+		if ok != tt.ok || math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%+v: confidence %v %v, want %v %v", tt.s, got, ok, tt.want, tt.ok)
+		}
 	}
 }
 
 func TestSherpaStreamErrors(t *testing.T) {
-	s := newTestSherpa(t, SherpaConfig{PoolSize: 1}, true)
+	s := newTestSherpa(t, SherpaConfig{PoolSize: 1}, "offline")
 	for name, tr := range map[string]Transcriber{"streaming": s, "offline": s.Recordings()} {
 		t.Run(name, func(t *testing.T) {
 			st, err := tr.Start(t.Context(), noVocab)
@@ -206,7 +273,7 @@ func TestSherpaStreamErrors(t *testing.T) {
 }
 
 func TestSherpaOfflineRecordings(t *testing.T) {
-	s := newTestSherpa(t, SherpaConfig{}, true)
+	s := newTestSherpa(t, SherpaConfig{}, "offline")
 	rec := s.Recordings()
 	if rec == Transcriber(s) {
 		t.Fatal("with an offline model, recordings must not use the streaming recogniser")
@@ -241,7 +308,7 @@ func TestSherpaOfflineRecordings(t *testing.T) {
 	}
 
 	t.Run("without an offline model", func(t *testing.T) {
-		s := newTestSherpa(t, SherpaConfig{}, false)
+		s := newTestSherpa(t, SherpaConfig{}, "")
 		if s.Recordings() != Transcriber(s) {
 			t.Fatal("without an offline model, recordings go through the streaming model")
 		}
@@ -256,7 +323,7 @@ func TestSherpaOfflineRecordings(t *testing.T) {
 func TestSherpaResampling(t *testing.T) {
 	for _, rate := range []int{16000, 8000} {
 		t.Run(strconv.Itoa(rate), func(t *testing.T) {
-			s := newTestSherpa(t, SherpaConfig{SampleRate: rate}, false)
+			s := newTestSherpa(t, SherpaConfig{SampleRate: rate}, "")
 			pcm := telephoneSpeech(t, "do you deliver to chennai")
 			got, err := Transcribe(t.Context(), s, noVocab, pcm)
 			if err != nil {
@@ -301,7 +368,7 @@ func decodeDirect(tb testing.TB, s *Sherpa, samples []int16) string {
 
 func TestSherpaHotwords(t *testing.T) {
 	data := t.TempDir()
-	s := newTestSherpa(t, SherpaConfig{DataDir: data, MaxVocabularies: 1, HotwordsScore: 4}, false)
+	s := newTestSherpa(t, SherpaConfig{DataDir: data, MaxVocabularies: 1, HotwordsScore: 4}, "")
 	vocab := Vocabulary{Key: "biz1-v1", Phrases: []string{"Can I pay with Paytm?", "can i pay with paytm", "when are you open on sunday", "2 4 6", ""}}
 	if got, want := s.hotwords(vocab), "CAN I PAY WITH PAYTM\nWHEN ARE YOU OPEN ON SUNDAY\n"; got != want {
 		t.Fatalf("hotwords = %q, want %q (upper case like the word pieces, deduplicated, digits dropped)", got, want)
@@ -393,11 +460,12 @@ func TestSherpaHotwords(t *testing.T) {
 }
 
 // TestSherpaConcurrent runs many streams over a small pool, with two
-// vocabularies and both recognisers, under -race; every stream closes and
-// every resource is given back.
+// vocabularies (hotwords on both the streaming and the offline transducer)
+// and both recognisers, under -race; the same input always gives the same
+// transcript, every stream closes and every resource is given back.
 func TestSherpaConcurrent(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := newTestSherpa(t, SherpaConfig{PoolSize: 2, Registerer: reg}, true)
+	s := newTestSherpa(t, SherpaConfig{PoolSize: 2, Registerer: reg}, "offline-transducer")
 	clips := make([][]int16, len(sherpaCallerLines))
 	for i, l := range sherpaCallerLines {
 		clips[i] = telephoneSpeech(t, l)
@@ -501,7 +569,8 @@ func TestNewSherpaBadModels(t *testing.T) {
 // onnxruntime calls), not what a real model costs: a streaming zipformer
 // is several hundred times larger.
 func BenchmarkSherpaRTF(b *testing.B) {
-	s := newTestSherpa(b, SherpaConfig{PoolSize: 1}, true)
+	s := newTestSherpa(b, SherpaConfig{PoolSize: 1}, "offline")
+	tr := newTestSherpa(b, SherpaConfig{PoolSize: 1}, "offline-transducer")
 	var pcm []int16
 	for _, l := range sherpaCallerLines {
 		pcm = append(pcm, telephoneSpeech(b, l)...)
@@ -515,6 +584,7 @@ func BenchmarkSherpaRTF(b *testing.B) {
 		{"tiny-streaming", s, noVocab},
 		{"tiny-streaming-hotwords", s, Vocabulary{Key: "demo", Phrases: sherpaCallerLines}},
 		{"tiny-offline-tdnn", s.Recordings(), noVocab},
+		{"tiny-offline-transducer", tr.Recordings(), noVocab},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if _, err := Transcribe(b.Context(), bc.tr, bc.v, pcm); err != nil { // load and warm

@@ -8,8 +8,9 @@ through the real sherpa-onnx library, never to measure accuracy.
     sherpa_tiny_model.py KIND[,VARIANT]=DIR ...
 
 KIND is online (a streaming LSTM transducer: encoder.onnx, decoder.onnx,
-joiner.onnx, tokens.txt, bpe.vocab) or offline (a TDNN-CTC model.onnx and
-tokens.txt). Variants, to test error handling: ok (default), no-metadata
+joiner.onnx, tokens.txt, bpe.vocab), offline (a TDNN-CTC model.onnx and
+tokens.txt) or offline-transducer (a non-streaming transducer, with
+bpe.vocab). Variants, to test error handling: ok (default), no-metadata
 (the encoder or model lacks sherpa's metadata), wrong-joiner (the joiner
 expects another width than the encoder produces), wrong-vocab (the output
 is wider than tokens.txt), runtime-mismatch (like wrong-joiner, but the
@@ -154,6 +155,52 @@ def online(d, variant):
     write_bpe_vocab(d, vocab)
 
 
+def offline_transducer(d, variant):
+    """An offline transducer: the encoder takes (x, x_lens) and returns
+    (encoder_out, encoder_out_lens), no subsampling; decoder and joiner as
+    the streaming model's."""
+    global rng
+    rng = np.random.default_rng(SEED + 2)
+    vocab = len(PIECES)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xm"]),
+         helper.make_node("Tanh", ["xm"], ["encoder_out"]),
+         helper.make_node("Identity", ["x_lens"], ["encoder_out_lens"])],
+        "encoder",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", FEATURE_DIM]),
+         helper.make_tensor_value_info("x_lens", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("encoder_out", TensorProto.FLOAT, ["N", "T", JOINER_DIM]),
+         helper.make_tensor_value_info("encoder_out_lens", TensorProto.INT64, ["N"])],
+        [const("w", rand(FEATURE_DIM, JOINER_DIM) * 0.05)],
+    )
+    save(graph, os.path.join(d, "encoder.onnx"), {"model_type": "zipformer"})
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["emb", "y"], ["e"]),
+         helper.make_node("ReduceMean", ["e"], ["decoder_out"], axes=[1], keepdims=0)],
+        "decoder",
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", CONTEXT_SIZE])],
+        [helper.make_tensor_value_info("decoder_out", TensorProto.FLOAT, ["N", JOINER_DIM])],
+        [const("emb", rand(vocab, JOINER_DIM))],
+    )
+    save(graph, os.path.join(d, "decoder.onnx"), {"vocab_size": vocab, "context_size": CONTEXT_SIZE})
+    bias = np.zeros(vocab, dtype=np.float32)
+    bias[0] = 0.5
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["encoder_out", "decoder_out"], ["s"]),
+         helper.make_node("Tanh", ["s"], ["t"]),
+         helper.make_node("MatMul", ["t", "w"], ["m"]),
+         helper.make_node("Add", ["m", "b"], ["logit"])],
+        "joiner",
+        [helper.make_tensor_value_info("encoder_out", TensorProto.FLOAT, ["N", JOINER_DIM]),
+         helper.make_tensor_value_info("decoder_out", TensorProto.FLOAT, ["N", JOINER_DIM])],
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", vocab])],
+        [const("w", rand(JOINER_DIM, vocab)), const("b", bias)],
+    )
+    save(graph, os.path.join(d, "joiner.onnx"), {})
+    write_tokens(d, vocab)
+    write_bpe_vocab(d, vocab)
+
+
 def offline(d, variant):
     global rng
     rng = np.random.default_rng(SEED + 1)
@@ -185,11 +232,11 @@ def main():
         what, _, d = spec.partition("=")
         kind, _, variant = what.partition(",")
         variant = variant or "ok"
-        if kind not in ("online", "offline") or not d or variant not in (
+        if kind not in ("online", "offline", "offline-transducer") or not d or variant not in (
                 "ok", "no-metadata", "wrong-joiner", "wrong-vocab", "runtime-mismatch"):
             ap.error(f"bad spec {spec!r}")
         os.makedirs(d, exist_ok=True)
-        (online if kind == "online" else offline)(d, variant)
+        {"online": online, "offline": offline, "offline-transducer": offline_transducer}[kind](d, variant)
     return 0
 
 
