@@ -363,6 +363,11 @@ func (c *call) execute(ctx context.Context, resp kookoo.Response) (url.Values, e
 			next, err = c.conference(ctx, v)
 		case kookoo.Hangup:
 			return nil, ErrAppHangup
+		case kookoo.Stream: // stream.go
+			action = "stream"
+			next, err = c.stream(ctx, v)
+		case kookoo.StartRecord: // stream.go
+			c.leg.emit(Event{Type: EventInfo, Text: "<start-record/>: whole-call recording is not emulated"})
 		default:
 			skipped = append(skipped, "<"+vb.TagName()+">")
 			c.leg.emit(Event{Type: EventInfo, Text: "unsupported tag <" + vb.TagName() + "> skipped"})

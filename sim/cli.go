@@ -381,6 +381,8 @@ func (sc *script) print(ev Event) {
 		fmt.Fprintf(w, "warning: %s\n", ev.Text)
 	case EventConference:
 		fmt.Fprintf(w, "event: conference %s (simulated; # leaves)\n", ev.Text)
+	case EventStream: // stream.go
+		fmt.Fprintf(w, "stream: %s %s\n", ev.Mode, ev.Text)
 	case EventInfo:
 		fmt.Fprintf(w, "event: %s\n", ev.Text)
 	case EventError:

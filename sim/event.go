@@ -15,6 +15,7 @@ const (
 	EventSMS        = "sms"        // a <sendsms>: Text
 	EventWarning    = "warning"    // the app's response was read tolerantly: Text names tag, attribute, value and the default used
 	EventConference = "conference" // the caller joined a <conference>: Text (name)
+	EventStream     = "stream"     // the <stream> WebSocket (stream.go): Mode open, clear (barge-in), disconnect, error or close; Text
 	EventInfo       = "info"       // anything else worth showing: Text
 	EventError      = "error"      // something failed: Text says why
 	EventHangup     = "hangup"     // the call ended: Reason ("app", "caller", "error"), Text

@@ -105,6 +105,7 @@
       case 'sms': line('info', '', 'sms: ' + ev.text); break;
       case 'warning': line('warning', 'Warning', ev.text); break;
       case 'conference': line('info', '', 'conference ' + ev.text + ' (simulated; press # to leave)'); break;
+      case 'stream': line(ev.mode === 'error' ? 'warning' : 'info', '', 'stream ' + ev.mode + ': ' + ev.text); break;
       case 'info': line('info', '', ev.text); break;
       case 'error': line('error', '', 'error: ' + ev.text); setStatus('error', 'error'); break;
       case 'hangup':
