@@ -32,6 +32,9 @@ const (
 	e2eInfobipIn  = "e2e-infobip-inbound"
 	e2eGupshupKey = "e2e-gupshup-key"
 	e2eDomain     = "https://e2e-7h3kq9.app.link"
+	e2ePhoneID    = "106540352242922"
+	e2eKarixKey   = "e2e-karix-key"
+	e2eJioToken   = "e2e-jio-token"
 )
 
 // textPlatforms are the fake platforms of one server.
@@ -40,6 +43,8 @@ type textPlatforms struct {
 	graph   *channeltest.Platform
 	infobip *channeltest.Platform
 	gupshup *channeltest.Platform
+	karix   *channeltest.Platform
+	jio     *channeltest.Platform
 	webhook *receiver
 }
 
@@ -48,7 +53,9 @@ func startTextServer(t *testing.T, dbURL string) *textPlatforms {
 	rc, hook := newReceiver(t, 0)
 	p := &textPlatforms{
 		webhook: rc,
-		graph:   channeltest.NewGraph(t, e2ePageToken, ""),
+		graph:   channeltest.NewGraph(t, e2ePageToken, e2ePhoneID),
+		karix:   channeltest.NewKarix(t, e2eKarixKey),
+		jio:     channeltest.NewJio(t, e2eJioToken),
 		infobip: channeltest.NewInfobip(t, e2eInfobipKey),
 		gupshup: channeltest.NewGupshup(t, e2eGupshupKey),
 	}
@@ -62,6 +69,10 @@ func startTextServer(t *testing.T, dbURL string) *textPlatforms {
 		{Channel: "gupshup", Settings: ivr.ConnectionSettings{Gupshup: ivr.GupshupSettings{
 			APIKey: e2eGupshupKey, Source: "919800000003", AppName: "Bluebird", BaseURL: p.gupshup.URL()}}},
 		{Channel: ivr.ChannelWebchat, Settings: ivr.ConnectionSettings{Webchat: ivr.WebchatSettings{CustomDomains: []string{e2eDomain}}}},
+		{Channel: "wa", Settings: ivr.ConnectionSettings{MetaWhatsApp: ivr.MetaWhatsAppSettings{
+			PhoneNumberID: e2ePhoneID, AccessToken: e2ePageToken, AppSecret: e2eAppSecret, VerifyToken: "v", GraphURL: p.graph.URL()}}},
+		{Channel: "karix", Settings: ivr.ConnectionSettings{Karix: ivr.KarixSettings{APIKey: e2eKarixKey, Sender: "+918000000000", BaseURL: p.karix.URL()}}},
+		{Channel: ivr.ChannelJio, Settings: ivr.ConnectionSettings{Jio: ivr.JioSettings{AccessToken: e2eJioToken, AppSecret: "jio-secret", BaseURL: p.jio.URL()}}},
 	} {
 		c.BusinessID, c.Identifier, c.Active = demo.BusinessID, "bluebird", true
 		if c.Channel == ivr.ChannelWebchat {
@@ -111,12 +122,25 @@ func (p *textPlatforms) askEverywhere(t *testing.T, n int, question string) map[
 	if code, body := post(t, base+"/fb/bluebird", h, fb); code != 200 {
 		t.Fatalf("messenger: %d %s", code, body)
 	}
-	got := p.graph.WaitAccepted(t, n, 20*time.Second)
+	got := p.graph.WaitAccepted(t, 2*n-1, 20*time.Second)
 	var send channeltest.MessengerSend
-	if err := got[n-1].JSON(&send); err != nil || send.Recipient.ID != fmt.Sprintf("PSID%d", n) {
-		t.Fatalf("messenger send %s: %v", got[n-1].Body, err)
+	if err := got[2*n-2].JSON(&send); err != nil || send.Recipient.ID != fmt.Sprintf("PSID%d", n) {
+		t.Fatalf("messenger send %s: %v", got[2*n-2].Body, err)
 	}
 	answers["messenger"] = send.Message.Text
+
+	// WhatsApp Cloud API.
+	wa := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":%q},"contacts":[{"profile":{"name":"Asha"},"wa_id":%q}],"messages":[{"from":%q,"id":"wamid.e2e.%d","timestamp":"1749416383","type":"text","text":{"body":%s}}]}}]}]}`, e2ePhoneID, phone, phone, n, q)
+	h = http.Header{"Content-Type": {"application/json"}, "X-Hub-Signature-256": {platform.SignMeta(e2eAppSecret, []byte(wa))}}
+	if code, body := post(t, base+"/wa/bluebird", h, wa); code != 200 {
+		t.Fatalf("cloud api: %d %s", code, body)
+	}
+	got = p.graph.WaitAccepted(t, 2*n, 20*time.Second)
+	var cloud channeltest.CloudSend
+	if err := got[2*n-1].JSON(&cloud); err != nil || cloud.To != phone || cloud.Text == nil {
+		t.Fatalf("cloud send %s: %v", got[2*n-1].Body, err)
+	}
+	answers["cloud api"] = cloud.Text.Body
 
 	// Twilio WhatsApp: TwiML in the response.
 	form := url.Values{"MessageSid": {fmt.Sprintf("SM%032d", n)}, "AccountSid": {e2eTwilioSID}, "From": {"whatsapp:+" + phone},
@@ -177,12 +201,34 @@ func (p *textPlatforms) askEverywhere(t *testing.T, n int, question string) map[
 		parts = append(parts, r.Payload)
 	}
 	answers["webchat"] = strings.Join(parts, "\n")
+
+	// Karix.
+	kx := fmt.Sprintf(`{"uid":"kx-e2e-%d","channel":"whatsapp","direction":"inbound","source":"+%s","destination":"+918000000000","content_type":"text","content":{"text":%s}}`, n, phone, q)
+	if code, body := post(t, base+"/karix/bluebird", http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + e2eKarixKey}}, kx); code != 200 {
+		t.Fatalf("karix: %d %s", code, body)
+	}
+	var kxSend channeltest.KarixSend
+	if err := p.karix.WaitAccepted(t, n, 20*time.Second)[n-1].JSON(&kxSend); err != nil || kxSend.Destination[0] != "+"+phone {
+		t.Fatalf("karix send %+v: %v", kxSend, err)
+	}
+	answers["karix"] = kxSend.Content.Text
+
+	// Jio.
+	jio := fmt.Sprintf(`{"ToUsername":"bot","FromUserName":"openid-%s","CreateTime":1518774424438,"MsgType":"text","MsgId":"jio-e2e-%d","Content":%s}`, phone, n, q)
+	if code, body := post(t, base+"/jio/bluebird", http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + e2eJioToken}}, jio); code != 200 {
+		t.Fatalf("jio: %d %s", code, body)
+	}
+	var jioSend channeltest.JioSend
+	if err := p.jio.WaitAccepted(t, n, 20*time.Second)[n-1].JSON(&jioSend); err != nil || jioSend.ToUser != "openid-"+phone {
+		t.Fatalf("jio send %+v: %v", jioSend, err)
+	}
+	answers["jio"] = jioSend.Text.Content
 	return answers
 }
 
 // TestSameAnswerOnEveryTextChannel: one person asks the same questions over
-// the webhook API, Messenger, Twilio WhatsApp, Infobip, Gupshup and the
-// other-channels API, against the real engine, store and FAQ bot with the
+// the webhook API, Messenger, Twilio WhatsApp, Infobip, Gupshup, the
+// other-channels API, the WhatsApp Cloud API, Karix and Jio, against the real engine, store and FAQ bot with the
 // demo FAQ; every channel gets the FAQ's answer.
 func testSameAnswerOnEveryTextChannel(t *testing.T, dbURL string) {
 	p := startTextServer(t, dbURL)
@@ -193,7 +239,7 @@ func testSameAnswerOnEveryTextChannel(t *testing.T, dbURL string) {
 	}
 	for i, tt := range questions {
 		answers := p.askEverywhere(t, i+1, tt.q)
-		if len(answers) != 6 {
+		if len(answers) != 9 {
 			t.Fatalf("answers from %d channels", len(answers))
 		}
 		for ch, a := range answers {
