@@ -51,7 +51,7 @@ type Sherpa struct {
 	sets   map[string]*recognizerSet // by hotword list
 	order  []string                  // least recently used first
 	closed bool
-	wg     sync.WaitGroup // recogniser sets not yet freed
+	loaded int // recogniser sets not yet freed (guarded by mu)
 }
 
 // recognizerSet is a pair of recognisers sharing one hotword list.
@@ -210,8 +210,9 @@ func (s *Sherpa) end(set *recognizerSet) {
 	<-s.slots
 }
 
-// Close frees the recognisers once their streams have closed. Later
-// Starts fail with ErrClosed.
+// Close frees the idle recognisers now and the others when their last
+// stream closes; it does not wait for streams. Later Starts fail with
+// ErrClosed.
 func (s *Sherpa) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -228,7 +229,6 @@ func (s *Sherpa) Close() error {
 	}
 	s.sets, s.order = map[string]*recognizerSet{}, nil
 	s.mu.Unlock()
-	s.wg.Wait()
 	return nil
 }
 
@@ -286,7 +286,7 @@ func (s *Sherpa) acquire(ctx context.Context, v Vocabulary) (*recognizerSet, err
 		set = &recognizerSet{key: key, ready: make(chan struct{}), refs: 1}
 		s.sets[key] = set
 		s.order = append(s.order, key)
-		s.wg.Add(1)
+		s.loaded++
 		s.evictLocked()
 		s.mu.Unlock()
 		set.err = s.load(set, hw)
@@ -322,7 +322,7 @@ func (s *Sherpa) release(set *recognizerSet) {
 	}
 }
 
-// free deletes set's recognisers (refs is 0; s.mu held or set unreachable).
+// free deletes set's recognisers (refs is 0, s.mu held).
 func (s *Sherpa) free(set *recognizerSet) {
 	<-set.ready
 	if set.on != nil {
@@ -333,7 +333,7 @@ func (s *Sherpa) free(set *recognizerSet) {
 		sherpa.DeleteOfflineRecognizer(set.off)
 		set.off = nil
 	}
-	s.wg.Done()
+	s.loaded--
 }
 
 // evictLocked marks the least recently used sets beyond MaxVocabularies
@@ -392,6 +392,10 @@ func (s *Sherpa) load(set *recognizerSet, hw string) error {
 		oc.ModelConfig.BpeVocab = m.bpeVocab
 		oc.HotwordsFile = hotwordsFile
 		oc.HotwordsScore = float32(s.cfg.HotwordsScore)
+	}
+	if hotwordsFile != "" {
+		// sherpa-onnx reads the list while creating the recognisers.
+		defer os.Remove(hotwordsFile)
 	}
 	set.on = sherpa.NewOnlineRecognizer(&oc)
 	if set.on == nil {
