@@ -17,6 +17,7 @@ import (
 	"regexp"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/store"
 )
 
 // Business declares one bot and its connections.
@@ -251,6 +252,37 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 		}
 	}
 
+	// Every row must pass the store's checks before the first is written:
+	// the writes below are not one transaction.
+	probe := ivr.Business{ID: b.ID, Name: b.Name, TokenHash: ivr.HashToken(token), ClientID: b.ClientID,
+		FallbackMessage: b.FallbackMessage, Bot: b.Bot.Kind, BotURL: ivr.Secret(botURL)}
+	if err := store.ValidateBusiness(probe); err != nil {
+		return res, fmt.Errorf("%w: business %d: %w", ErrInvalid, b.ID, err)
+	}
+	for _, c := range b.Connections {
+		if err := store.ValidateConnection(ivr.Connection{BusinessID: b.ID, Channel: c.Channel, Identifier: c.Identifier, Settings: c.Settings}); err != nil {
+			return res, fmt.Errorf("%w: connection %s/%s: %w", ErrInvalid, c.Channel, c.Identifier, err)
+		}
+	}
+	// The FAQ file is read (while the business has no FAQ) before writing
+	// too, so a missing file refuses the declaration rather than leaving
+	// a business without its FAQ.
+	var faqCSV []byte
+	if b.FAQFile != "" && opts.LoadFAQ != nil {
+		nodes, err := st.ListFAQ(ctx, b.ID, false)
+		if err != nil {
+			return res, fmt.Errorf("provision: list faq of business %d: %w", b.ID, err)
+		}
+		if len(nodes) == 0 {
+			if opts.ReadFile == nil {
+				return res, fmt.Errorf("%w: business %d: cannot read faq_file", ErrInvalid, b.ID)
+			}
+			if faqCSV, err = opts.ReadFile(b.FAQFile); err != nil {
+				return res, fmt.Errorf("provision: business %d faq_file: %w", b.ID, err)
+			}
+		}
+	}
+
 	cur, err := st.GetBusiness(ctx, b.ID)
 	switch {
 	case errors.Is(err, ivr.ErrNotFound):
@@ -299,24 +331,10 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 		}
 	}
 
-	if b.FAQFile == "" || opts.LoadFAQ == nil {
+	if faqCSV == nil {
 		return res, nil
 	}
-	nodes, err := st.ListFAQ(ctx, b.ID, false)
-	if err != nil {
-		return res, fmt.Errorf("provision: list faq of business %d: %w", b.ID, err)
-	}
-	if len(nodes) > 0 {
-		return res, nil
-	}
-	if opts.ReadFile == nil {
-		return res, fmt.Errorf("%w: business %d: cannot read faq_file", ErrInvalid, b.ID)
-	}
-	data, err := opts.ReadFile(b.FAQFile)
-	if err != nil {
-		return res, fmt.Errorf("provision: business %d faq_file: %w", b.ID, err)
-	}
-	if err := opts.LoadFAQ(ctx, b.ID, data); err != nil {
+	if err := opts.LoadFAQ(ctx, b.ID, faqCSV); err != nil {
 		return res, fmt.Errorf("provision: import faq of business %d: %w", b.ID, err)
 	}
 	res.FAQImported = true

@@ -247,3 +247,33 @@ connections:
 		t.Fatalf("webchat connection %+v", wc)
 	}
 }
+
+// TestApplyNeverWritesHalfADeclaration: a connection the store would
+// refuse (settings over its size cap, a NUL in the name) or an unreadable
+// FAQ file refuse the declaration before the business is written.
+func TestApplyNeverWritesHalfADeclaration(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewSQLite(t)
+	base := func(id int64) provision.Business {
+		return provision.Business{ID: id, Name: "P", Token: "t", ClientID: "p"}
+	}
+	huge := base(30)
+	huge.Connections = []provision.Connection{{Channel: ivr.ChannelKooKoo, Identifier: "p30",
+		Settings: ivr.ConnectionSettings{WelcomeMessage: strings.Repeat("a", 2<<20)}}}
+	nul := base(31)
+	nul.Name = "P\x00"
+	noFile := base(32)
+	noFile.FAQFile = "missing.csv"
+	opts := provision.Options{
+		ReadFile: func(string) ([]byte, error) { return nil, errors.New("no such file") },
+		LoadFAQ:  func(context.Context, int64, []byte) error { return nil },
+	}
+	for _, b := range []provision.Business{huge, nul, noFile} {
+		if _, err := provision.Apply(ctx, st, b, opts); err == nil {
+			t.Fatalf("business %d: applied", b.ID)
+		}
+		if _, err := st.GetBusiness(ctx, b.ID); !errors.Is(err, ivr.ErrNotFound) {
+			t.Fatalf("business %d: a refused declaration wrote the business (%v)", b.ID, err)
+		}
+	}
+}
