@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 // (loopback, SQLite, the demo FAQ bot, the outbox dispatcher): a signed
 // webhook POST per message, each from its own sender, and the clock per
 // message stops when the fake Graph server receives the reply's Send API
-// call. The traffic is spread over benchPages pages: koel paces each page at
+// call. cpu-ms/msg is the process's CPU time (user + system, clients and
+// fake Graph included) per message: on a shared machine it says what the
+// throughput would be with the cores to itself (2 cores / cpu-ms/msg). The traffic is spread over benchPages pages: koel paces each page at
 // Meta's documented 300 Send API calls per second, so one page alone caps at
 // that. Reported: messages per second (all replies received) and the p50 /
 // p95 / p99 webhook-to-Send-API latency.
@@ -83,6 +86,7 @@ func benchMessenger(b *testing.B, clients int) {
 	})
 	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -115,6 +119,7 @@ func benchMessenger(b *testing.B, clients int) {
 		b.Fatalf("only %d of %d replies reached the Send API", received.Load(), b.N)
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	mu.Lock()
 	defer mu.Unlock()
@@ -126,4 +131,14 @@ func benchMessenger(b *testing.B, clients int) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.95), "p95-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/msg")
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
