@@ -124,6 +124,7 @@ type HTTPStatuser interface {
 func HTTPStatus(err error) (status int, message string) {
 	var hs HTTPStatuser
 	var ie *InputError
+	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
 		return http.StatusOK, ""
@@ -131,6 +132,9 @@ func HTTPStatus(err error) (status int, message string) {
 		return hs.HTTPStatus()
 	case errors.As(err, &ie):
 		return http.StatusBadRequest, ie.Error()
+	case errors.As(err, &mbe):
+		// A body read through http.MaxBytesReader (a form, a raw payload).
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
 	case errors.Is(err, ErrEmptyText):
 		return http.StatusBadRequest, "text missing in the request"
 	case errors.Is(err, ErrTextTooLong):

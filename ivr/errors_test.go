@@ -41,6 +41,7 @@ func TestHTTPStatus(t *testing.T) {
 		{fmt.Errorf("x: %w", ivr.ErrUnavailable), 503, "temporarily unavailable, please retry"},
 		{fmt.Errorf("bot: %w", context.DeadlineExceeded), 503, "timed out, please retry"},
 		{fmt.Errorf("wrapped: %w", statusErr{}), 418, "short and stout"},
+		{fmt.Errorf("parse form: %w", &http.MaxBytesError{Limit: 1024}), 413, "request body is larger than 1024 bytes"},
 		{errors.New("pq: connection refused to 10.0.0.3"), 500, "internal error"},
 	}
 	for _, tc := range cases {
