@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/koelvoice/koel/channels/channeltest"
 	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/channels/twilio"
@@ -287,8 +289,14 @@ func metricValue(t *testing.T, base, name string, labels ...string) float64 {
 // Retry-After, then 500 three times, then Graph's own rate-limit error;
 // every reply is still delivered exactly once, and /metrics shows the
 // retries by class.
-func TestSendAPIFailuresRetriedUntilDelivered(t *testing.T) {
-	p := startTextServer(t, "")
+func TestSendAPIFailuresRetriedUntilDelivered(t *testing.T) { testSendAPIFailures(t, "") }
+
+func TestSendAPIFailuresRetriedUntilDeliveredPostgres(t *testing.T) {
+	testSendAPIFailures(t, storetest.PostgresURL(t))
+}
+
+func testSendAPIFailures(t *testing.T, dbURL string) {
+	p := startTextServer(t, dbURL)
 	p.graph.FailNext(
 		channeltest.Failure{Status: 429, RetryAfter: "1", Body: `{"error":{"message":"Too many calls","type":"OAuthException","code":32}}`},
 		channeltest.Failure{Status: 500, Body: `{"error":{"message":"An unexpected error has occurred.","type":"OAuthException","code":1}}`},
@@ -346,5 +354,13 @@ func TestSendAPIFailuresRetriedUntilDelivered(t *testing.T) {
 	}
 	if v := metricValue(t, base, "koel_channel_delivery_seconds_count", `channel="fb"`); v != 5 {
 		t.Errorf("delivery latency samples = %v, want 5", v)
+	}
+	// With samples in every channel metric, they pass Prometheus's linter.
+	problems, err := testutil.GatherAndLint(p.srv.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("metric %s: %s", pr.Metric, pr.Text)
 	}
 }
