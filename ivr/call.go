@@ -116,6 +116,12 @@ const (
 	TopicMenuIntro    = "Sorry, I still did not get that. You can choose a topic."
 	TopicMenuNoSpeech = "Sorry, I still did not hear anything. You can choose a topic."
 	TopicMenuDeclined = "Sorry about that. You can choose a topic."
+	// HoldMessage answers a recording koel has no capacity to transcribe
+	// yet; the platform comes back for it (see [Busy]).
+	HoldMessage = "One moment please."
+	// MaxHolds is how many holds in a row one recording may get before the
+	// caller hears the break message.
+	MaxHolds = 3
 	// SayAgainMessage follows a key menu that timed out: whatever the
 	// caller said during it is asked for again.
 	SayAgainMessage = "Please say your question after the tone."
@@ -171,6 +177,16 @@ type CallRepair struct {
 	// Band is the understanding band of the last step (not a state: the
 	// turn record reads it).
 	Band string `json:"band,omitempty"`
+	// Held is a recording waiting for transcription capacity.
+	Held *HeldRecording `json:"held,omitempty"`
+}
+
+// HeldRecording is a recording the caller made that koel put on hold.
+type HeldRecording struct {
+	URL    string `json:"url"`
+	Status string `json:"status,omitempty"`
+	// Holds counts the holds it got.
+	Holds int `json:"holds"`
 }
 
 // PendingAnswer is a bot answer held until the caller confirms it.
@@ -253,6 +269,15 @@ type Recorded struct {
 	Topics []MenuTopic
 }
 
+// Busy means koel had no capacity to transcribe a recording now (every
+// recording slot busy): the recording is held in the call and the caller
+// hears the hold message; the platform's follow-up request (KooKoo calls
+// again after a response without an input verb) delivers it again.
+type Busy struct {
+	RecordingURL string
+	RecordStatus string
+}
+
 // TopicChosen is a key of the topic menu that picked Topic, with that
 // topic's answer (looked up by the driver). FailReason is set when the
 // answer could not be loaded.
@@ -280,6 +305,7 @@ type Disconnected struct{}
 func (CallStarted) callEvent()  {}
 func (Recorded) callEvent()     {}
 func (TopicChosen) callEvent()  {}
+func (Busy) callEvent()         {}
 func (DTMF) callEvent()         {}
 func (DialEnded) callEvent()    {}
 func (CallerHungUp) callEvent() {}
@@ -379,6 +405,14 @@ func (c Call) Live() bool {
 func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 	s = VoiceSettings(s)
 	c.Repair.Band = ""
+	held := c.Repair.Held
+	c.Repair.Held = nil
+	if b, ok := ev.(Busy); ok && c.Live() {
+		switch c.State {
+		case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics:
+			return c.busy(b, held, s)
+		}
+	}
 	switch ev := ev.(type) {
 	case CallerHungUp:
 		return c.hungUp(ev)
@@ -544,6 +578,36 @@ func (c Call) topicMenu(topics []MenuTopic, s ConnectionSettings, intro string) 
 	}
 	b.WriteString(".")
 	return next, []CallAction{Menu{Prompt: b.String(), MaxDigits: 1, Timeout: TopicMenuTimeout}}, true
+}
+
+// busy holds a recording until there is capacity to transcribe it: the
+// caller hears the hold message, and the next request without an event
+// brings it back. After MaxHolds the caller gets the break message.
+func (c Call) busy(ev Busy, held *HeldRecording, s ConnectionSettings) (Call, []CallAction) {
+	next := c
+	holds := 1
+	if held != nil && held.URL == ev.RecordingURL {
+		holds = held.Holds + 1
+	}
+	if holds > MaxHolds {
+		next.Repair.Band = UnderstandingFailed
+		next.Failures++
+		if next.Failures >= s.MaxFailures {
+			return next.hangUp(s, OutcomeFailed, Say{Text: s.BreakMessage})
+		}
+		return next.listenIn(c.listeningState(), s, Say{Text: s.BreakMessage})
+	}
+	next.Repair.Held = &HeldRecording{URL: ev.RecordingURL, Status: ev.RecordStatus, Holds: holds}
+	return next, []CallAction{Say{Text: HoldMessage}}
+}
+
+// listeningState is the state a new recording of the call runs in: a
+// confirmation stays one.
+func (c Call) listeningState() CallState {
+	if c.State == CallStateConfirming {
+		return CallStateConfirming
+	}
+	return CallStateListening
 }
 
 // confirming handles the events of a confirmation: a spoken or keyed yes

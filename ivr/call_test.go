@@ -688,6 +688,26 @@ func TestCallRepair(t *testing.T) {
 			want: want{state: CallStateTransferring, misses: 2, failures: 1, actions: []CallAction{Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"}}},
 		},
 		{
+			name: "a recording with no capacity is held with the hold message and no input verb",
+			call: listening, ev: Busy{RecordingURL: "http://r/1.wav", RecordStatus: "silence"}, s: testVoice,
+			want: want{state: CallStateListening, actions: []CallAction{Say{HoldMessage}}},
+		},
+		{
+			name: "a confirmation's recording is held in the confirmation",
+			call: confirming, ev: Busy{RecordingURL: "http://r/1.wav"}, s: testVoice,
+			want: want{state: CallStateConfirming, pending: pending, actions: []CallAction{Say{HoldMessage}}},
+		},
+		{
+			name: "a recording held too often gets the break message",
+			call: func() Call {
+				c := listening
+				c.Repair.Held = &HeldRecording{URL: "http://r/1.wav", Holds: MaxHolds}
+				return c
+			}(),
+			ev: Busy{RecordingURL: "http://r/1.wav"}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingFailed, failures: 1, actions: []CallAction{Say{"Sorry, something went wrong."}, listenAt(5)}},
+		},
+		{
 			name: "a key that is no topic is refused",
 			call: inTopics, ev: DTMF{Digits: "7"}, s: testVoice,
 			want: want{state: CallStateListening, misses: 2, failures: 1, actions: []CallAction{Say{InvalidDigitMessage}, listenAt(6)}},
@@ -706,6 +726,20 @@ func TestCallRepair(t *testing.T) {
 				t.Errorf("Step(%T%+v) (-want +got):\n%s", tt.ev, tt.ev, diff)
 			}
 		})
+	}
+}
+
+func TestCallHoldCounts(t *testing.T) {
+	c := Call{SID: "sid1", Turn: 2, State: CallStateListening}
+	for i := 1; i <= MaxHolds; i++ {
+		c, _ = c.Step(Busy{RecordingURL: "http://r/2.wav"}, testVoice)
+		if c.Repair.Held == nil || c.Repair.Held.Holds != i {
+			t.Fatalf("hold %d: held = %+v", i, c.Repair.Held)
+		}
+	}
+	c, _ = c.Step(Recorded{Confident: true, Reply: []string{"ok"}}, testVoice)
+	if c.Repair.Held != nil {
+		t.Errorf("the held recording survived its answer: %+v", c.Repair.Held)
 	}
 }
 

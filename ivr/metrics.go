@@ -126,6 +126,7 @@ type voiceMetrics struct {
 	duplicates prometheus.Counter
 	// understanding counts steps by repair band.
 	understanding *prometheus.CounterVec
+	holds         prometheus.Counter
 }
 
 // stepBuckets are latency buckets for the steps of a voice turn, in
@@ -187,9 +188,13 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 			Name: "koel_call_understanding_total",
 			Help: "Voice turns by dialogue-repair band (answered, confirm, confirmed, declined, reprompt, no_speech, menu, failed).",
 		}, []string{"band"}),
+		holds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "koel_call_holds_total",
+			Help: "Recordings put on hold because every recording slot was busy.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.active, m.calls, m.turns, m.fetch, m.decode, m.stt, m.bot,
-		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding} {
+		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding, m.holds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

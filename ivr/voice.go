@@ -61,6 +61,8 @@ type VoiceService struct {
 	confirmConf   float64
 	node          string
 	idleLimit     time.Duration
+	work          chan struct{}
+	queueWait     time.Duration
 	lockTTL       time.Duration
 	lockWait      time.Duration
 	turnTimeout   time.Duration
@@ -85,6 +87,12 @@ const (
 	// DefaultTurnTimeout bounds the work of one event (fetch, decode, STT,
 	// bot, store).
 	DefaultTurnTimeout = 20 * time.Second
+	// DefaultMaxWork bounds the recordings fetched and transcribed at
+	// once; each costs a recogniser and a few kilobytes of buffers.
+	DefaultMaxWork = 8
+	// DefaultQueueWait is how long a recording waits for a slot before the
+	// caller is put on hold.
+	DefaultQueueWait = 2 * time.Second
 )
 
 // VoiceStore is what the [VoiceService] needs from the store.
@@ -171,6 +179,9 @@ type VoiceEvent struct {
 	// (words recorded as the caller hung up): it is stored, not answered.
 	Event  CallEvent
 	Speech *Utterance
+	// Audio opens a recording the call held earlier (see [Busy]), when the
+	// platform's follow-up request delivers it again.
+	Audio AudioSource
 	// KnownOnly answers the event only for a call that exists (a request
 	// the transport refused as malformed): an unknown sid is hung up.
 	KnownOnly bool
@@ -215,6 +226,12 @@ type VoiceConfig struct {
 	// NodeID names this process in call locks; nodes sharing a database
 	// need distinct ids. Required.
 	NodeID string
+	// MaxWork bounds the recordings fetched and transcribed at once (0 =
+	// DefaultMaxWork); QueueWait is how long a recording waits for a slot
+	// before the caller is put on hold (0 = DefaultQueueWait, negative =
+	// not at all). Transcripts a transport made itself need no slot.
+	MaxWork   int
+	QueueWait time.Duration
 	// IdleLimit is how long a live call may go without an event before
 	// the sweeper abandons it (0 = DefaultIdleLimit).
 	IdleLimit time.Duration
@@ -258,6 +275,7 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 		confirmConf:   cfg.ConfirmConfidence,
 		node:          cfg.NodeID,
 		idleLimit:     orDuration(cfg.IdleLimit, DefaultIdleLimit),
+		queueWait:     cfg.QueueWait,
 		lockTTL:       orDuration(cfg.LockTTL, DefaultLockTTL),
 		lockWait:      orDuration(cfg.LockWait, DefaultLockWait),
 		turnTimeout:   orDuration(cfg.TurnTimeout, DefaultTurnTimeout),
@@ -268,6 +286,13 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 	}
 	if v.channel == "" {
 		v.channel = ChannelKooKoo
+	}
+	if cfg.MaxWork <= 0 {
+		cfg.MaxWork = DefaultMaxWork
+	}
+	v.work = make(chan struct{}, cfg.MaxWork)
+	if v.queueWait == 0 {
+		v.queueWait = DefaultQueueWait
 	}
 	if v.minConfidence <= 0 {
 		v.minConfidence = stt.DefaultMinConfidence
@@ -512,19 +537,27 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 			switch call.State {
 			case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics:
 				step, turn = v.recorded(ctx, &call, ev, log)
-				heldBy = turn.MessageID
 			}
 		}
 	case DTMF:
-		step, turn = v.keys(ctx, &call, ev, e, log)
-		if turn != nil {
-			heldBy = turn.MessageID
+		if h := call.Repair.Held; h != nil && e.Digits == "" && ev.Audio != nil {
+			// The follow-up of a hold: the held recording, again.
+			ev.Speech = &Utterance{RecordingURL: h.URL, RecordStatus: h.Status, Audio: ev.Audio}
+			step, turn = v.recorded(ctx, &call, ev, log)
+			break
 		}
+		step, turn = v.keys(ctx, &call, ev, e, log)
 	case CallerHungUp:
 		if ev.Speech != nil {
 			turn = v.lastWords(ctx, &call, ev, log)
 		}
 		step = e
+	}
+	if _, busy := step.(Busy); busy {
+		turn = nil // no turn yet: it runs when the recording comes back
+	}
+	if turn != nil {
+		heldBy = turn.MessageID
 	}
 	next, actions, a, err := v.step(ctx, call, create, step, ev, r, log)
 	if err != nil {

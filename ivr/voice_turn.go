@@ -164,6 +164,29 @@ func (v *VoiceService) judge(h *heard) {
 	}
 }
 
+// acquireWork takes a recording slot, waiting up to the queue wait. ok is
+// false when none came free: the caller is put on hold.
+func (v *VoiceService) acquireWork(ctx context.Context) (release func(), ok bool) {
+	release = func() { <-v.work }
+	select {
+	case v.work <- struct{}{}:
+		return release, true
+	default:
+	}
+	if v.queueWait < 0 {
+		return nil, false
+	}
+	t := time.NewTimer(v.queueWait)
+	defer t.Stop()
+	select {
+	case v.work <- struct{}{}:
+		return release, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
 // vocabulary returns the phrases recognition is restricted to.
 func (v *VoiceService) vocabulary(ctx context.Context, businessID int64) (stt.Vocabulary, error) {
 	if v.vocab == nil {
@@ -181,7 +204,7 @@ func (v *VoiceService) vocabulary(ctx context.Context, businessID int64) (stt.Vo
 // engine (which stores the caller's message and holds the answer), and
 // describe the outcome for the state machine and the turn record. It
 // updates call's user and conversation ids.
-func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, log *slog.Logger) (Recorded, *Turn) {
+func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, log *slog.Logger) (CallEvent, *Turn) {
 	start := v.now()
 	u := ev.Speech
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus)}
@@ -192,6 +215,15 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	if u.Transcript == nil && u.RecordingURL == "" {
 		turn.Error = "no recording url"
 		return v.withTopics(ctx, *call, Recorded{NoSpeech: true}), turn
+	}
+	if u.Transcript == nil {
+		release, ok := v.acquireWork(ctx)
+		if !ok {
+			v.m.holds.Inc()
+			log.LogAttrs(ctx, slog.LevelWarn, "every recording slot busy; caller on hold")
+			return Busy{RecordingURL: u.RecordingURL, RecordStatus: u.RecordStatus}, turn
+		}
+		defer release()
 	}
 	h := v.hear(ctx, call.BusinessID, u)
 	fillTurn(turn, h)

@@ -82,6 +82,13 @@ type AppConfig struct {
 	// NodeID names this process in call locks; nodes sharing a database
 	// need distinct ids ("" = a random id).
 	NodeID string
+	// MaxRecordingWork bounds the recordings fetched and transcribed at
+	// once (0 = ivr.DefaultMaxWork); past it a recording waits up to
+	// RecordingQueueWait (0 = ivr.DefaultQueueWait, negative = not at all)
+	// and the caller then hears "One moment please." while KooKoo comes
+	// back for it.
+	MaxRecordingWork   int
+	RecordingQueueWait time.Duration
 	// CallIdleLimit is how long a live call may go without an event before
 	// [App.RunSweeper] abandons it (0 = ivr.DefaultIdleLimit).
 	CallIdleLimit time.Duration
@@ -187,6 +194,8 @@ func NewApp(cfg AppConfig) (*App, error) {
 		MinConfidence: cfg.MinConfidence,
 		NodeID:        node,
 		IdleLimit:     cfg.CallIdleLimit,
+		MaxWork:       cfg.MaxRecordingWork,
+		QueueWait:     cfg.RecordingQueueWait,
 		LockTTL:       cfg.LockTTL,
 		LockWait:      cfg.LockWait,
 		TurnTimeout:   cfg.TurnTimeout,

@@ -1,17 +1,12 @@
 package kookoo
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 
-	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/ivr"
 )
 
@@ -29,6 +24,7 @@ func (a *App) handle(ctx context.Context, req Request, conn ivr.Connection, s iv
 		Caller:       req.CID,
 		CalledNumber: req.CalledNumber,
 		Key:          eventKey(req),
+		Audio:        a,
 	}
 	switch req.Event {
 	case EventNewCall:
@@ -81,53 +77,6 @@ func (a *App) utterance(req Request) *ivr.Utterance {
 		}
 	}
 	return u
-}
-
-// OpenAudio implements [ivr.AudioSource]: it downloads the recording with
-// the app's SSRF-safe fetcher and decodes it to 8 kHz PCM.
-func (a *App) OpenAudio(ctx context.Context, recordingURL string) (ivr.PCMReader, error) {
-	rec, err := a.fetcher.Fetch(ctx, recordingURL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ivr.ErrRecordingFetch, err)
-	}
-	return &decodedRecording{data: rec.Data, maxBytes: a.fetcher.MaxBytes()}, nil
-}
-
-// decodedRecording decodes a fetched recording on its first read.
-type decodedRecording struct {
-	data     []byte
-	maxBytes int64
-	pcm      []int16
-	decoded  bool
-}
-
-func (d *decodedRecording) ReadPCM(p []int16) (int, error) {
-	if !d.decoded {
-		d.decoded = true
-		pcm, err := audio.Decode(bytes.NewReader(d.data), d.maxBytes)
-		d.data = nil
-		if err == nil && pcm.Rate != audio.SampleRate {
-			pcm, err = audio.Resample(pcm, audio.SampleRate)
-		}
-		switch {
-		case errors.Is(err, audio.ErrEmpty):
-			return 0, fmt.Errorf("%w: %w", ivr.ErrRecordingEmpty, err)
-		case err != nil:
-			return 0, fmt.Errorf("%w: %w", ivr.ErrRecordingFormat, err)
-		}
-		d.pcm = pcm.Samples
-	}
-	if len(d.pcm) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, d.pcm)
-	d.pcm = d.pcm[n:]
-	return n, nil
-}
-
-func (d *decodedRecording) Close() error {
-	d.data, d.pcm = nil, nil
-	return nil
 }
 
 // Render implements [ivr.VoiceRenderer]: actions become KooKoo XML. A call

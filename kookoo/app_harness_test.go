@@ -147,6 +147,8 @@ type harnessOptions struct {
 	logger       *slog.Logger
 	pre          *transcripts // shared with another harness; nil = a new one
 	now          func() time.Time
+	maxWork      int
+	queueWait    time.Duration
 }
 
 // harness is a KooKoo app on a real store, engine and FAQ bot, mounted on a
@@ -271,6 +273,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Logger:         logger,
 		Registerer:     h.reg,
 		Now:            now,
+
+		MaxRecordingWork:   o.maxWork,
+		RecordingQueueWait: o.queueWait,
 	})
 	if err != nil {
 		t.Fatal(err)

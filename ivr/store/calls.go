@@ -30,7 +30,7 @@ func scanCall(r rowScanner) (ivr.Call, error) {
 
 // repairText is the stored form of a call's repair state: "" when empty.
 func repairText(r ivr.CallRepair) (string, error) {
-	if r.Misses == 0 && r.Pending == nil && len(r.Topics) == 0 && r.Band == "" {
+	if r.Misses == 0 && r.Pending == nil && len(r.Topics) == 0 && r.Band == "" && r.Held == nil {
 		return "", nil
 	}
 	b, err := json.Marshal(r)
@@ -67,6 +67,10 @@ func validateCall(c *ivr.Call) error {
 		v.text("menu title", t.Title, MaxKeyBytes)
 	}
 	v.text("band", c.Repair.Band, MaxKeyBytes)
+	if h := c.Repair.Held; h != nil {
+		v.text("held recording url", h.URL, MaxURLBytes)
+		v.text("held record status", h.Status, MaxKeyBytes)
+	}
 	return v.err
 }
 
