@@ -52,16 +52,26 @@ func NewSender(client *http.Client, now func() time.Time) *Sender {
 	return &Sender{client: client, now: now}
 }
 
-// NewClient returns the HTTP client of webhook deliveries: redirects are
-// not followed (a redirect answer is a failed attempt), no proxy is used,
-// and up to outbox.DefaultPerConnection connections per receiver are kept
-// alive, so concurrent deliveries to one integrator reuse connections
-// instead of opening one per reply.
+// NewClient returns an HTTP client for webhook deliveries that connects
+// anywhere (tests, in-process use); koel serve uses [NewGuardedClient].
 func NewClient() *http.Client {
+	return newClient((&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+}
+
+// NewGuardedClient returns the HTTP client of webhook deliveries in koel
+// serve: every address is checked against policy when connecting (a
+// webhook URL cannot reach koel's own network unless allowed).
+func NewGuardedClient(policy outbox.DialPolicy) *http.Client { return newClient(policy.Dialer()) }
+
+// newClient: redirects are not followed (a redirect answer is a failed
+// attempt), no proxy is used, and up to outbox.DefaultPerConnection
+// connections per receiver are kept alive, so concurrent deliveries to one
+// integrator reuse connections instead of opening one per reply.
+func newClient(dial func(ctx context.Context, network, address string) (net.Conn, error)) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:           dial,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          4 * outbox.DefaultPerConnection,
 			MaxIdleConnsPerHost:   outbox.DefaultPerConnection,

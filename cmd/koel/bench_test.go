@@ -42,7 +42,7 @@ func benchServerAPI(b *testing.B, clients int, path string, headers map[string]s
 	}))
 	defer hook.Close()
 	cfg := Config{
-		Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+		Addr: "127.0.0.1:0", DataDir: b.TempDir(), Dev: true, // the webhook is on loopback
 		Demo: DemoConfig{Token: testToken, WebhookURL: hook.URL, WebhookSecret: testSecret},
 		STT:  STTConfig{Engine: "none"}, Sim: SimConfig{Disabled: true},
 		LogLevel: "error",

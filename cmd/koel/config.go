@@ -161,6 +161,11 @@ type OutboxConfig struct {
 	// RetryHorizon is how long a reply is retried before it is
 	// dead-lettered, from when it was stored or redelivered (24h).
 	RetryHorizon time.Duration `yaml:"retry_horizon"`
+	// AllowPrivateDestinations lets webhook deliveries reach private
+	// addresses (10/8, 172.16/12, 192.168/16, CGNAT, fc00::/7): an
+	// integrator on the operator's own network. Loopback is allowed only
+	// in development mode (--dev).
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
 	// BaseBackoff is the first retry delay, doubled each attempt (1s).
 	BaseBackoff time.Duration `yaml:"base_backoff"`
 	// MaxBackoff caps the retry delay (10m).

@@ -154,7 +154,8 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, err
 	}
-	s.outbox.Register(ivr.ChannelWebhook, webhook.NewSender(nil, nil))
+	s.outbox.Register(ivr.ChannelWebhook, webhook.NewSender(webhook.NewGuardedClient(outbox.DialPolicy{
+		AllowLoopback: cfg.Dev, AllowPrivate: cfg.Outbox.AllowPrivateDestinations}), nil))
 
 	s.metrics, err = newHTTPMetrics(s.registry)
 	if err != nil {
