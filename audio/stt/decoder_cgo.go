@@ -7,6 +7,10 @@ package stt
 #include <stdlib.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/ngram_model.h>
+#include <sphinxbase/logmath.h>
 
 // koel_init parses argv against ps_args() and creates a decoder. cgo cannot
 // call the variadic cmd_ln_init, so the options go through cmd_ln_parse_r.
@@ -49,12 +53,105 @@ static ps_seg_t *koel_seg_next(ps_seg_t *seg, char const **word, int *sf, int *e
 	*ascr = (int)a;
 	return seg;
 }
+
+// koel_cmn_reset sets the live cepstral mean to prior (n values) and its
+// running sum to match, as if the decoder had just been created: the next
+// utterance is normalised the same whatever the decoder heard before.
+static void koel_cmn_reset(ps_decoder_t *ps, float const *prior, int n) {
+	feat_t *f = ps_get_feat(ps);
+	if (f == NULL || f->cmn_struct == NULL) {
+		return;
+	}
+	cmn_t *c = f->cmn_struct;
+	mfcc_t v[64];
+	int i;
+	for (i = 0; i < c->veclen && i < 64; i++) {
+		v[i] = i < n ? (mfcc_t)prior[i] : 0;
+	}
+	cmn_live_set(c, v);
+}
+
+// koel_lm_open reads a language model (ARPA or sphinx binary) and returns
+// it with its unigram count, or NULL.
+static ngram_model_t *koel_lm_open(char const *path, logmath_t **lmath, int *n) {
+	err_set_logfp(NULL);
+	*lmath = logmath_init(1.0001, 0, 0);
+	if (*lmath == NULL) {
+		return NULL;
+	}
+	ngram_model_t *m = ngram_model_read(NULL, path, NGRAM_AUTO, *lmath);
+	if (m == NULL) {
+		logmath_free(*lmath);
+		*lmath = NULL;
+		return NULL;
+	}
+	*n = (int)ngram_model_get_counts(m)[0];
+	return m;
+}
+
+// koel_lm_unigrams copies the n unigrams of m: their words (owned by m)
+// and natural-log probabilities.
+static int koel_lm_unigrams(ngram_model_t *m, logmath_t *lmath, char const **words, double *lnp, int n) {
+	int wid;
+	for (wid = 0; wid < n; wid++) {
+		int32 used = 0;
+		words[wid] = ngram_word(m, wid);
+		lnp[wid] = logmath_log_to_ln(lmath, ngram_ng_prob(m, wid, NULL, 0, &used));
+	}
+	return n;
+}
+
+static void koel_lm_close(ngram_model_t *m, logmath_t *lmath) {
+	ngram_model_free(m);
+	logmath_free(lmath);
+}
+
+// koel_cmn_get copies the current cepstral mean into out (up to n values)
+// and returns how many it copied.
+static int koel_cmn_get(ps_decoder_t *ps, float *out, int n) {
+	feat_t *f = ps_get_feat(ps);
+	if (f == NULL || f->cmn_struct == NULL) {
+		return 0;
+	}
+	cmn_t *c = f->cmn_struct;
+	int i;
+	for (i = 0; i < c->veclen && i < n; i++) {
+		out[i] = (float)c->cmn_mean[i];
+	}
+	return i;
+}
+
+// koel_cmn_batch makes the next whole-utterance feature computation use
+// the utterance's own cepstral mean. sphinxbase switches to live CMN for
+// good the first time audio arrives in blocks, so it is set before each
+// whole-utterance call.
+static void koel_cmn_batch(ps_decoder_t *ps) {
+	feat_t *f = ps_get_feat(ps);
+	if (f != NULL) {
+		f->cmn = CMN_BATCH;
+	}
+}
+
+// koel_nbest_next advances an N-best iterator and copies out the
+// hypothesis (owned by the iterator) and its path score. It returns NULL,
+// having freed the iterator, when there are no more hypotheses.
+static ps_nbest_t *koel_nbest_next(ps_nbest_t *nb, char const **hyp, int *score) {
+	nb = ps_nbest_next(nb);
+	if (nb == NULL) {
+		return NULL;
+	}
+	int32 s = 0;
+	*hyp = ps_nbest_hyp(nb, &s);
+	*score = (int)s;
+	return nb;
+}
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -154,6 +251,56 @@ func (d *decoder) process(pcm []int16) error {
 	return nil
 }
 
+// processWhole feeds a whole utterance at once, normalised with its own
+// cepstral mean (batch CMN).
+func (d *decoder) processWhole(pcm []int16) error {
+	if len(pcm) == 0 {
+		return nil
+	}
+	C.koel_cmn_batch(d.ps)
+	rc := C.ps_process_raw(d.ps, (*C.int16)(unsafe.Pointer(&pcm[0])), C.size_t(len(pcm)), 0, 1)
+	if rc < 0 {
+		return fmt.Errorf("pocketsphinx: process audio: code %d", int(rc))
+	}
+	return nil
+}
+
+// cmnMean returns the decoder's current cepstral mean (after a CMNBatch
+// utterance: that utterance's mean).
+func (d *decoder) cmnMean() []float32 {
+	out := make([]float32, 64)
+	n := C.koel_cmn_get(d.ps, (*C.float)(unsafe.Pointer(&out[0])), 64)
+	return out[:int(n)]
+}
+
+// resetCMN sets the live cepstral mean back to prior.
+func (d *decoder) resetCMN(prior []float32) {
+	if len(prior) == 0 {
+		return
+	}
+	C.koel_cmn_reset(d.ps, (*C.float)(unsafe.Pointer(&prior[0])), C.int(len(prior)))
+}
+
+// nbest returns up to n hypotheses of the finished utterance, best first,
+// with their path scores (raw, fillers included).
+func (d *decoder) nbest(n int) []rawHyp {
+	nb := C.ps_nbest(d.ps)
+	var out []rawHyp
+	for nb != nil && len(out) < n {
+		var h *C.char
+		var score C.int
+		nb = C.koel_nbest_next(nb, &h, &score)
+		if nb == nil {
+			break
+		}
+		out = append(out, rawHyp{Text: C.GoString(h), Score: int(score)})
+	}
+	if nb != nil {
+		C.ps_nbest_free(nb)
+	}
+	return out
+}
+
 // end finishes the utterance.
 func (d *decoder) end() error {
 	if !d.inUtt {
@@ -198,4 +345,36 @@ func (d *decoder) segments() []segment {
 // logMath converts a sphinx log-domain value to natural log.
 func (d *decoder) logToLn(v int) float64 {
 	return float64(C.logmath_log_to_ln(C.ps_get_logmath(d.ps), C.int(v)))
+}
+
+// readUnigrams returns the unigram log10 probabilities of the language
+// model at path (ARPA or sphinx binary).
+func readUnigrams(path string) (map[string]float64, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var lmath *C.logmath_t
+	var n C.int
+	m := C.koel_lm_open(cpath, &lmath, &n)
+	if m == nil {
+		return nil, fmt.Errorf("%w: cannot read language model %s", ErrUnavailable, path)
+	}
+	defer C.koel_lm_close(m, lmath)
+	if n <= 0 || n > 1<<22 {
+		return nil, fmt.Errorf("stt: language model %s: %d unigrams", path, int(n))
+	}
+	words := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(words)
+	lnp := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.double(0))))
+	defer C.free(lnp)
+	got := int(C.koel_lm_unigrams(m, lmath, (**C.char)(words), (*C.double)(lnp), n))
+	ws := unsafe.Slice((**C.char)(words), got)
+	ps := unsafe.Slice((*C.double)(lnp), got)
+	out := make(map[string]float64, got)
+	for i := range got {
+		if ws[i] == nil {
+			continue
+		}
+		out[C.GoString(ws[i])] = float64(ps[i]) / math.Ln10
+	}
+	return out, nil
 }

@@ -23,7 +23,14 @@ type ngramModel struct {
 // Every word of vocab gets a unigram probability, seen or not. discount
 // (in (0, 1)) is subtracted from every seen bigram and trigram count; the
 // mass freed goes to the lower order.
-func trainNgram(sentences [][]string, vocab []string, discount float64) *ngramModel {
+//
+// general, when not empty, holds general-English unigram probabilities
+// (summing to 1) interpolated into the unigrams with weight
+// generalWeight: p(w) = (1 − λ) p_domain(w) + λ p_general(w). Words only in
+// general get no add-one mass of the domain's, only their general share,
+// so a caller's paraphrase word can be recognised as itself instead of
+// being forced into the nearest FAQ word.
+func trainNgram(sentences [][]string, vocab []string, discount float64, general map[string]float64, generalWeight float64) *ngramModel {
 	c1 := map[string]float64{}
 	c2 := map[[2]string]float64{}
 	c3 := map[[3]string]float64{}
@@ -65,6 +72,15 @@ func trainNgram(sentences [][]string, vocab []string, discount float64) *ngramMo
 	p1 := map[string]float64{}
 	for w := range words {
 		p1[w] = (c1[w] + 1) / (total + n)
+	}
+	if len(general) > 0 && generalWeight > 0 {
+		for w := range p1 {
+			p1[w] *= 1 - generalWeight
+		}
+		for w, p := range general {
+			p1[w] += generalWeight * p
+		}
+		p1["</s>"] += generalWeight * (1 - sumValues(general)) // keeps the total at 1
 	}
 	m := &ngramModel{
 		uni: map[string]float64{}, ubo: map[string]float64{},
@@ -112,6 +128,14 @@ func trainNgram(sentences [][]string, vocab []string, discount float64) *ngramMo
 		}
 	}
 	return m
+}
+
+func sumValues(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 // backoffWeight normalises the left-over mass of a history.

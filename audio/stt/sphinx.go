@@ -35,10 +35,17 @@ type Sphinx struct {
 	lex     lexicon
 	lexErr  error
 
+	genOnce sync.Once
+	gen     map[string]float64 // general-English words and probabilities
+	genErr  error
+
 	vmu    sync.Mutex
 	vocabs map[string]*vocabEntry
 
 	slots chan struct{} // one token per decoder in use
+
+	prior []float32 // telephone cepstral mean, for CMNPrior
+	fill  []int16   // band-fill loop at 16 kHz; nil when off
 
 	mu     sync.Mutex
 	idle   []*pooled // most recently used last
@@ -75,6 +82,15 @@ func newSphinx(cfg SphinxConfig, tune tuning) (*Sphinx, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case c.GeneralWords < 0:
+		tune.lm.generalWords = 0
+	case c.GeneralWords > 0:
+		tune.lm.generalWords = c.GeneralWords
+	}
+	if c.GeneralWeight > 0 {
+		tune.lm.generalWeight = c.GeneralWeight
+	}
 	if _, err := os.Stat(filepath.Join(c.ModelDir, "cmudict-en-us.dict")); err != nil {
 		return nil, fmt.Errorf("%w: dictionary: %w", ErrUnavailable, err)
 	}
@@ -86,11 +102,16 @@ func newSphinx(cfg SphinxConfig, tune tuning) (*Sphinx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sphinx{
+	s := &Sphinx{
 		cfg: c, tune: tune, model: model, log: c.Logger, metrics: m,
 		vocabs: map[string]*vocabEntry{},
 		slots:  make(chan struct{}, c.PoolSize),
-	}, nil
+		prior:  cmnPrior(!c.NoBandFill),
+	}
+	if !c.NoBandFill {
+		s.fill = bandFill(c.BandFillDBFS)
+	}
+	return s, nil
 }
 
 // lexicon loads the pronunciation dictionary once.
@@ -105,6 +126,24 @@ func (s *Sphinx) lexicon() (lexicon, error) {
 		s.lex, s.lexErr = parseDict(f, maxDictBytes)
 	})
 	return s.lex, s.lexErr
+}
+
+// general loads the general-English words once: the tune.lm.generalWords
+// most frequent words of the model's general language model that have a
+// pronunciation, with their probabilities renormalised to sum to 1.
+func (s *Sphinx) general(lex lexicon) (map[string]float64, error) {
+	if s.tune.lm.generalWords <= 0 || s.tune.lm.generalWeight <= 0 {
+		return nil, nil
+	}
+	s.genOnce.Do(func() {
+		uni, err := readUnigrams(filepath.Join(s.cfg.ModelDir, "en-us.lm.bin"))
+		if err != nil {
+			s.genErr = fmt.Errorf("stt: general English model: %w", err)
+			return
+		}
+		s.gen = topWords(uni, lex, s.tune.lm.generalWords)
+	})
+	return s.gen, s.genErr
 }
 
 // vocabulary returns v's built files, building them on first use. Callers
@@ -136,8 +175,12 @@ func (s *Sphinx) vocabulary(ctx context.Context, v Vocabulary) (vocabFiles, erro
 	if !ok {
 		start := time.Now()
 		lex, err := s.lexicon()
+		var gen map[string]float64
 		if err == nil {
-			e.files, err = buildVocab(filepath.Join(s.cfg.DataDir, "vocab"), v, lex, s.tune)
+			gen, err = s.general(lex)
+		}
+		if err == nil {
+			e.files, err = buildVocab(filepath.Join(s.cfg.DataDir, "vocab"), v, lex, s.tune, gen)
 		}
 		e.err = err
 		if err != nil {
@@ -175,6 +218,9 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 		<-s.slots
 		return nil, err
 	}
+	if s.cfg.CMN == CMNPrior {
+		p.d.resetCMN(s.prior)
+	}
 	if err := p.d.start(); err != nil {
 		s.discard(p)
 		return nil, err
@@ -183,10 +229,15 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 	return &sphinxStream{s: s, p: p, words: files.Words, begun: time.Now()}, nil
 }
 
-// result reads the finished utterance's hypothesis off p.
+// result reads the finished utterance's hypothesis and its alternatives
+// off p.
 func (s *Sphinx) result(p *pooled, words map[string]bool) Result {
 	h, _ := p.d.hyp()
-	return scoreResult(cleanHyp(h, words), p.d.segments(), words)
+	r := scoreResult(cleanHyp(h, words), p.d.segments(), words)
+	if r.Text != "" && s.cfg.NBest > 0 {
+		r.Alternatives = alternatives(p.d.nbest(s.cfg.NBest), r.Text, words, p.d.logToLn(1), s.cfg.NBestScale)
+	}
+	return r
 }
 
 // acquire returns a decoder loaded with files. The caller holds a slot.
@@ -330,7 +381,9 @@ type sphinxStream struct {
 	p      *pooled
 	words  map[string]bool
 	buf    []int16
-	n      int // 8 kHz samples written
+	whole  []int16 // CMNBatch: the utterance at 16 kHz, decoded at Close
+	fillAt int     // position in the band-fill loop
+	n      int     // 8 kHz samples written
 	begun  time.Time
 	closed bool
 	err    error // sticky decoder error
@@ -348,6 +401,11 @@ func (st *sphinxStream) Write(pcm []int16) error {
 	}
 	st.n += len(pcm)
 	st.buf = st.p.rs.Process(st.buf[:0], pcm)
+	st.fillAt = addFill(st.buf, st.s.fill, st.fillAt)
+	if st.s.cfg.CMN == CMNBatch {
+		st.whole = append(st.whole, st.buf...)
+		return nil
+	}
 	if err := st.p.d.process(st.buf); err != nil {
 		st.err = err
 		return err
@@ -357,7 +415,7 @@ func (st *sphinxStream) Write(pcm []int16) error {
 
 // Partial returns the best hypothesis so far, without fillers.
 func (st *sphinxStream) Partial() string {
-	if st.closed || st.err != nil {
+	if st.closed || st.err != nil || st.s.cfg.CMN == CMNBatch {
 		return ""
 	}
 	h, _ := st.p.d.hyp()
@@ -385,7 +443,14 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("stt: close: %w", err)
 	}
 	st.buf = p.rs.Flush(st.buf[:0])
-	err := p.d.process(st.buf)
+	st.fillAt = addFill(st.buf, s.fill, st.fillAt)
+	var err error
+	if s.cfg.CMN == CMNBatch {
+		err = p.d.processWhole(append(st.whole, st.buf...))
+		st.whole = nil
+	} else {
+		err = p.d.process(st.buf)
+	}
 	if err == nil {
 		err = p.d.end()
 	}

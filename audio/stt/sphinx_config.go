@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,13 +60,55 @@ type SphinxConfig struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the backend's metrics.
 	Registerer prometheus.Registerer
+
+	// Front-end and N-best options. The zero values are the measured
+	// defaults (README, "Voice understanding: measured"); the others exist
+	// to measure the levers again.
+
+	// CMN selects how cepstral mean normalisation is estimated per
+	// utterance. Default CMNBatch.
+	CMN CMNMode
+	// BandFillDBFS is the RMS level of the noise fill above 4 kHz mixed
+	// into the upsampled audio. Default DefaultBandFillDBFS.
+	BandFillDBFS float64
+	// NoBandFill leaves the band above 4 kHz empty.
+	NoBandFill bool
+	// NBest is how many recogniser hypotheses go into Result.Alternatives.
+	// Default DefaultNBest; negative gives only the best one.
+	NBest int
+	// GeneralWords is how many of the most frequent general-English words
+	// join every vocabulary (a way out for words the bot's phrases lack).
+	// Default the measured tuning; negative adds none.
+	GeneralWords int
+	// GeneralWeight is the general words' share of the language model's
+	// unigram mass. Default the measured tuning.
+	GeneralWeight float64
+	// NBestScale scales hypothesis path scores (natural log) before they
+	// are normalised into posteriors. Default DefaultNBestScale.
+	NBestScale float64
 }
+
+// Measured defaults of the front-end options of [SphinxConfig].
+const (
+	// DefaultBandFillDBFS is the level of the fill above 4 kHz.
+	DefaultBandFillDBFS = -60
+	// DefaultNBest is the number of hypotheses kept.
+	DefaultNBest = 10
+	// DefaultNBestScale turns path scores into posteriors.
+	DefaultNBestScale = 0.1
+)
 
 // telephoneCMNInit is the initial cepstral mean for band-limited telephone
 // audio upsampled to 16 kHz (measured; see the feasibility notes). The
 // model's own feat.params has a wide-band value that makes the first
 // utterance of a fresh decoder come back empty.
 const telephoneCMNInit = "55.9,32.5,-36.7,44.0,-29.7,-4.6,2.2,-36.5,14.2,-8.2,15.6,-1.9,-18.0"
+
+// telephoneFilledCMNInit is the cepstral mean of telephone audio upsampled
+// to 16 kHz with the default band fill (DefaultBandFillDBFS) added,
+// measured over the acceptance utterances with batch CMN
+// (TestMeasureCMNPrior). CMNPrior resets to it when the fill is on.
+const telephoneFilledCMNInit = "52.1,-2.0,-1.3,10.7,-0.5,-13.2,4.7,-16.7,-5.6,3.5,-6.4,4.0,-6.1"
 
 // modelFiles are the acoustic model files linked into the telephone model.
 var modelFiles = []string{"mdef", "means", "variances", "sendump", "transition_matrices", "noisedict"}
@@ -92,6 +135,36 @@ func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.CMN == CMNDefault {
+		out.CMN = CMNBatch
+	}
+	if out.CMN < CMNPrior || out.CMN > CMNCarry {
+		return out, fmt.Errorf("stt: unknown CMN mode %v", out.CMN)
+	}
+	if out.BandFillDBFS == 0 {
+		out.BandFillDBFS = DefaultBandFillDBFS
+	}
+	if out.BandFillDBFS > -20 || math.IsNaN(out.BandFillDBFS) {
+		return out, fmt.Errorf("stt: BandFillDBFS %g is not a faint level (want -20 or lower)", out.BandFillDBFS)
+	}
+	if out.NBest == 0 {
+		out.NBest = DefaultNBest
+	}
+	if out.NBest > 100 {
+		return out, fmt.Errorf("stt: NBest %d out of range (at most 100)", out.NBest)
+	}
+	if out.GeneralWords > 20000 {
+		return out, fmt.Errorf("stt: GeneralWords %d out of range (at most 20000)", out.GeneralWords)
+	}
+	if out.GeneralWeight < 0 || out.GeneralWeight >= 1 || math.IsNaN(out.GeneralWeight) {
+		return out, fmt.Errorf("stt: GeneralWeight %g out of range [0, 1)", out.GeneralWeight)
+	}
+	if out.NBestScale == 0 {
+		out.NBestScale = DefaultNBestScale
+	}
+	if out.NBestScale < 0 || math.IsNaN(out.NBestScale) || math.IsInf(out.NBestScale, 0) {
+		return out, fmt.Errorf("stt: NBestScale %g must be positive", out.NBestScale)
 	}
 	return out, nil
 }

@@ -274,8 +274,48 @@ func TestAcceptance(t *testing.T) {
 	}
 }
 
+// TestSphinxSameRecordingSameResult decodes A, then B, then A again on
+// one pooled decoder: A must come back identical (text, confidence,
+// alternatives) whatever B was, in every per-utterance normalisation mode.
+// pocketsphinx's own live mean (CMNCarry) is the mode that fails this.
+func TestSphinxSameRecordingSameResult(t *testing.T) {
+	a := phoneLine(t, "when are you open on sunday", "en-us")
+	others := map[string][]int16{
+		"another question": phoneLine(t, "i want to return a product", "en-gb"),
+		"silence":          audiotest.ULawRoundTrip(audiotest.Silence(2 * time.Second)).Samples,
+		"loud noise":       audiotest.ULawRoundTrip(audiotest.Noise(3*time.Second, -20, 5)).Samples,
+	}
+	for _, mode := range []CMNMode{CMNPrior, CMNBatch} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := newTestSphinx(t, SphinxConfig{PoolSize: 1, CMN: mode})
+			v := demoVocabulary(t)
+			first, err := Transcribe(t.Context(), s, v, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Text == "" {
+				t.Fatalf("A not recognised: %+v", first)
+			}
+			for name, b := range others {
+				if _, err := Transcribe(t.Context(), s, v, b); err != nil && !errors.Is(err, ErrEmptyAudio) {
+					t.Fatalf("B (%s): %v", name, err)
+				}
+				again, err := Transcribe(t.Context(), s, v, a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(again, first) {
+					t.Errorf("after %s, A gave %+v; first %+v", name, again, first)
+				}
+			}
+		})
+	}
+}
+
 func TestSphinxStreamingMatchesBuffer(t *testing.T) {
-	s := newTestSphinx(t, SphinxConfig{PoolSize: 1})
+	// Partial hypotheses need live normalisation (CMNBatch decodes at
+	// Close).
+	s := newTestSphinx(t, SphinxConfig{PoolSize: 1, CMN: CMNPrior})
 	v := demoVocabulary(t)
 	pcm := phoneLine(t, "where is my order", "en-us")
 	whole, err := Transcribe(t.Context(), s, v, pcm)

@@ -31,11 +31,17 @@ type lmTuning struct {
 	botWeight int
 	// carriers wraps bot phrases in carrier prefixes and suffixes.
 	carriers bool
+	// generalWords is how many of the most frequent general-English
+	// words (from the model's en-us.lm.bin) join the vocabulary; 0 adds
+	// none.
+	generalWords int
+	// generalWeight is their share of the unigram mass.
+	generalWeight float64
 }
 
 // String renders l for cache keys.
 func (l lmTuning) String() string {
-	return fmt.Sprintf("d=%g,b=%d,c=%t", l.discount, l.botWeight, l.carriers)
+	return fmt.Sprintf("d=%g,b=%d,c=%t,gw=%d,gl=%g", l.discount, l.botWeight, l.carriers, l.generalWords, l.generalWeight)
 }
 
 // defaultTuning returns the settings measured best on the acceptance set

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -169,7 +170,11 @@ func corpus(phrases []string, t lmTuning) (lm [][]string, gram []string) {
 // a new directory under root and returns their paths. The build happens in
 // a temporary directory renamed into place, so a crash never leaves half a
 // vocabulary; if another process won the race, its build is used.
-func buildVocab(root string, v Vocabulary, lex lexicon, t tuning) (vocabFiles, error) {
+//
+// general are general-English words with their unigram probabilities
+// (summing to 1), added to the dictionary and interpolated into the
+// language model with weight t.lm.generalWeight; nil adds none.
+func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[string]float64) (vocabFiles, error) {
 	if err := validateVocabulary(v); err != nil {
 		return vocabFiles{}, err
 	}
@@ -201,10 +206,32 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning) (vocabFiles, e
 			words[w] = true
 		}
 	}
-	ws := make([]string, 0, len(words))
+	domain := make([]string, 0, len(words))
 	for w, ok := range words {
 		if ok {
+			domain = append(domain, w)
+		}
+	}
+	gen := map[string]float64{}
+	if t.lm.generalWeight > 0 {
+		for w, p := range general {
+			if _, in := words[w]; in || len(lex[w]) == 0 {
+				continue
+			}
+			gen[w] = p
+		}
+		// General words the domain also uses keep their general share.
+		for w, p := range general {
+			if words[w] {
+				gen[w] = p
+			}
+		}
+	}
+	ws := slices.Clone(domain)
+	for w := range gen {
+		if !words[w] {
 			ws = append(ws, w)
+			words[w] = true
 		}
 	}
 	sort.Strings(ws)
@@ -236,7 +263,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning) (vocabFiles, e
 			clean = append(clean, k)
 		}
 	}
-	model := trainNgram(clean, ws, t.lm.discount)
+	model := trainNgram(clean, domain, t.lm.discount, gen, t.lm.generalWeight)
 	// Garbage words: one per phone, a free phone loop competing with the
 	// vocabulary. Speech outside the vocabulary matches the loop better
 	// than any forced word sequence and comes out as garbage, which

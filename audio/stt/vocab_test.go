@@ -95,7 +95,7 @@ func FuzzNormalize(f *testing.F) {
 func TestNgramNormalised(t *testing.T) {
 	sents := [][]string{{"where", "is", "my", "order"}, {"track", "my", "order"}, {"where", "is", "my", "refund"}}
 	vocab := []string{"where", "is", "my", "order", "track", "refund", "hello"}
-	m := trainNgram(sents, vocab, defaultTuning().lm.discount)
+	m := trainNgram(sents, vocab, defaultTuning().lm.discount, nil, 0)
 	words := append(slices.Clone(vocab), "</s>")
 	p := func(u, v, w string) float64 {
 		if lp, ok := m.tri[[3]string{u, v, w}]; ok {
@@ -131,7 +131,7 @@ func TestBuildVocab(t *testing.T) {
 	res := make([]vocabFiles, 4)
 	errs := make([]error, 4)
 	for i := range res {
-		wg.Go(func() { res[i], errs[i] = buildVocab(root, v, lex, defaultTuning()) })
+		wg.Go(func() { res[i], errs[i] = buildVocab(root, v, lex, defaultTuning(), nil) })
 	}
 	wg.Wait()
 	for i := range res {
@@ -165,7 +165,7 @@ func TestBuildVocab(t *testing.T) {
 	}
 	// Changing a phrase builds elsewhere, even with the same key.
 	v2 := Vocabulary{Key: v.Key, Phrases: []string{"where is my order"}}
-	f2, err := buildVocab(root, v2, lex, defaultTuning())
+	f2, err := buildVocab(root, v2, lex, defaultTuning(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

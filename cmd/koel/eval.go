@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/sim/voiceeval"
 )
 
@@ -30,10 +31,37 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 2, "calls in flight")
 	cache := fs.String("cache", "", "rendered-audio cache directory (default "+voiceeval.DefaultCacheDir()+")")
 	misses := fs.Bool("misses", false, "also list every miss (for tuning; use with -split tune)")
+	path := fs.String("path", voiceeval.PathKooKoo, "kookoo (Record events through the call) or direct (recogniser and bot, bands simulated)")
+	cmn := fs.String("cmn", "", "cepstral mean per utterance: prior, batch or carry (default prior)")
+	bandFill := fs.Float64("band-fill", 0, "level in dBFS of the fill above 4 kHz (default -60)")
+	noBandFill := fs.Bool("no-band-fill", false, "leave the band above 4 kHz empty")
+	nbest := fs.Int("nbest", 0, "recogniser hypotheses passed on (default 10; -1 = only the best)")
+	nbestScale := fs.Float64("nbest-scale", 0, "score scale of the N-best posteriors (default 0.1)")
+	genWords := fs.Int("general-words", 0, "general-English words added to the vocabulary (default the tuning's; -1 = none)")
+	genWeight := fs.Float64("general-weight", 0, "their share of the unigram mass (default the tuning's)")
+	botThreshold := fs.Float64("bot-threshold", 0, "FAQ match threshold (default the bot's)")
+	minSTT := fs.Float64("min-stt", 0, "transcript confidence asked again under (default the recogniser's)")
+	answer := fs.Float64("answer", 0, "direct path: bot confidence answered without confirming (default 0.6; above 1 confirms every match and prints a threshold sweep)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: %v (%s)", errUsage, err, use)
 	}
-	cfg := voiceeval.Config{Split: *split, PerKind: *perKind, Workers: *workers, CacheDir: *cache, Progress: stderr}
+	cfg := voiceeval.Config{Split: *split, PerKind: *perKind, Workers: *workers, CacheDir: *cache, Progress: stderr, Path: *path}
+	cfg.Stack.Sphinx = stt.SphinxConfig{BandFillDBFS: *bandFill, NoBandFill: *noBandFill, NBest: *nbest, NBestScale: *nbestScale, GeneralWords: *genWords, GeneralWeight: *genWeight}
+	if *cmn != "" {
+		m, ok := stt.ParseCMNMode(*cmn)
+		if !ok {
+			return fmt.Errorf("%w: -cmn %q, want prior, batch or carry", errUsage, *cmn)
+		}
+		cfg.Stack.Sphinx.CMN = m
+	}
+	cfg.Stack.BotThreshold, cfg.Stack.MinConfidence = *botThreshold, *minSTT
+	cfg.Bands = voiceeval.Bands{MinSTT: *minSTT, Answer: *answer}
+	if cfg.Bands.Answer == 0 {
+		cfg.Bands.Answer = 0.6
+	}
+	if cfg.Bands.MinSTT == 0 {
+		cfg.Bands.MinSTT = stt.DefaultMinConfidence
+	}
 	if *synths != "" {
 		s, err := voiceeval.ParseSynths(*synths)
 		if err != nil {
@@ -54,6 +82,12 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if *misses {
 		if err := rep.WriteMisses(stdout); err != nil {
+			return err
+		}
+	}
+	if *path == voiceeval.PathDirect && *answer > 1 {
+		fmt.Fprintln(stdout, "answer-threshold sweep (direct path):")
+		if err := rep.WriteSweep(stdout, []float64{0.42, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01}); err != nil {
 			return err
 		}
 	}

@@ -136,6 +136,9 @@ func TestParseReply(t *testing.T) {
 	if got := confirmation(r); got != "delivery charges" {
 		t.Errorf("confirmation = %q", got)
 	}
+	if got := confirmation(Reply{Texts: []string{"Do you want to talk to an agent? Say yes or no."}}); got != "talk to agent" {
+		t.Errorf("agent confirmation = %q", got)
+	}
 	if _, err := parseReply([]byte(`<response><playtext>`)); err == nil {
 		t.Error("truncated response parsed")
 	}

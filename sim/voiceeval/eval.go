@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
 )
@@ -38,10 +39,31 @@ type Config struct {
 	CacheDir string
 	// Stack configures the koel stack under test.
 	Stack StackConfig
+	// Path is PathKooKoo (the default: KooKoo Record events through the
+	// call state machine) or PathDirect (recogniser and bot only, with the
+	// bands of Bands simulated).
+	Path string
+	// Bands are the confidence bands PathDirect simulates.
+	Bands Bands
 	// Progress, when set, receives a line per synth as it finishes.
 	Progress io.Writer
 	// Logger receives the stack's warnings (nil = discard).
 	Logger *slog.Logger
+}
+
+// Paths an evaluation can take through koel.
+const (
+	PathKooKoo = "kookoo"
+	PathDirect = "direct"
+)
+
+// Bands are the confidence bands of a voice turn: a transcript under
+// MinSTT is asked again; a bot reply at or above Answer is spoken; a reply
+// between the bot's threshold and Answer is confirmed ("Do you want to
+// know about ...?"); a fallback is asked again.
+type Bands struct {
+	MinSTT float64
+	Answer float64
 }
 
 // Outcome is what happened to one utterance.
@@ -66,6 +88,13 @@ type Outcome struct {
 	SpeechMS, STTMS, RecordMS int64
 	// Reply is koel's first reply.
 	Reply string
+	// Direct path only: the bot's node and confidence, whether the
+	// recogniser was unsure (under Bands.MinSTT), and whether a yes to a
+	// confirmation of the node was understood (when one was asked).
+	BotNode string
+	BotConf float64
+	Unsure  bool
+	YesOK   bool
 }
 
 // Figures summarize the outcomes of one group of utterances.
@@ -100,8 +129,12 @@ type Report struct {
 }
 
 // confirmPrompt finds the topic of a confirmation prompt ("Do you want to
-// know about delivery charges?").
-var confirmPrompt = regexp.MustCompile(`(?i)do you want to know about ([^?.!]+)`)
+// know about delivery charges?", ivr.ConfirmTemplate); agentPrompt is the
+// confirmation of a request for an agent (ivr.ConfirmAgentMessage).
+var (
+	confirmPrompt = regexp.MustCompile(`(?i)do you want to know about ([^?.!]+)`)
+	agentPrompt   = regexp.MustCompile(`(?i)do you want to (talk|speak) to an agent`)
+)
 
 // answers maps each node's first bot-says message to the node.
 type answers struct {
@@ -140,12 +173,19 @@ func (a answers) node(r Reply) string {
 
 // confirmation returns the topic koel asks to confirm in r, "" for none.
 func confirmation(r Reply) string {
+	if agentPrompt.MatchString(r.Text()) {
+		return faq.TopicTitle(faq.DefaultHandoffNode)
+	}
 	m := confirmPrompt.FindStringSubmatch(r.Text())
 	if m == nil {
 		return ""
 	}
 	return strings.ToLower(strings.TrimSpace(m[1]))
 }
+
+// unknownTopic stands for a confirmation whose prompt names no topic koel
+// recognises (the turn's band says confirm): it is answered no.
+const unknownTopic = "?"
 
 type job struct {
 	synth   Synth
@@ -159,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	items, err := Corpus()
 	if err != nil {
 		return Report{}, err
+	}
+	if cfg.Path != "" && cfg.Path != PathKooKoo && cfg.Path != PathDirect {
+		return Report{}, fmt.Errorf("voiceeval: path %q, want kookoo or direct", cfg.Path)
 	}
 	split := cfg.Split
 	if split == "" {
@@ -223,7 +266,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = play(ctx, st, rend, ans, jobs[i])
+				if cfg.Path == PathDirect {
+					out[i], errs[i] = understand(ctx, st, rend, cfg.Bands, jobs[i])
+				} else {
+					out[i], errs[i] = play(ctx, st, rend, ans, jobs[i])
+				}
 			}
 		}()
 	}
@@ -304,6 +351,9 @@ func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (O
 	if len(turns) > 0 {
 		o.Transcript, o.Confidence = turns[0].Transcript, turns[0].Confidence
 		o.SpeechMS, o.STTMS = turns[0].SpeechMS, turns[0].STTMS
+		if turns[0].Understanding == ivr.UnderstandingConfirm && o.Confirmed == "" && o.Answered == "" {
+			o.Confirmed = unknownTopic
+		}
 	}
 	if o.Confirmed != "" && r.Record {
 		word := "no"
@@ -326,6 +376,123 @@ func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (O
 		}
 	}
 	return o, nil
+}
+
+// understand runs one utterance on the direct path and simulates the
+// bands: the confirmation is answered with a synthesized yes or no whose
+// transcript must read as that answer.
+func understand(ctx context.Context, st *Stack, rend *Renderer, b Bands, j job) (Outcome, error) {
+	o := Outcome{Synth: j.synth, Variant: j.variant, Item: j.item}
+	speech, err := rend.Speech(ctx, j.synth, j.item.Text)
+	if err != nil {
+		return o, err
+	}
+	rec := Telephone(speech, j.variant, Seed(j.synth, j.item.Text))
+	res, resp, took, err := st.Understand(ctx, rec)
+	if err != nil {
+		return o, err
+	}
+	o.Transcript, o.Confidence = res.Text, res.Confidence
+	o.SpeechMS, o.STTMS, o.RecordMS = rec.Duration().Milliseconds(), took.Milliseconds(), took.Milliseconds()
+	o.Reply = fmt.Sprintf("node=%s conf=%.2f alts=%d", resp.Node, resp.Confidence, len(res.Alternatives))
+	if res.Text == "" || resp.Fallback || resp.Node == "" {
+		return o, nil
+	}
+	o.BotNode, o.BotConf, o.Unsure = resp.Node, resp.Confidence, res.Confidence < b.MinSTT
+	if resp.Confidence >= b.Answer && !o.Unsure {
+		o.Answered = resp.Node
+		return o, nil
+	}
+	o.Confirmed = resp.Topic
+	word := "no"
+	if j.item.Kind == KindQuestion && resp.Node == j.item.Expect {
+		word = "yes"
+	}
+	yes, err := rend.Speech(ctx, j.synth, word)
+	if err != nil {
+		return o, err
+	}
+	r2, _, _, err := st.Understand(ctx, Telephone(yes, j.variant, Seed(j.synth, word+j.item.Text)))
+	if err != nil {
+		return o, err
+	}
+	if AnswerOf(r2.Text) == AnswerYes {
+		o.Final = resp.Node
+		o.YesOK = true
+	}
+	return o, nil
+}
+
+// SweepRow is the outcome of one answer threshold in [Report.Sweep].
+type SweepRow struct {
+	Answer           float64 `json:"answer"`
+	FirstRight       float64 `json:"first_right"`
+	WithinOne        float64 `json:"within_one_confirmation"`
+	Confirmations    float64 `json:"confirmations_asked"`
+	ConfidentlyWrong float64 `json:"confidently_wrong"`
+	OffTopicRejected float64 `json:"offtopic_rejected"`
+}
+
+// Sweep recomputes the direct path's figures for other answer thresholds
+// (the confirm floor stays the bot's threshold; unsure transcripts are
+// always confirmed). It needs a run whose Bands.Answer was above every
+// threshold swept, so that every matched utterance was confirmed and its
+// yes heard or not.
+func (r Report) Sweep(answers []float64) []SweepRow {
+	var rows []SweepRow
+	for _, a := range answers {
+		var q, off, first, within, confirms, wrong, rejected int
+		for _, o := range r.Outcomes {
+			matched := o.BotNode != ""
+			answered := matched && o.BotConf >= a && !o.Unsure
+			confirm := matched && !answered
+			switch o.Item.Kind {
+			case KindQuestion:
+				q++
+				right := o.BotNode == o.Item.Expect
+				switch {
+				case answered && right:
+					first++
+					within++
+				case answered:
+					wrong++
+				case confirm && right && o.YesOK:
+					within++
+				}
+			case KindOffTopic:
+				off++
+				if !answered {
+					rejected++
+				}
+			default:
+				continue
+			}
+			if confirm {
+				confirms++
+			}
+		}
+		ratio := func(n, d int) float64 {
+			if d == 0 {
+				return 0
+			}
+			return float64(n) / float64(d)
+		}
+		rows = append(rows, SweepRow{Answer: a, FirstRight: ratio(first, q), WithinOne: ratio(within, q),
+			Confirmations: ratio(confirms, q+off), ConfidentlyWrong: ratio(wrong, q), OffTopicRejected: ratio(rejected, off)})
+	}
+	return rows
+}
+
+// WriteSweep prints Sweep(answers) as a table.
+func (r Report) WriteSweep(w io.Writer, answers []float64) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-7s %6s %7s %7s %6s %6s\n", "answer", "first", "within1", "confirm", "wrong", "offrej")
+	for _, row := range r.Sweep(answers) {
+		fmt.Fprintf(&b, "%-7.2f %5.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%%\n", row.Answer, 100*row.FirstRight, 100*row.WithinOne,
+			100*row.Confirmations, 100*row.ConfidentlyWrong, 100*row.OffTopicRejected)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // summarize computes the figures per engine, per voice and overall.

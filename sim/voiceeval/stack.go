@@ -24,6 +24,7 @@ import (
 	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/ivr"
+	ivrbot "github.com/koelvoice/koel/ivr/bot"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
 	"github.com/koelvoice/koel/ivr/store"
@@ -39,6 +40,7 @@ import (
 type Stack struct {
 	store  store.Store
 	sphinx *stt.Sphinx
+	bot    *faq.Bot
 	app    *http.Server
 	recs   *http.Server
 	appURL string
@@ -63,6 +65,12 @@ type StackConfig struct {
 	// PoolSize is the number of decoders (0 = 2, the cores of the test
 	// machine).
 	PoolSize int
+	// BotThreshold is the FAQ bot's match threshold (0 =
+	// faq.DefaultThreshold).
+	BotThreshold float64
+	// MinConfidence is the transcript confidence under which the caller
+	// is asked again (0 = stt.DefaultMinConfidence).
+	MinConfidence float64
 	// Logger receives the stack's warnings (nil = discard).
 	Logger *slog.Logger
 }
@@ -99,7 +107,8 @@ func NewStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	}}); err != nil {
 		return nil, fmt.Errorf("voiceeval: demo business: %w", err)
 	}
-	bot := faq.New(s.store, faq.Options{Logger: log})
+	bot := faq.New(s.store, faq.Options{Logger: log, Threshold: cfg.BotThreshold})
+	s.bot = bot
 	engine, err := ivr.NewEngine(ivr.EngineConfig{Store: s.store, Bot: bot, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("voiceeval: engine: %w", err)
@@ -123,6 +132,7 @@ func NewStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	}
 	app, err := kookoo.NewApp(kookoo.AppConfig{
 		Store: s.store, Engine: engine, STT: s.sphinx, Vocabulary: bot, Fetcher: fetcher, Logger: log,
+		MinConfidence: cfg.MinConfidence,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("voiceeval: kookoo app: %w", err)
@@ -182,6 +192,34 @@ func (s *Stack) Close() error {
 		s.cleanup()
 	}
 	return errors.Join(errs...)
+}
+
+// Understand runs the recogniser and the FAQ bot on pcm directly, without
+// a call: the transcript with its N-best alternatives goes to the bot as a
+// voice request carrying them (what the voice turn passes once it forwards
+// alternatives). It measures the recogniser and the matcher without the
+// call state machine.
+func (s *Stack) Understand(ctx context.Context, pcm audio.PCM) (stt.Result, ivrbot.Response, time.Duration, error) {
+	phrases, version, err := s.bot.Phrases(ctx, demo.BusinessID)
+	if err != nil {
+		return stt.Result{}, ivrbot.Response{}, 0, err
+	}
+	v := stt.Vocabulary{Key: fmt.Sprintf("biz%d-v%d", demo.BusinessID, version), Phrases: phrases}
+	start := time.Now()
+	res, err := stt.Transcribe(ctx, s.sphinx, v, pcm.Samples)
+	took := time.Since(start)
+	if err != nil {
+		return stt.Result{}, ivrbot.Response{}, took, fmt.Errorf("voiceeval: transcribe: %w", err)
+	}
+	req := ivrbot.Request{BusinessID: demo.BusinessID, UserID: "voiceeval", Text: res.Text, Voice: true}
+	for _, a := range res.Alternatives {
+		req.Alternatives = append(req.Alternatives, ivrbot.Alternative{Text: a.Text, Weight: a.Posterior})
+	}
+	resp, err := s.bot.Reply(ctx, req)
+	if err != nil {
+		return res, ivrbot.Response{}, took, fmt.Errorf("voiceeval: bot: %w", err)
+	}
+	return res, resp, took, nil
 }
 
 // Call is one KooKoo call on the stack.

@@ -142,7 +142,16 @@ func (b *Bot) Reply(ctx context.Context, req bot.Request) (bot.Response, error) 
 	if err != nil {
 		return bot.Response{}, err
 	}
-	m := e.matcher.Match(req.Text)
+	var m Match
+	if req.Voice && len(req.Alternatives) > 1 {
+		alts := make([]Weighted, len(req.Alternatives))
+		for i, a := range req.Alternatives {
+			alts[i] = Weighted{Text: a.Text, Weight: a.Weight}
+		}
+		m = e.matcher.MatchAlternatives(alts)
+	} else {
+		m = e.matcher.Match(req.Text)
+	}
 	node := ""
 	if m.Node != nil {
 		node = m.Node.Name

@@ -306,12 +306,88 @@ func (m *Matcher) Nodes() int { return len(m.nodes) }
 // Match scores text against every node and returns the best. Text of no
 // words, or of words no node uses, gives a zero Match.
 func (m *Matcher) Match(text string) Match {
-	words := canonical(normalize(text))
-	if len(words) == 0 || len(m.nodes) == 0 {
+	if len(m.nodes) == 0 {
 		return Match{}
 	}
 	sc := m.pool.Get().(*scratch)
 	defer m.pool.Put(sc)
+	if !m.score(text, sc) {
+		return Match{}
+	}
+	return m.best(sc.best)
+}
+
+// Weighted is one of several texts that may be what the user said, with
+// its probability: a speech recogniser's N-best hypothesis.
+type Weighted struct {
+	Text   string
+	Weight float64
+}
+
+// MatchAlternatives scores every node against each alternative and
+// combines the scores weighted by the alternatives' weights (normalised to
+// sum to 1; an alternative that matches nothing contributes 0), so a node
+// several likely hypotheses agree on wins over a node only the best string
+// names, and a recognition that scatters over unrelated words scores low.
+// The combined score is the Match's Score, compared with the threshold.
+func (m *Matcher) MatchAlternatives(alts []Weighted) Match {
+	if len(m.nodes) == 0 || len(alts) == 0 {
+		return Match{}
+	}
+	sc := m.pool.Get().(*scratch)
+	defer m.pool.Put(sc)
+	total := make([]float64, len(m.nodes))
+	var sum float64
+	for _, a := range alts {
+		if !(a.Weight > 0) {
+			continue
+		}
+		sum += a.Weight
+		if !m.score(a.Text, sc) {
+			continue
+		}
+		for i, s := range sc.best {
+			total[i] += a.Weight * s
+		}
+	}
+	if sum == 0 {
+		return Match{}
+	}
+	for i := range total {
+		total[i] /= sum
+	}
+	return m.best(total)
+}
+
+// best picks the highest of the per-node scores.
+func (m *Matcher) best(scores []float64) Match {
+	best, bestScore := -1, 0.0
+	for i, s := range scores {
+		if s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	if best < 0 {
+		return Match{}
+	}
+	bestScore = min(max(bestScore, 0), 1)
+	ok := bestScore >= m.threshold
+	return Match{
+		Node:    &m.nodes[best],
+		Score:   bestScore,
+		OK:      ok,
+		Handoff: ok && m.handoff[best],
+	}
+}
+
+// score fills sc.best with every node's score for text (the cosine
+// similarity to its best phrase). It returns false when text has no word
+// any node uses.
+func (m *Matcher) score(text string, sc *scratch) bool {
+	words := canonical(normalize(text))
+	if len(words) == 0 {
+		return false
+	}
 	clear(sc.phrase)
 	sc.query = sc.query[:0]
 
@@ -336,7 +412,7 @@ func (m *Matcher) Match(text string) Match {
 		sc.add(id, scale)
 	}
 	if len(sc.query) == 0 {
-		return Match{}
+		return false
 	}
 	for _, q := range sc.query {
 		id, tf := q.id, q.tf
@@ -355,31 +431,16 @@ func (m *Matcher) Match(text string) Match {
 	}
 	norm = math.Sqrt(norm)
 
-	best, bestScore := -1, 0.0
-	bestPhrase := sc.best
-	clear(bestPhrase)
+	clear(sc.best)
 	for i, node := range m.phraseNode {
-		if sc.phrase[i] > bestPhrase[node] {
-			bestPhrase[node] = sc.phrase[i]
+		if sc.phrase[i] > sc.best[node] {
+			sc.best[node] = sc.phrase[i]
 		}
 	}
-	for i := range m.nodes {
-		s := bestPhrase[i] / norm
-		if s > bestScore {
-			best, bestScore = i, s
-		}
+	for i := range sc.best {
+		sc.best[i] /= norm
 	}
-	if best < 0 {
-		return Match{}
-	}
-	bestScore = min(max(bestScore, 0), 1)
-	ok := bestScore >= m.threshold
-	return Match{
-		Node:    &m.nodes[best],
-		Score:   bestScore,
-		OK:      ok,
-		Handoff: ok && m.handoff[best],
-	}
+	return true
 }
 
 // fuzzyTerm finds the known term one edit away from s (insertion, deletion

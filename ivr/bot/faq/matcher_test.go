@@ -193,3 +193,38 @@ func BenchmarkNewMatcher(b *testing.B) {
 		NewMatcher(nodes, MatcherOptions{})
 	}
 }
+
+func TestMatcherMatchAlternatives(t *testing.T) {
+	nodes := []ivr.FAQNode{
+		{Name: "hours", UserSays: []string{"what are your opening hours", "when are you open"}, BotSays: []string{"9 to 9"}, Active: true},
+		{Name: "password", UserSays: []string{"reset my password", "i forgot my password"}, BotSays: []string{"Tap forgot."}, Active: true},
+		{Name: "refund", UserSays: []string{"where is my refund"}, BotSays: []string{"Soon."}, Active: true},
+	}
+	m := NewMatcher(nodes, MatcherOptions{})
+	// One alternative of weight 1 is Match itself.
+	one := m.MatchAlternatives([]Weighted{{Text: "when are you open", Weight: 1}})
+	if want := m.Match("when are you open"); one.Node == nil || one.Node.Name != want.Node.Name || math.Abs(one.Score-want.Score) > 1e-12 {
+		t.Fatalf("single alternative %+v, Match %+v", one, want)
+	}
+	// Two likely hypotheses naming the password node outweigh a slightly
+	// better best string naming the refund node.
+	got := m.MatchAlternatives([]Weighted{
+		{Text: "where is my refund", Weight: 0.4},
+		{Text: "i forgot my password", Weight: 0.35},
+		{Text: "reset my password", Weight: 0.25},
+	})
+	if got.Node == nil || got.Node.Name != "password" || !got.OK {
+		t.Errorf("N-best vote: %+v", got)
+	}
+	// Hypotheses that match nothing pull the score down, under the
+	// threshold.
+	got = m.MatchAlternatives([]Weighted{{Text: "when are you open", Weight: 0.3}, {Text: "zebra crossing", Weight: 0.7}})
+	if got.OK {
+		t.Errorf("scattered hypotheses accepted: %+v", got)
+	}
+	for _, bad := range [][]Weighted{nil, {{Text: "when are you open", Weight: 0}}, {{Text: "when are you open", Weight: math.NaN()}}} {
+		if got := m.MatchAlternatives(bad); got.Node != nil {
+			t.Errorf("MatchAlternatives(%v) = %+v", bad, got)
+		}
+	}
+}
