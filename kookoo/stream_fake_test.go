@@ -114,6 +114,21 @@ func (sh *streamHarness) newCall(t *testing.T, identifier, sid string) Stream {
 	return st
 }
 
+// newCallB is newCall for benchmarks.
+func (sh *streamHarness) newCallB(b testing.TB, identifier, sid string) Stream {
+	b.Helper()
+	code, body := sh.get(identifier, "event=NewCall&sid="+sid+"&cid=09704665032&called_number=918065740671")
+	r, err := ParseResponse([]byte(body))
+	if err != nil || code != http.StatusOK {
+		b.Fatalf("NewCall: %d %s", code, body)
+	}
+	st, ok := last(r).(Stream)
+	if !ok {
+		b.Fatalf("NewCall answered %s, not a <stream>", body)
+	}
+	return st
+}
+
 // fakeKooKoo plays KooKoo's side of a stream from the documented frames
 // (kookoo-stream.md §2-§4), independently of the emulator: start with
 // x_headers, a calibration packet, the caller's audio as 10 ms media

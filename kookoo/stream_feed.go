@@ -11,17 +11,28 @@ import (
 // recogniserFeed streams one turn's audio into a recogniser on a goroutine
 // of its own, so that neither waiting for a free decoder (or for a new
 // vocabulary's model to be built) nor decoding ever holds up the session.
-// Audio written before the recogniser is ready waits in the feed; the
-// session stops writing when the end-pointer ends the turn, so the feed
-// holds at most one turn's audio.
+//
+// To have the transcript ready when the end-pointer fires, the session
+// asks the feed to speculate once the caller has paused: the recogniser is
+// closed on the audio so far and its result kept. If the caller goes on
+// (resume), the speculation is dropped and a new recogniser is fed the
+// whole turn again; if the turn ends with the pause, the kept result is the
+// transcript (what followed was silence). The feed keeps the turn's audio
+// for that; the session stops writing when the end-pointer ends the turn,
+// so it holds at most one turn (max_record_time).
 type recogniserFeed struct {
 	mu      sync.Mutex
-	pending [][]int16
+	audio   [][]int16
 	ended   bool
+	specs   int // speculations asked for
+	resumes int // resumptions asked for (resumes <= specs)
 	kick    chan struct{}
 	done    chan struct{}
 	res     stt.Result
 	err     error
+	// speculated reports (after done) whether the result came from a
+	// speculation, for the log.
+	speculated bool
 }
 
 // startFeed starts a recogniser for vocab and feeds it.
@@ -34,16 +45,29 @@ func startFeed(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary) *re
 // write queues 10 ms of audio (copied).
 func (f *recogniserFeed) write(samples []int16) {
 	f.mu.Lock()
-	f.pending = append(f.pending, append([]int16(nil), samples...))
+	f.audio = append(f.audio, append([]int16(nil), samples...))
 	f.mu.Unlock()
 	f.notify()
 }
 
-// end says the turn is over: the recogniser is closed after the queued
-// audio and result returns its transcript.
-func (f *recogniserFeed) end() {
+// speculate asks for a transcript of the audio so far.
+func (f *recogniserFeed) speculate() { f.change(func() { f.specs++ }) }
+
+// resume drops the speculation: the caller went on.
+func (f *recogniserFeed) resume() {
+	f.change(func() {
+		if f.resumes < f.specs {
+			f.resumes++
+		}
+	})
+}
+
+// end says the turn is over; result returns its transcript.
+func (f *recogniserFeed) end() { f.change(func() { f.ended = true }) }
+
+func (f *recogniserFeed) change(do func()) {
 	f.mu.Lock()
-	f.ended = true
+	do()
 	f.mu.Unlock()
 	f.notify()
 }
@@ -65,46 +89,95 @@ func (f *recogniserFeed) result(ctx context.Context) (stt.Result, error) {
 	}
 }
 
+// candidate is the result of a speculation.
+type candidate struct {
+	spec int
+	res  stt.Result
+	err  error
+}
+
 func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary) {
 	defer close(f.done)
-	s, err := t.Start(ctx, vocab)
-	if err != nil {
-		f.err = err
+	var (
+		s    stt.Stream
+		fed  int // frames written to s
+		cand *candidate
+		err  error // a Write error of s
+	)
+	defer func() {
+		if s != nil {
+			_, _ = s.Close(context.WithoutCancel(ctx))
+		}
 		f.mu.Lock()
-		f.pending = nil
+		f.audio = nil
 		f.mu.Unlock()
+	}()
+	open := func() bool {
+		s, err = t.Start(ctx, vocab)
+		if err != nil {
+			s = nil
+			f.err = err
+			return false
+		}
+		fed = 0
+		return true
+	}
+	feed := func(all [][]int16) {
+		for ; fed < len(all) && err == nil; fed++ {
+			err = s.Write(all[fed])
+		}
+	}
+	closeStream := func() (stt.Result, error) {
+		res, cerr := s.Close(context.WithoutCancel(ctx))
+		s = nil
+		switch {
+		case err != nil:
+			return stt.Result{}, err
+		case fed == 0 || errors.Is(cerr, stt.ErrEmptyAudio):
+			return stt.Result{}, stt.ErrEmptyAudio
+		}
+		return res, cerr
+	}
+	if !open() {
 		return
 	}
-	wrote := false
 	for {
 		f.mu.Lock()
-		batch, ended := f.pending, f.ended
-		f.pending = nil
+		all, ended, specs, resumes := f.audio, f.ended, f.specs, f.resumes
 		f.mu.Unlock()
-		for _, b := range batch {
-			if err == nil {
-				err = s.Write(b)
-				wrote = true
+		speculating := specs > resumes
+		switch {
+		case ended && speculating && cand != nil && cand.spec == specs:
+			// The turn ended in the pause the speculation began with.
+			f.res, f.err, f.speculated = cand.res, cand.err, true
+			return
+		case ended:
+			if s == nil && !open() {
+				return
 			}
-		}
-		if ended {
-			break
+			feed(all)
+			f.res, f.err = closeStream()
+			return
+		case speculating && (cand == nil || cand.spec != specs):
+			if s == nil && !open() {
+				return
+			}
+			feed(all)
+			res, cerr := closeStream()
+			cand = &candidate{spec: specs, res: res, err: cerr}
+			err = nil
+		case !speculating:
+			cand = nil
+			if s == nil && !open() {
+				return
+			}
+			feed(all)
 		}
 		select {
 		case <-f.kick:
 		case <-ctx.Done():
-			_, _ = s.Close(context.WithoutCancel(ctx))
 			f.err = ctx.Err()
 			return
 		}
-	}
-	res, cerr := s.Close(context.WithoutCancel(ctx))
-	switch {
-	case err != nil:
-		f.err = err
-	case !wrote || errors.Is(cerr, stt.ErrEmptyAudio):
-		f.err = stt.ErrEmptyAudio
-	default:
-		f.res, f.err = res, cerr
 	}
 }

@@ -100,6 +100,10 @@ type StreamServer struct {
 	m    *streamMetrics
 	now  func() time.Time
 
+	// onReplyLatency, when set (benchmarks), sees every end of turn ->
+	// first reply packet latency.
+	onReplyLatency func(time.Duration)
+
 	mu       sync.Mutex
 	sessions map[string]*streamSession
 	wg       sync.WaitGroup

@@ -29,8 +29,11 @@ const (
 	markGrace = 1500 * time.Millisecond
 	// inboundQueue bounds the messages read but not yet handled.
 	inboundQueue = 128
-	// sttStartTimeout bounds the wait for a free recogniser.
+	// sttStartTimeout bounds the wait for the vocabulary.
 	sttStartTimeout = 3 * time.Second
+	// speculateAfter is the pause after speech after which the transcript
+	// is computed ahead of the end-pointer (or half the silence period).
+	speculateAfter = 300 * time.Millisecond
 )
 
 // streamState is what the session is doing.
@@ -92,6 +95,11 @@ type streamSession struct {
 	ep        *audio.Endpointer
 	rec       *recogniserFeed
 	listen    ivr.Listen
+	// paused is how long the caller has been quiet after speech;
+	// speculating says the feed was asked for a transcript of the pause.
+	paused         time.Duration
+	speculating    bool
+	speculateAfter time.Duration
 	prefeed   [][]int16
 	endAt     time.Time
 	turnCount int
@@ -394,7 +402,9 @@ func (ss *streamSession) beginReply() {
 func (ss *streamSession) speakTexts(ctx context.Context, gen int, texts []string) {
 	for _, text := range texts {
 		for _, clause := range splitClauses(text) {
+			t0 := ss.s.now()
 			pcm, err := ss.s.cfg.TTS.Synthesize(ctx, clause, ss.s.cfg.Voice)
+			ss.log.LogAttrs(ctx, slog.LevelDebug, "stream clause synthesized", slog.Duration("took", ss.s.now().Sub(t0)), slog.Int("chars", len(clause)))
 			if err == nil && pcm.Rate != audio.SampleRate {
 				pcm, err = audio.Resample(pcm, audio.SampleRate)
 			}
@@ -466,7 +476,11 @@ func (ss *streamSession) progress(grace *time.Timer) {
 	}
 	if !ss.measured && sent >= ss.replyFirst && !ss.endAt.IsZero() {
 		ss.measured = true
-		ss.s.m.replyLatency.Observe(ss.s.now().Sub(ss.endAt).Seconds())
+		lat := ss.s.now().Sub(ss.endAt)
+		ss.s.m.replyLatency.Observe(lat.Seconds())
+		if ss.s.onReplyLatency != nil {
+			ss.s.onReplyLatency(lat)
+		}
 	}
 	if ss.replyLast >= 0 && sent >= ss.replyLast && ss.playedAt.IsZero() {
 		ss.playedAt = ss.s.now()
@@ -532,6 +546,8 @@ func (ss *streamSession) startListening(l ivr.Listen, prefeed [][]int16) {
 		ep, _ = audio.NewEndpointer(audio.EndpointConfig{SilencePeriod: 3 * time.Second, MaxRecordTime: 10 * time.Second})
 	}
 	ss.ep = ep
+	ss.paused, ss.speculating = 0, false
+	ss.speculateAfter = min(speculateAfter, silence/2)
 	if ss.rec != nil {
 		ss.rec.end()
 	}
@@ -560,6 +576,23 @@ func (ss *streamSession) listenFrame(samples []int16) (websocket.StatusCode, str
 	res, done := ss.ep.Write(samples)
 	if done {
 		ss.endTurn(res, false)
+		return 0, "", false
+	}
+	// Speculate on a pause so the transcript is ready when the end-pointer
+	// fires; drop the speculation if the caller goes on.
+	switch {
+	case ss.ep.Speaking() || !res.Spoke:
+		ss.paused = 0
+		if ss.speculating {
+			ss.speculating = false
+			ss.rec.resume()
+		}
+	case !ss.speculating:
+		ss.paused += StreamFrameDuration
+		if ss.paused >= ss.speculateAfter {
+			ss.speculating = true
+			ss.rec.speculate()
+		}
 	}
 	return 0, "", false
 }
@@ -629,7 +662,7 @@ func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 	ss.state = stateThinking
 	ctx, cancel := context.WithCancel(ss.ctx)
 	ss.workerCancel = cancel
-	in := turnInput{gen: ss.gen, rec: rec, spoke: res.Spoke, speech: res.SpeechEnd - res.SpeechStart, status: status, call: ss.call, final: final}
+	in := turnInput{endAt: ss.endAt, gen: ss.gen, rec: rec, spoke: res.Spoke, speech: res.SpeechEnd - res.SpeechStart, status: status, call: ss.call, final: final}
 	if final {
 		ss.work(context.WithoutCancel(ctx), in)
 		return
@@ -639,6 +672,7 @@ func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 
 // turnInput is what a worker needs.
 type turnInput struct {
+	endAt  time.Time
 	gen    int
 	rec    *recogniserFeed
 	spoke  bool
@@ -682,12 +716,15 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	if ev.FailReason == "" {
 		utter = &ivr.Utterance{RecordingURL: "", RecordStatus: in.status, Transcript: &res}
 	}
+	sttDone := ss.s.now()
 	rr := &turnRenderer{app: ss.s.app}
 	_, err := ss.s.app.voice.Handle(ctx, ivr.VoiceEvent{
 		SID: ss.sid, Connection: ss.conn, Settings: ss.settings, Caller: in.call.Caller, CalledNumber: in.call.CalledNumber,
 		Key:   fmt.Sprintf("%sturn:%d:%d", streamKeyPrefix, in.call.Turn, ss.s.now().UnixNano()),
 		Event: ev, Speech: utter,
 	}, rr)
+	ss.log.LogAttrs(ctx, slog.LevelDebug, "stream turn answered", slog.Duration("stt_final", sttDone.Sub(in.endAt)),
+		slog.Duration("voice_turn", ss.s.now().Sub(sttDone)))
 	out := turnResult{gen: in.gen, handled: true, err: err, actions: rr.actions, call: rr.call}
 	if in.final {
 		return
@@ -782,7 +819,7 @@ func splitClauses(text string) []string {
 		if i >= 0 {
 			end = i + 1
 		}
-		if len(out) == 0 && end > 60 {
+		if len(out) == 0 && end > 40 {
 			if c := strings.Index(rest[:end], ", "); c > 10 {
 				end = c + 1
 			}
