@@ -92,17 +92,17 @@ type streamSession struct {
 	framesIn   int64
 
 	// listening
-	ep        *audio.Endpointer
-	rec       *recogniserFeed
-	listen    ivr.Listen
+	ep     *audio.Endpointer
+	rec    *recogniserFeed
+	listen ivr.Listen
 	// paused is how long the caller has been quiet after speech;
 	// speculating says the feed was asked for a transcript of the pause.
 	paused         time.Duration
 	speculating    bool
 	speculateAfter time.Duration
-	prefeed   [][]int16
-	endAt     time.Time
-	turnCount int
+	prefeed        [][]int16
+	endAt          time.Time
+	turnCount      int
 
 	// speaking
 	nextPacket   int64 // number of the next packet to queue
