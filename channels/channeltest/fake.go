@@ -39,6 +39,8 @@ type Failure struct {
 	Status     int
 	RetryAfter string // Retry-After header value, "" for none
 	Body       string
+	// Header holds more response headers (Graph's usage headers).
+	Header map[string]string
 }
 
 // check validates one request; a non-zero status refuses it with body.
@@ -162,6 +164,9 @@ func (p *Platform) serve(w http.ResponseWriter, r *http.Request) {
 	if fail != nil {
 		if fail.RetryAfter != "" {
 			w.Header().Set("Retry-After", fail.RetryAfter)
+		}
+		for k, v := range fail.Header {
+			w.Header().Set(k, v)
 		}
 		writeJSON(w, fail.Status, fail.Body)
 		return

@@ -305,6 +305,9 @@ func TestSendErrorsClassified(t *testing.T) {
 	}{
 		{"429 with Retry-After", channeltest.Failure{Status: 429, RetryAfter: "7", Body: `{}`}, platform.ClassRateLimited, false, 7 * time.Second},
 		{"page rate limit code 613 on HTTP 400", channeltest.GraphRateLimited, platform.ClassRateLimited, false, 0},
+		{"rate limit with Graph's regain-access estimate", channeltest.Failure{Status: 400, Body: channeltest.GraphRateLimited.Body,
+			Header: map[string]string{"X-Business-Use-Case-Usage": `{"112233":[{"type":"messenger","call_count":100,"total_cputime":5,"total_time":5,"estimated_time_to_regain_access":2}]}`}},
+			platform.ClassRateLimited, false, 2 * time.Minute},
 		{"temporary code 2 on HTTP 503", channeltest.Failure{Status: 503, Body: `{"error":{"message":"Service temporarily unavailable","type":"OAuthException","code":2}}`}, platform.ClassServer, false, 0},
 		{"500 without a body", channeltest.Failure{Status: 500}, platform.ClassServer, false, 0},
 		{"user unavailable code 551", channeltest.Failure{Status: 400, Body: `{"error":{"message":"This person isn't available right now.","type":"OAuthException","code":551}}`}, platform.ClassClient, true, 0},
@@ -333,8 +336,8 @@ func TestSendErrorsClassified(t *testing.T) {
 	if !errors.As(err, &de) || de.Class != platform.ClassAuth || !de.Final || strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("wrong token: %v", err)
 	}
-	if v := channeltest.CounterValue(t, f.stack.Registry, "koel_channel_delivery_failures_total", map[string]string{"channel": "fb", "class": "rate_limited"}); v != 2 {
-		t.Fatalf("rate_limited failures = %v", v)
+	if v := channeltest.CounterValue(t, f.stack.Registry, "koel_channel_delivery_failures_total", map[string]string{"channel": "fb", "class": "rate_limited"}); v != 3 {
+		t.Fatalf("rate_limited failures = %v, want 3", v)
 	}
 	if err := f.sender.Send(context.Background(), f.conn, item); err != nil {
 		t.Fatalf("send after failures: %v", err)

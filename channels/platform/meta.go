@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/koelvoice/koel/ivr/api"
 )
@@ -104,22 +105,56 @@ type GraphError struct {
 
 // ClassifyGraph reads a Graph API error: rate-limit codes (4, 17, 32, 613,
 // 80006, 80007, 130429, 131048, 131056) retry as rate_limited whatever the
-// HTTP status; temporary codes (1, 2, 1200, 131000, 131016) retry as server
-// errors; token and permission codes (190, 10, 200-299) are final auth
-// errors; the rest keep the status's class.
-func ClassifyGraph(status int, body []byte) (string, string) {
+// HTTP status, after the longest estimated_time_to_regain_access (minutes)
+// of the X-Business-Use-Case-Usage / X-App-Usage / X-Page-Usage headers when
+// Graph gives one; temporary codes (1, 2, 1200, 131000, 131016) retry as
+// server errors; token and permission codes (190, 10, 200-299) are final
+// auth errors; the rest keep the status's class.
+func ClassifyGraph(_ int, header http.Header, body []byte) (string, string, time.Duration) {
 	var ge GraphError
 	if json.Unmarshal(body, &ge) != nil || ge.Error.Code == 0 {
-		return "", ""
+		return "", "", 0
 	}
 	code := strconv.Itoa(ge.Error.Code)
 	switch c := ge.Error.Code; {
 	case c == 4 || c == 17 || c == 32 || c == 613 || c == 80006 || c == 80007 || c == 130429 || c == 131048 || c == 131056:
-		return code, ClassRateLimited
+		return code, ClassRateLimited, graphRegainAccess(header)
 	case c == 1 || c == 2 || c == 1200 || c == 131000 || c == 131016:
-		return code, ClassServer
+		return code, ClassServer, 0
 	case c == 190 || c == 10 || (c >= 200 && c <= 299):
-		return code, ClassAuth
+		return code, ClassAuth, 0
 	}
-	return code, ""
+	return code, "", 0
+}
+
+// graphRegainAccess reads Graph's usage headers for the longest
+// estimated_time_to_regain_access, in minutes.
+func graphRegainAccess(h http.Header) time.Duration {
+	var longest time.Duration
+	consider := func(minutes float64) {
+		if d := time.Duration(minutes * float64(time.Minute)); d > longest {
+			longest = d
+		}
+	}
+	if v := h.Get("X-Business-Use-Case-Usage"); v != "" {
+		var buc map[string][]struct {
+			Minutes float64 `json:"estimated_time_to_regain_access"`
+		}
+		if json.Unmarshal([]byte(v), &buc) == nil {
+			for _, list := range buc {
+				for _, e := range list {
+					consider(e.Minutes)
+				}
+			}
+		}
+	}
+	for _, name := range []string{"X-App-Usage", "X-Page-Usage"} {
+		var u struct {
+			Minutes float64 `json:"estimated_time_to_regain_access"`
+		}
+		if v := h.Get(name); v != "" && json.Unmarshal([]byte(v), &u) == nil {
+			consider(u.Minutes)
+		}
+	}
+	return longest
 }

@@ -71,10 +71,12 @@ func (e *DeliveryError) Error() string {
 // Retryable reports whether another attempt may succeed.
 func (e *DeliveryError) Retryable() bool { return !e.Final }
 
-// Classify is a platform's reading of a non-2xx answer: its own error code
-// and whether that code means "rate limited" or "temporary" whatever the
-// HTTP status. A nil Classify uses the status alone.
-type Classify func(status int, body []byte) (code string, class string)
+// Classify is a platform's reading of a non-2xx answer: its own error code,
+// whether that code means "rate limited" or "temporary" whatever the HTTP
+// status (class, "" for the status's), and how long the platform asks to
+// wait when it says so other than with Retry-After (0 for no hint). A nil
+// Classify uses the status and Retry-After alone.
+type Classify func(status int, header http.Header, body []byte) (code, class string, wait time.Duration)
 
 // StatusClass classifies by HTTP status alone.
 func StatusClass(status int) string {
@@ -144,9 +146,10 @@ func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, 
 		return nil
 	}
 	derr := &DeliveryError{Channel: ch, Status: resp.StatusCode, Class: StatusClass(resp.StatusCode)}
+	var hint time.Duration
 	if classify != nil {
-		code, class := classify(resp.StatusCode, body)
-		derr.Code = code
+		code, class, wait := classify(resp.StatusCode, resp.Header, body)
+		derr.Code, hint = code, wait
 		if class != "" {
 			derr.Class = class
 		}
@@ -154,6 +157,9 @@ func (s *Sender) Post(ctx context.Context, ch ivr.Channel, item ivr.OutboxItem, 
 	derr.Final = derr.Class == ClassAuth || derr.Class == ClassClient
 	if derr.Class == ClassRateLimited || derr.Class == ClassServer {
 		derr.RetryAfter, _ = outbox.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+		if derr.RetryAfter == 0 && hint > 0 {
+			derr.RetryAfter = min(hint, outbox.MaxRetryAfter)
+		}
 	}
 	derr.Detail = fmt.Sprintf("%s %s", req.Method, req.URL.Path)
 	s.Metrics.Failed(ch, derr.Class)

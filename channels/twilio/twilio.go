@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -241,19 +242,19 @@ func authorize(conn ivr.Connection, req *http.Request) error {
 // classify reads Twilio's REST error body {"code":20429,"message":…}:
 // 20429 (too many concurrent requests) and 63017/63018 (rate limits) retry
 // as rate_limited; 20003 (authentication) is final.
-func classify(_ int, body []byte) (string, string) {
+func classify(_ int, _ http.Header, body []byte) (string, string, time.Duration) {
 	var e struct {
 		Code int `json:"code"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Code == 0 {
-		return "", ""
+		return "", "", 0
 	}
 	code := fmt.Sprint(e.Code)
 	switch e.Code {
 	case 20429, 63017, 63018:
-		return code, platform.ClassRateLimited
+		return code, platform.ClassRateLimited, 0
 	case 20003, 20005:
-		return code, platform.ClassAuth
+		return code, platform.ClassAuth, 0
 	}
-	return code, ""
+	return code, "", 0
 }
