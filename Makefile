@@ -104,6 +104,10 @@ eval-voice: build ## measure spoken-question understanding on the voice corpus (
 bench: deps-test pg-start ## run the benchmarks (figures go to README's performance section)
 	KOEL_TEST_DATABASE_URL='$(PG_URL)' $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-2s} -timeout 60m $(PKGS) | tee bench.out
 
+.PHONY: soak
+soak: deps-test ## 15 min of mixed voice and text load from koel load under -race (SOAK=15m); not part of make test
+	KOEL_SOAK=$${SOAK:-15m} $(GO) test -race -count=1 -run '^TestSoak$$' -v -timeout 60m ./cmd/koel
+
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## run every fuzz target for $(FUZZTIME)

@@ -119,7 +119,7 @@ func (k *kookoo) session(ctx context.Context, n int, rec *recorder) error {
 		return err
 	}
 	turn, detours := 0, 0
-	for turn < k.cfg.Turns && !r.hangup {
+	for turn < k.cfg.Turns && !r.hangup && !time.Now().After(k.cfg.stopAt) {
 		switch {
 		case r.record:
 		case (r.menu || r.dial) && detours < k.cfg.Turns:
@@ -140,6 +140,9 @@ func (k *kookoo) session(ctx context.Context, n int, rec *recorder) error {
 			// period passes before KooKoo posts the recording.
 			if err := sleep(ctx, promptTime(r)+k.cfg.ThinkTime+u.Speech+k.cfg.SilencePeriod); err != nil {
 				return err
+			}
+			if time.Now().After(k.cfg.stopAt) {
+				break // the run is over: the caller hangs up
 			}
 		}
 		path := fmt.Sprintf("/rec/%s-%d.wav", sid, turn)

@@ -82,7 +82,8 @@ type Config struct {
 	// (default 3).
 	Turns int
 	// Duration bounds the run (default 1 min): no session starts after it,
-	// and sessions under way are cut off at it plus one turn timeout.
+	// sessions under way start no new turn and end (a call hangs up), and
+	// any request still running two request timeouts later is cut off.
 	Duration time.Duration
 	// Pace makes the kookoo scenario wait as a real call would between
 	// events; off, events follow each other at once (a stress test).
@@ -117,6 +118,9 @@ type Config struct {
 	Client *http.Client
 	// Progress, when set, receives a line every few seconds.
 	Progress io.Writer
+
+	// stopAt is when sessions stop starting turns and end (Run sets it).
+	stopAt time.Time
 }
 
 func (c *Config) defaults() error {
@@ -345,6 +349,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			IdleConnTimeout:     30 * time.Second,
 		}}
 	}
+
+	rec := newRecorder()
+	startBy := time.Now().Add(cfg.Duration)
+	cfg.stopAt = startBy
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+2*cfg.Timeout)
+	defer cancel()
 	var sc scenario
 	var err error
 	switch cfg.Scenario {
@@ -360,11 +370,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer sc.close()
 
-	rec := newRecorder()
-	// Sessions under way get one request timeout past the run's end.
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration+cfg.Timeout)
-	defer cancel()
-	startBy := time.Now().Add(cfg.Duration)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -103,6 +103,9 @@ func (t *text) session(ctx context.Context, n int, rec *recorder) error {
 		}()
 	}
 	for turn := range t.cfg.Turns {
+		if time.Now().After(t.cfg.stopAt) {
+			break // the run is over
+		}
 		msg := t.cfg.Texts[(n*t.cfg.Turns+turn)%len(t.cfg.Texts)]
 		// A reply's later messages may still be arriving: they belong to
 		// the previous turn.
