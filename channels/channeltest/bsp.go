@@ -35,6 +35,9 @@ func NewInfobip(t testing.TB, apiKey string) *Platform {
 		if r.Header.Get("Authorization") != "App "+apiKey {
 			return infobipError(401, "UNAUTHORIZED", "Invalid login details")
 		}
+		if r.Method == http.MethodPost && r.URL.Path == "/whatsapp/1/message/interactive/buttons" {
+			return checkInfobipButtons(body)
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/whatsapp/1/message/text" {
 			return infobipError(404, "NOT_FOUND", "Requested URL not found: "+r.URL.Path)
 		}
@@ -53,6 +56,44 @@ func NewInfobip(t testing.TB, apiKey string) *Platform {
 		return 200, fmt.Sprintf(`{"to":%q,"messageCount":1,"messageId":"ib-%d","status":{"groupId":1,"groupName":"PENDING","id":7,"name":"PENDING_ENROUTE","description":"Message sent to next instance"}}`, s.To, n)
 	}
 	return newPlatform(t, check, accept)
+}
+
+// InfobipButtons is the interactive reply-buttons body the Infobip fake
+// accepts.
+type InfobipButtons struct {
+	From         string `json:"from"`
+	To           string `json:"to"`
+	MessageID    string `json:"messageId,omitempty"`
+	CallbackData string `json:"callbackData,omitempty"`
+	Content      struct {
+		Body struct {
+			Text string `json:"text"`
+		} `json:"body"`
+		Action struct {
+			Buttons []struct {
+				Type  string `json:"type"`
+				ID    string `json:"id"`
+				Title string `json:"title"`
+			} `json:"buttons"`
+		} `json:"action"`
+	} `json:"content"`
+}
+
+func checkInfobipButtons(body []byte) (int, string) {
+	var s InfobipButtons
+	if err := strictJSON(body, &s); err != nil {
+		return infobipError(400, "BAD_REQUEST", err.Error())
+	}
+	b := s.Content.Action.Buttons
+	if s.From == "" || s.To == "" || s.Content.Body.Text == "" || runeLen(s.Content.Body.Text) > 1024 || len(b) == 0 || len(b) > 3 {
+		return infobipError(400, "BAD_REQUEST", "from, to, body text (at most 1024) and 1 to 3 buttons are required")
+	}
+	for _, x := range b {
+		if x.Type != "REPLY" || x.ID == "" || len(x.ID) > 256 || x.Title == "" || runeLen(x.Title) > 20 {
+			return infobipError(400, "BAD_REQUEST", "invalid button")
+		}
+	}
+	return 0, ""
 }
 
 // NewGupshup starts a fake Gupshup API accepting POST /wa/api/v1/msg,
@@ -78,12 +119,26 @@ func NewGupshup(t testing.TB, apiKey string) *Platform {
 		if form.Get("channel") != "whatsapp" || form.Get("source") == "" || form.Get("destination") == "" || form.Get("message") == "" {
 			return 400, `{"status":"error","message":"channel, source, destination and message are required"}`
 		}
-		var m struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
-		if err := strictJSON([]byte(form.Get("message")), &m); err != nil || m.Type != "text" || m.Text == "" || runeLen(m.Text) > 4096 {
+		var m GupshupMessage
+		if err := strictJSON([]byte(form.Get("message")), &m); err != nil {
 			return 400, `{"status":"error","message":"Invalid message"}`
+		}
+		switch m.Type {
+		case "text":
+			if m.Text == "" || runeLen(m.Text) > 4096 || m.Content != nil || m.Options != nil {
+				return 400, `{"status":"error","message":"Invalid text message"}`
+			}
+		case "quick_reply":
+			if m.Content == nil || m.Content.Type != "text" || m.Content.Text == "" || runeLen(m.Content.Text) > 1024 || m.MsgID == "" || len(m.Options) == 0 || len(m.Options) > 3 {
+				return 400, `{"status":"error","message":"Invalid quick_reply message"}`
+			}
+			for _, o := range m.Options {
+				if o.Type != "text" || o.Title == "" || runeLen(o.Title) > 20 {
+					return 400, `{"status":"error","message":"Invalid quick_reply option"}`
+				}
+			}
+		default:
+			return 400, `{"status":"error","message":"Invalid message type"}`
 		}
 		return 0, ""
 	}
@@ -91,6 +146,22 @@ func NewGupshup(t testing.TB, apiKey string) *Platform {
 		return 202, fmt.Sprintf(`{"status":"submitted","messageId":"gs-%d"}`, n)
 	}
 	return newPlatform(t, check, accept)
+}
+
+// GupshupMessage is the message parameter the Gupshup fake accepts: text
+// or quick_reply.
+type GupshupMessage struct {
+	Type    string `json:"type"`
+	Text    string `json:"text,omitempty"`
+	MsgID   string `json:"msgid,omitempty"`
+	Content *struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content,omitempty"`
+	Options []struct {
+		Type  string `json:"type"`
+		Title string `json:"title"`
+	} `json:"options,omitempty"`
 }
 
 // KarixSend is the (assumed) Karix send body.

@@ -38,8 +38,10 @@
 // Replies go through the outbox to POST {api}/wa/api/v1/msg,
 // form-encoded, header "apikey: <api_key>": channel=whatsapp,
 // source=<source> (the business number), src.name=<app_name>,
-// destination=<user>, message={"type":"text","text":…}. Quick replies are
-// listed in the text.
+// destination=<user>, message={"type":"text","text":…}; a reply with 1–3
+// quick replies is a quick_reply message ({"type":"quick_reply","msgid",
+// "content":{"type":"text","text"},"options":[{"type":"text","title"}]});
+// more are listed in the text.
 package gupshup
 
 import (
@@ -389,6 +391,26 @@ func fieldOf(s string, fields ...string) string {
 	return ""
 }
 
+// QuickReplyMessage is Gupshup's quick_reply session message.
+type QuickReplyMessage struct {
+	Type    string             `json:"type"`
+	MsgID   string             `json:"msgid"`
+	Content QuickReplyContent  `json:"content"`
+	Options []QuickReplyOption `json:"options"`
+}
+
+// QuickReplyContent is the text of a quick_reply message.
+type QuickReplyContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// QuickReplyOption is one choice of a quick_reply message.
+type QuickReplyOption struct {
+	Type  string `json:"type"`
+	Title string `json:"title"`
+}
+
 // Render renders a message as a session-message form from the
 // connection's source number.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
@@ -396,7 +418,18 @@ func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, er
 	if source == "" {
 		return platform.Request{}, errors.New("connection has no source")
 	}
-	msg, err := json.Marshal(map[string]string{"type": "text", "text": smf.WhatsAppText.Fit(m).Text})
+	var msg []byte
+	var err error
+	if n := len(m.QuickReplies); n > 0 && n <= smf.WhatsAppInteractive.MaxQuickReplies && len([]rune(m.Text)) <= smf.WhatsAppInteractive.MaxText {
+		fit := smf.WhatsAppInteractive.Fit(m)
+		qr := QuickReplyMessage{Type: "quick_reply", MsgID: "qr", Content: QuickReplyContent{Type: "text", Text: fit.Text}}
+		for _, q := range fit.QuickReplies {
+			qr.Options = append(qr.Options, QuickReplyOption{Type: "text", Title: q.Title})
+		}
+		msg, err = json.Marshal(qr)
+	} else {
+		msg, err = json.Marshal(map[string]string{"type": "text", "text": smf.WhatsAppText.Fit(m).Text})
+	}
 	if err != nil {
 		return platform.Request{}, fmt.Errorf("gupshup: encode message: %w", err)
 	}

@@ -1,6 +1,7 @@
 package gupshup_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/koelvoice/koel/channels/channeltest"
 	"github.com/koelvoice/koel/channels/gupshup"
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/outbox"
 )
 
 const (
@@ -189,4 +191,25 @@ func FuzzReceive(f *testing.F) {
 			t.Fatalf("unexpected failure for %q: %s", body, w.Body)
 		}
 	})
+}
+
+func TestQuickRepliesSentAsQuickReplyMessage(t *testing.T) {
+	f := newFixture(t)
+	conn, err := f.stack.Store.GetConnection(context.Background(), gupshup.Channel, "gs1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := outbox.NewReplyItem(outbox.Reply{Connection: conn, BusinessID: 1, Recipient: "919811111111",
+		Message: &ivr.Message{ID: 9, Text: "Anything else?", QuickReplies: []string{"Store hours", "Returns"}}, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gupshup.NewSender(f.stack.HTTPSender()).Send(context.Background(), conn, *it); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	got := f.fake.Accepted()
+	want := `{"type":"quick_reply","msgid":"qr","content":{"type":"text","text":"Anything else?"},"options":[{"type":"text","title":"Store hours"},{"type":"text","title":"Returns"}]}`
+	if len(got) != 1 || got[0].Form.Get("message") != want {
+		t.Fatalf("sent %v\nwant message %s", got, want)
+	}
 }

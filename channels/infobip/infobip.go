@@ -15,8 +15,10 @@
 // Replies go through the outbox to POST {base_url}/whatsapp/1/message/text
 // with "Authorization: App <api_key>", {"from": sender, "to": user,
 // "content": {"text": …}}; base_url is the account's own
-// (https://xxxxx.api.infobip.com). Quick replies are listed
-// in the text. 429 (E429) is retried after Retry-After.
+// (https://xxxxx.api.infobip.com). A reply with 1–3 quick replies goes to
+// POST {base_url}/whatsapp/1/message/interactive/buttons instead, as REPLY
+// buttons (ids are the choices' text, so a tap reads like typing it); more
+// are listed in the text. 429 (E429) is retried after Retry-After.
 package infobip
 
 import (
@@ -36,8 +38,12 @@ import (
 // Channel is the Infobip channel; its callback path is infobip/{identifier}.
 const Channel ivr.Channel = "infobip"
 
-// SendPath is the WhatsApp text send path under the account's base URL.
-const SendPath = "/whatsapp/1/message/text"
+// Send paths under the account's base URL: text, and interactive reply
+// buttons.
+const (
+	SendPath        = "/whatsapp/1/message/text"
+	SendButtonsPath = "/whatsapp/1/message/interactive/buttons"
+)
 
 // Adapter serves infobip/{identifier}.
 type Adapter struct {
@@ -164,12 +170,46 @@ type SendContent struct {
 	Text string `json:"text"`
 }
 
-// Render renders a message as a WhatsApp text send from the connection's
-// sender number.
+// ButtonsRequest is the interactive reply-buttons send body.
+type ButtonsRequest struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Content struct {
+		Body struct {
+			Text string `json:"text"`
+		} `json:"body"`
+		Action struct {
+			Buttons []Button `json:"buttons"`
+		} `json:"action"`
+	} `json:"content"`
+}
+
+// Button is one REPLY button.
+type Button struct {
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// Render renders a message as a WhatsApp send from the connection's sender
+// number: reply buttons for 1–3 quick replies, text otherwise.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
 	from := conn.Settings.Infobip.Sender
 	if from == "" {
 		return platform.Request{}, errors.New("connection has no sender")
+	}
+	if n := len(m.QuickReplies); n > 0 && n <= smf.WhatsAppInteractive.MaxQuickReplies && len([]rune(m.Text)) <= smf.WhatsAppInteractive.MaxText {
+		fit := smf.WhatsAppInteractive.Fit(m)
+		req := ButtonsRequest{From: from, To: to}
+		req.Content.Body.Text = fit.Text
+		for _, q := range fit.QuickReplies {
+			req.Content.Action.Buttons = append(req.Content.Action.Buttons, Button{Type: "REPLY", ID: q.Payload, Title: q.Title})
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return platform.Request{}, fmt.Errorf("infobip: encode buttons request: %w", err)
+		}
+		return platform.Request{Path: SendButtonsPath, Body: body, ContentType: "application/json"}, nil
 	}
 	body, err := json.Marshal(SendRequest{From: from, To: to, Content: SendContent{Text: smf.WhatsAppText.Fit(m).Text}})
 	if err != nil {

@@ -1,6 +1,7 @@
 package infobip_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/koelvoice/koel/channels/channeltest"
 	"github.com/koelvoice/koel/channels/infobip"
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/outbox"
 )
 
 const (
@@ -155,4 +157,37 @@ func FuzzReceive(f *testing.F) {
 			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body)
 		}
 	})
+}
+
+func TestQuickRepliesSentAsReplyButtons(t *testing.T) {
+	f := newFixture(t)
+	conn, err := f.stack.Store.GetConnection(context.Background(), infobip.Channel, "ib1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := infobip.NewSender(f.stack.HTTPSender())
+	for _, tt := range []struct {
+		qr   []string
+		path string
+		want string
+	}{
+		{[]string{"Track my order please", "Returns"}, infobip.SendButtonsPath,
+			`{"from":"447860099299","to":"385919998888","content":{"body":{"text":"What would you like to do?"},"action":{"buttons":[{"type":"REPLY","id":"Track my order please","title":"Track my order plea…"},{"type":"REPLY","id":"Returns","title":"Returns"}]}}}`},
+		{[]string{"a", "b", "c", "d"}, infobip.SendPath,
+			`{"from":"447860099299","to":"385919998888","content":{"text":"What would you like to do?\n\n1. a\n2. b\n3. c\n4. d"}}`},
+	} {
+		it, err := outbox.NewReplyItem(outbox.Reply{Connection: conn, BusinessID: 1, Recipient: "385919998888",
+			Message: &ivr.Message{ID: int64(len(tt.qr)), Text: "What would you like to do?", QuickReplies: tt.qr}, Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.fake.Accepted())
+		if err := snd.Send(context.Background(), conn, *it); err != nil {
+			t.Fatalf("send: %v (refused %d)", err, len(f.fake.Refused()))
+		}
+		got := f.fake.Accepted()[before]
+		if got.Path != tt.path || string(got.Body) != tt.want {
+			t.Fatalf("sent %s %s\nwant %s %s", got.Path, got.Body, tt.path, tt.want)
+		}
+	}
 }
