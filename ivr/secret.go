@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
 )
 
 // Secret is a credential: an API key, a token, an app secret. It is
@@ -183,7 +186,15 @@ type settingsView ConnectionSettings
 func (p PublicSettings) Settings() ConnectionSettings { return ConnectionSettings(p.settingsView) }
 
 func (s ConnectionSettings) public() PublicSettings {
-	p := PublicSettings{settingsView: settingsView(s.WithoutSecrets())}
+	v := s.WithoutSecrets()
+	// URLs may carry credentials in their query (?api_key=) or user info.
+	for _, u := range []*string{&v.WebhookURL, &v.Webchat.EventWebhookURL, &v.Messenger.GraphURL, &v.MetaWhatsApp.GraphURL,
+		&v.Twilio.PublicURL, &v.Twilio.APIURL, &v.Infobip.BaseURL, &v.Gupshup.BaseURL, &v.Karix.BaseURL, &v.Jio.BaseURL} {
+		if *u != "" {
+			*u = RedactURL(*u)
+		}
+	}
+	p := PublicSettings{settingsView: settingsView(v)}
 	for _, f := range s.secretFields() {
 		if *f.p != "" {
 			p.SecretsSet = append(p.SecretsSet, f.name)
@@ -243,4 +254,36 @@ func DecodeSettings(b []byte) (ConnectionSettings, error) {
 		s.Extra = nil
 	}
 	return s, nil
+}
+
+// RedactURL returns raw with what may be a credential masked — the user
+// info's password, every query value, the fragment — for logs and API
+// views: "https://h/p?api_key=***".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redactedMark)
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = url.QueryEscape(k) + "=" + redactedMark
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = redactedMark, ""
+	}
+	return u.String()
 }

@@ -171,3 +171,23 @@ func TestSecretsDecodeFromYAML(t *testing.T) {
 		t.Fatalf("decoded %+v", s.Public())
 	}
 }
+
+// TestRedactURL: query values, the password and the fragment are masked;
+// the rest stays readable.
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://hooks.example.com/in?api_key=s3cret&b=2": "https://hooks.example.com/in?api_key=***&b=***",
+		"postgres://koel:s3cret@db:5432/koel":             "postgres://koel:%2A%2A%2A@db:5432/koel",
+		"https://h.example/p#s3cret":                      "https://h.example/p#***",
+		"https://h.example/plain":                         "https://h.example/plain",
+		"::not a url":                                     "(unparseable URL)",
+	} {
+		if got := ivr.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	s := ivr.ConnectionSettings{WebhookURL: "https://x.example/h?token=s3cret"}
+	if pub, _ := s.MarshalPublicJSON(); strings.Contains(string(pub), "s3cret") {
+		t.Errorf("public JSON shows a URL's query value: %s", pub)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,110 @@ func TestProvisionedCredentialsNeverLogged(t *testing.T) {
 		if strings.Contains(out, v) {
 			t.Errorf("the log carries %s", name)
 		}
+	}
+}
+
+// TestConnectionsAdminAPI: the admin API lists and reads connections
+// without their credentials (not even masked), and switching a connection
+// off makes its channel answer 404 at once; on again, it answers.
+func TestConnectionsAdminAPI(t *testing.T) {
+	const adminToken = "admin-token-for-tests"
+	cfg := testConfig(t, t.TempDir(), "", "http://127.0.0.1:9/hook?api_key=HOOKKEY55")
+	cfg.AdminToken = adminToken
+	srv := startServer(t, cfg)
+	ctx := context.Background()
+	wh, err := srv.store.GetConnection(ctx, ivr.ChannelWebhook, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh.Settings.AccessToken = "WEBHOOKACCESS55"
+	wh.Settings.Messenger.AppSecret = "FBSECRET55"
+	if err := srv.store.UpdateConnection(ctx, wh); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body, token string) (int, string) {
+		req, err := http.NewRequest(method, srv.URL()+"/admin/v1"+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	code, list := call("GET", "/connections?business_id=1", "", adminToken)
+	if code != http.StatusOK || !strings.Contains(list, `"identifier":"demo"`) {
+		t.Fatalf("list: %d %s", code, list)
+	}
+	code, one := call("GET", "/connections/"+strconv.FormatInt(wh.ID, 10), "", adminToken)
+	if code != http.StatusOK {
+		t.Fatalf("get: %d %s", code, one)
+	}
+	for _, body := range []string{list, one} {
+		if !strings.Contains(body, `"webhook_url":"http://127.0.0.1:9/hook?api_key=***"`) {
+			t.Errorf("the webhook URL's query is not masked: %s", body)
+		}
+		for _, secret := range []string{testSecret, "WEBHOOKACCESS55", "FBSECRET55", "HOOKKEY55", `"***"`} {
+			if strings.Contains(body, secret) {
+				t.Errorf("the API returns %q: %s", secret, body)
+			}
+		}
+	}
+	var view struct {
+		Settings struct {
+			SecretsSet []string `json:"secrets_set"`
+			WebhookURL string   `json:"webhook_url"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(one), &view); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(view.Settings.SecretsSet, ",") != "secret_key,access_token,messenger.app_secret" {
+		t.Errorf("secrets_set = %v", view.Settings.SecretsSet)
+	}
+
+	for _, c := range []struct {
+		method, path, body, token string
+		want                      int
+	}{
+		{"GET", "/connections?business_id=1", "", "", http.StatusUnauthorized},
+		{"GET", "/connections?business_id=1", "", "wrong", http.StatusUnauthorized},
+		{"GET", "/connections?business_id=x", "", adminToken, http.StatusBadRequest},
+		{"GET", "/connections/999999", "", adminToken, http.StatusNotFound},
+		{"PATCH", "/connections/" + strconv.FormatInt(wh.ID, 10), `{}`, adminToken, http.StatusBadRequest},
+		{"PATCH", "/connections/" + strconv.FormatInt(wh.ID, 10), `{"active":"no"}`, adminToken, http.StatusBadRequest},
+	} {
+		if code, body := call(c.method, c.path, c.body, c.token); code != c.want {
+			t.Errorf("%s %s %s: %d %s, want %d", c.method, c.path, c.body, code, body, c.want)
+		}
+	}
+
+	path := "/connections/" + strconv.FormatInt(wh.ID, 10)
+	if code, body := call("PATCH", path, `{"active":false}`, adminToken); code != http.StatusOK || !strings.Contains(body, `"active":false`) {
+		t.Fatalf("switch off: %d %s", code, body)
+	}
+	if status, body := postJSON(t, srv.URL()+webhook.PathLogMessage, webhookHeaders, logMessage("omar", "hello")); status != http.StatusNotFound {
+		t.Fatalf("switched-off connection: %d %s", status, body)
+	}
+	if _, err := srv.store.GetUser(ctx, 1, ivr.ChannelWebhook, "omar"); !errors.Is(err, ivr.ErrNotFound) {
+		t.Fatalf("the switched-off connection stored a user: %v", err)
+	}
+	if code, body := call("PATCH", path, `{"active":true}`, adminToken); code != http.StatusOK {
+		t.Fatalf("switch on: %d %s", code, body)
+	}
+	if status, body := postJSON(t, srv.URL()+webhook.PathLogMessage, webhookHeaders, logMessage("omar", "hello")); status != http.StatusOK {
+		t.Fatalf("switched-on connection: %d %s", status, body)
+	}
+	if after, _ := srv.store.GetConnection(ctx, ivr.ChannelWebhook, "demo"); after.Settings.Messenger.AppSecret.Reveal() != "FBSECRET55" {
+		t.Fatal("switching lost the credentials")
 	}
 }

@@ -183,6 +183,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	admin := s.router.PathPrefix("/admin/v1").Subrouter()
 	admin.Use(outbox.RequireAdminToken(cfg.AdminToken))
 	(&outbox.Admin{Store: st, Notifier: s.outbox, Logger: logger.With("component", "admin")}).Routes(admin)
+	(&api.Connections{Store: st, Logger: logger.With("component", "admin")}).Routes(admin)
 
 	s.voice, err = newVoiceStack(ctx, s)
 	if err != nil {
