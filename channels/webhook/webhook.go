@@ -8,7 +8,16 @@
 // Requests carry "Authorization: Bearer <token>" — the business's API token —
 // and "client-id: <client id>" — the business's client id. Both are checked
 // in constant time; any mismatch, and an unknown business_id, answer 401
-// {"error_message": "invalid authorization details"}.
+// {"error_message": "invalid authorization details"}. A business without an
+// active webhook connection (switched off) answers 404 and stores nothing.
+//
+// # Errors
+//
+// Every refusal goes through koel's one error edge (ivr.HTTPStatus via
+// api.Fail) in the seed's shape {"error_message": "..."}, and is decided
+// before anything is written: 400 for a missing or malformed field, a NUL
+// byte or invalid UTF-8 in auth_id or message_body; 413 for an oversized
+// body or message; 415 for a Content-Type other than application/json.
 //
 // # Users
 //
