@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,19 +169,15 @@ func fakeMicWAV(t *testing.T, question string) string {
 	return path
 }
 
-// TestBrowserAsksTheDemoBot opens /sim/ in headless Chromium with a fake
-// microphone asking a demo question, clicks Call, and waits until the page
-// shows the bot's answer. The screenshot is a test artifact.
-func TestBrowserAsksTheDemoBot(t *testing.T) {
+// chromiumPage starts headless Chromium (fake microphone playing mic, if
+// set) and attaches to a blank page; the session id and a stop function
+// come back. The test skips without chromium.
+func chromiumPage(t *testing.T, ctx context.Context, mic string) (*cdp, string, *lockedBuffer, func()) {
+	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium is not installed (make test installs it); skipping the browser test")
 	}
-	ds := startDemo(t, true)
-	mic := fakeMicWAV(t, "what are your opening hours")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	toChrome, chromeIn, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -186,14 +186,15 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(),
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--use-file-for-fake-audio-capture="+mic,
-		"--autoplay-policy=no-user-gesture-required",
-		"--remote-debugging-pipe", "about:blank")
+		"--user-data-dir=" + t.TempDir(),
+		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"}
+	if mic != "" {
+		args = append(args, "--use-file-for-fake-audio-capture="+mic)
+	}
+	args = append(args, "--autoplay-policy=no-user-gesture-required", "--remote-debugging-pipe", "about:blank")
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // fd 3: commands in, fd 4: replies out
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
@@ -203,27 +204,53 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 	toChrome.Close()
 	fromChrome.Close()
 	c := newCDP(chromeIn, chromeOut)
-	defer func() {
+	stop := func() {
 		_ = c.call(context.Background(), "", "Browser.close", map[string]any{}, nil)
 		chromeIn.Close()
 		_ = cmd.Wait()
 		chromeOut.Close()
 		<-c.done
-	}()
-
+	}
 	var target struct {
 		TargetID string `json:"targetId"`
 	}
 	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		stop()
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	var attached struct {
 		SessionID string `json:"sessionId"`
 	}
 	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached); err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	s := attached.SessionID
+	return c, attached.SessionID, stderr, stop
+}
+
+// pageReady resolves once the page's script has run (the keypad exists).
+const pageReady = `new Promise((resolve, reject) => {
+	  const ready = () => document.querySelectorAll('#keypad button').length === 12;
+	  if (ready()) return resolve(true);
+	  const o = new MutationObserver(() => { if (ready()) { o.disconnect(); resolve(true); } });
+	  o.observe(document, {childList: true, subtree: true});
+	  setTimeout(() => reject(new Error('page not ready: ' + location.href + ' ' + document.readyState)), 20000);
+	})`
+
+// TestBrowserAsksTheDemoBot opens /sim/ in headless Chromium with a fake
+// microphone asking a demo question, clicks Call, and waits until the page
+// shows the bot's answer. The screenshot is a test artifact.
+func TestBrowserAsksTheDemoBot(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Skip("chromium is not installed (make test installs it); skipping the browser test")
+	}
+	ds := startDemo(t, true)
+	mic := fakeMicWAV(t, "what are your opening hours")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, s, stderr, stop := chromiumPage(t, ctx, mic)
+	defer stop()
 	if err := c.call(ctx, s, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1100, "height": 1300, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -234,14 +261,7 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 		t.Fatalf("navigate: %v %s", err, nav.ErrorText)
 	}
 	steps := []string{
-		// The page's script has run once the keypad exists.
-		`new Promise((resolve, reject) => {
-		  const ready = () => document.querySelectorAll('#keypad button').length === 12;
-		  if (ready()) return resolve(true);
-		  const o = new MutationObserver(() => { if (ready()) { o.disconnect(); resolve(true); } });
-		  o.observe(document, {childList: true, subtree: true});
-		  setTimeout(() => reject(new Error('page not ready: ' + location.href + ' ' + document.readyState)), 20000);
-		})`,
+		pageReady,
 		`document.getElementById('connection').value = 'demo'; document.getElementById('call').click(); true`,
 	}
 	for _, js := range steps {
@@ -286,5 +306,84 @@ func TestBrowserAsksTheDemoBot(t *testing.T) {
 	t.Logf("page transcript:\n%s", text)
 	if _, err := c.eval(ctx, s, `document.getElementById('hangup').click(); true`); err != nil {
 		t.Errorf("hang up: %v", err)
+	}
+}
+
+// TestBrowserLinkOutcomeAndWarnings opens a signed softphone link on a
+// server outside development mode, picks the busy dial outcome in the
+// page's settings and calls an app whose <dial> has an unusable attribute:
+// the page shows the warning (tag, attribute, value, default), the app
+// gets status=busy, and the call ends as the app ends it.
+func TestBrowserLinkOutcomeAndWarnings(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Skip("chromium is not installed (make test installs it); skipping the browser test")
+	}
+	needEspeak(t)
+	log := newAppLog()
+	app := http.NewServeMux()
+	app.HandleFunc("/kookoo/shop", func(w http.ResponseWriter, r *http.Request) {
+		q := log.add(r)
+		switch q["event"] {
+		case "NewCall":
+			xmlResponse(w, `<response><playtext>Connecting you.</playtext><dial record="maybe" timeout="30">09876543210</dial></response>`)
+		case "Dial":
+			xmlResponse(w, `<response><playtext>The line is `+q["status"]+`.</playtext><hangup/></response>`)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+	ts := startSim(t, func(c *Config) { c.Open, c.Token, c.App = false, "page-token", app })
+	link, _, _ := ts.sim.SignLink("shop", time.Minute, time.Now())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, s, stderr, stop := chromiumPage(t, ctx, "")
+	defer stop()
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	page := ts.srv.URL + "/sim/?" + url.Values{"connection": {"shop"}, "t": {link}}.Encode()
+	if err := c.call(ctx, s, "Page.navigate", map[string]any{"url": page}, &nav); err != nil || nav.ErrorText != "" {
+		t.Fatalf("navigate: %v %s", err, nav.ErrorText)
+	}
+	for _, js := range []string{pageReady,
+		`document.getElementById('dial').value = 'busy'; document.getElementById('call').click(); true`} {
+		if _, err := c.eval(ctx, s, js); err != nil {
+			t.Fatalf("eval %q: %v", js, err)
+		}
+	}
+	wait := `new Promise((resolve, reject) => {
+	  const list = document.getElementById('transcript');
+	  const check = () => {
+	    const text = list.innerText;
+	    if (text.includes('The line is busy.') && /ended/.test(document.getElementById('status').innerText)) resolve(text);
+	    else if (/call failed|error:/.test(text)) reject(new Error(text));
+	  };
+	  new MutationObserver(check).observe(document.body, {childList: true, subtree: true, characterData: true});
+	  check();
+	})`
+	text, err := c.eval(ctx, s, wait)
+	if err != nil {
+		body, _ := c.eval(context.Background(), s, `document.body.innerText`)
+		t.Fatalf("the page did not show the call: %v\npage:\n%s\nchromium: %s", err, body, stderr.String())
+	}
+	var shown string
+	if err := json.Unmarshal(text, &shown); err != nil {
+		t.Fatalf("transcript %s: %v", text, err)
+	}
+	t.Logf("page transcript:\n%s", shown)
+	for _, want := range []string{
+		`Warning<dial> record="maybe" is not a boolean; KooKoo's default false is used`,
+		"dial *******3210 (simulated: busy)",
+	} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if got := log.waitEvents(t, 3); !slices.Equal(got, []string{"NewCall", "Dial", "Disconnect"}) {
+		t.Errorf("app saw %v", got)
+	}
+	if st := log.all()[1]["status"]; st != DialBusy {
+		t.Errorf("Dial status %q, want busy (the page's setting)", st)
 	}
 }
