@@ -157,6 +157,13 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, deps c
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	sc := &script{steps: o.steps, clips: clips, tts: deps.tts, voice: voiceNamed(o.voice), out: stdout, verbose: o.verbose}
+	// Synthesize every --say before dialling too, so the caller speaks as
+	// soon as the emulator listens (a slow synthesis would otherwise eat
+	// into the record's initial silence).
+	if err := sc.prepare(ctx); err != nil {
+		return err
+	}
 	api, err := newAPI(log)
 	if err != nil {
 		return err
@@ -170,7 +177,6 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, deps c
 	if err != nil {
 		return err
 	}
-	sc := &script{steps: o.steps, clips: clips, tts: deps.tts, voice: voiceNamed(o.voice), out: stdout, verbose: o.verbose}
 	runErr := sc.run(ctx, c)
 	closeErr := c.hangup()
 	if o.out != "" {
@@ -258,6 +264,36 @@ type script struct {
 	seen []Event
 }
 
+// prepare synthesizes the audio of every "say" step that has none yet.
+func (sc *script) prepare(ctx context.Context) error {
+	if len(sc.clips) < len(sc.steps) {
+		sc.clips = append(sc.clips, make([]audio.PCM, len(sc.steps)-len(sc.clips))...)
+	}
+	for i := range sc.steps {
+		if err := sc.prepareStep(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareStep synthesizes step i when it is a "say" without audio.
+func (sc *script) prepareStep(ctx context.Context, i int) error {
+	s := sc.steps[i]
+	if s.kind != "say" || len(sc.clips[i].Samples) > 0 {
+		return nil
+	}
+	p, err := sc.tts.Synthesize(ctx, s.arg, sc.voice)
+	if err == nil && p.Rate != audio.SampleRate {
+		p, err = audio.Resample(p, audio.SampleRate)
+	}
+	if err != nil {
+		return fmt.Errorf("sim: say %q: %w", s.arg, err)
+	}
+	sc.clips[i] = p
+	return nil
+}
+
 // run performs the steps and returns nil when all were done and the bot
 // answered the last one (the emulator listens again, or the app hung up).
 func (sc *script) run(ctx context.Context, c *client) error {
@@ -319,15 +355,11 @@ func (sc *script) perform(ctx context.Context, c *client, s step, i int, id uint
 		fmt.Fprintf(sc.out, "caller: [%s, %.2fs]\n", s.arg, sc.clips[i].Duration().Seconds())
 		return c.send(ctx, &playItem{id: id, pcm: sc.clips[i].Samples})
 	default:
-		p, err := sc.tts.Synthesize(ctx, s.arg, sc.voice)
-		if err == nil && p.Rate != audio.SampleRate {
-			p, err = audio.Resample(p, audio.SampleRate)
-		}
-		if err != nil {
-			return fmt.Errorf("sim: say %q: %w", s.arg, err)
+		if err := sc.prepareStep(ctx, i); err != nil {
+			return err
 		}
 		fmt.Fprintf(sc.out, "caller: %s\n", s.arg)
-		return c.send(ctx, &playItem{id: id, pcm: p.Samples})
+		return c.send(ctx, &playItem{id: id, pcm: sc.clips[i].Samples})
 	}
 }
 

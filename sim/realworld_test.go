@@ -78,6 +78,9 @@ func callWith(t *testing.T, ts *testServer, cfg clientConfig, steps []step) (str
 	}
 	var out strings.Builder
 	sc := &script{steps: steps, clips: make([]audio.PCM, len(steps)), tts: testTTS(t), out: &out}
+	if err := sc.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
 	runErr := sc.run(ctx, c)
 	if err := c.hangup(); err != nil {
 		t.Errorf("hangup: %v", err)
