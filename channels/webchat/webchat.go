@@ -13,8 +13,9 @@
 //     webchat_id ("webchat." + 26 base32 characters from crypto/rand) is
 //     generated when none is given. The bot_user object comes back in the
 //     seed's shape. Registering an existing webchat_id returns it again.
-//     Profile fields given in "user" (first_name, last_name) are echoed in
-//     that response but not stored: koel keeps no profile data.
+//     The names given in "user" (first_name, last_name) and the domain are
+//     kept as the user's profile (a later registration without names keeps
+//     them) and shown in every bot_user koel returns.
 //   - POST /api/webchat_apps/{id}/message with "Authorization: <webchat_id>"
 //     and {"domain", "message": {"text" | "payload", "id"?}}: the domain and
 //     a registered webchat_id are required, else the same 401. The answer
@@ -59,10 +60,15 @@ const MaxBody = 32 << 10
 // MaxWebchatIDBytes caps a webchat_id.
 const MaxWebchatIDBytes = 128
 
+// MaxNameBytes caps a user's first and last name.
+const MaxNameBytes = 256
+
 // Store is what the API needs besides the pipeline.
 type Store interface {
 	GetUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
 	RegisterUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
+	SetUserProfile(ctx context.Context, p *ivr.UserProfile) error
+	GetUserProfile(ctx context.Context, userID int64) (ivr.UserProfile, error)
 }
 
 // API serves /api/webchat_apps/{id}/user and /message.
@@ -161,10 +167,9 @@ type BotUser struct {
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func botUser(conn ivr.Connection, u ivr.User, domain string, p *UserProfile, last time.Time) BotUser {
-	first := "Webchat Guest " + strconv.FormatInt(u.ID, 10)
-	lastName := ""
-	if p != nil && strings.TrimSpace(p.FirstName) != "" {
+func botUser(conn ivr.Connection, u ivr.User, p ivr.UserProfile, last time.Time) BotUser {
+	first, lastName, domain := "Webchat Guest "+strconv.FormatInt(u.ID, 10), "", p.Source
+	if strings.TrimSpace(p.FirstName) != "" {
 		first, lastName = p.FirstName, p.LastName
 	}
 	if last.IsZero() {
@@ -229,11 +234,29 @@ func (a *API) serveUser(w http.ResponseWriter, r *http.Request) error {
 	} else if err := validWebchatID(id); err != nil {
 		return err
 	}
+	if req.User != nil {
+		for field, v := range map[string]string{"user.first_name": req.User.FirstName, "user.last_name": req.User.LastName} {
+			if err := ivr.CheckText(field, v, MaxNameBytes); err != nil {
+				return err
+			}
+		}
+	}
 	u, err := a.Store.RegisterUser(ctx, conn.BusinessID, Channel, id)
 	if err != nil {
 		return fmt.Errorf("webchat: register user: %w", err)
 	}
-	api.WriteJSON(w, http.StatusOK, botUser(conn, u, req.Domain, req.User, time.Time{}))
+	p, err := a.Store.GetUserProfile(ctx, u.ID)
+	if err != nil && !errors.Is(err, ivr.ErrNotFound) {
+		return fmt.Errorf("webchat: get profile: %w", err)
+	}
+	p.UserID, p.Source = u.ID, strings.TrimSpace(req.Domain)
+	if req.User != nil && strings.TrimSpace(req.User.FirstName) != "" {
+		p.FirstName, p.LastName = req.User.FirstName, req.User.LastName
+	}
+	if err := a.Store.SetUserProfile(ctx, &p); err != nil {
+		return fmt.Errorf("webchat: set profile: %w", err)
+	}
+	api.WriteJSON(w, http.StatusOK, botUser(conn, u, p, time.Time{}))
 	return nil
 }
 
@@ -348,6 +371,13 @@ func (a *API) serveMessage(w http.ResponseWriter, r *http.Request) error {
 	if req.Message == nil {
 		return api.Errorf(http.StatusBadRequest, "message missing in the request")
 	}
+	profile, err := a.Store.GetUserProfile(ctx, u.ID)
+	if err != nil && !errors.Is(err, ivr.ErrNotFound) {
+		return fmt.Errorf("webchat: get profile: %w", err)
+	}
+	if profile.Source == "" {
+		profile.Source = strings.TrimSpace(req.Domain)
+	}
 	text := req.Message.Text
 	if req.Message.Payload != "" {
 		text = req.Message.Payload
@@ -386,7 +416,7 @@ func (a *API) serveMessage(w http.ResponseWriter, r *http.Request) error {
 		last = m.CreatedAt
 	}
 	a.Pipeline.Metrics.DeliveredSync(Channel, len(reply.Stored))
-	resp.User = botUser(conn, u, req.Domain, nil, last)
+	resp.User = botUser(conn, u, profile, last)
 	api.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }

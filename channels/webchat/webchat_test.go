@@ -104,6 +104,21 @@ func TestRegisterUser(t *testing.T) {
 	if mine["webchat_id"] != "botdistrikt.1" || mine["first_name"] != "Abhilash" || again["id"] != mine["id"] {
 		t.Fatalf("given id: %v then %v", mine, again)
 	}
+	// The names are kept: a registration without them and the message API
+	// show them.
+	if again["first_name"] != "Abhilash" || again["last_name"] != "Murthy" {
+		t.Fatalf("names lost on re-registration: %v", again)
+	}
+	code, body := f.call("/api/webchat_apps/7/message", "botdistrikt.1", `{"domain":"`+domain+`","message":{"text":"hello"}}`)
+	if code != 200 || !strings.Contains(body, `"first_name":"Abhilash","last_name":"Murthy"`) || !strings.Contains(body, `"source":"`+domain+`"`) {
+		t.Fatalf("message API user: %d %s", code, body)
+	}
+	if code, _ := f.call("/api/webchat_apps/7/user", "", `{"domain":"`+domain+`","webchat_id":"w.nul","user":{"first_name":"a\u0000b"}}`); code != 400 {
+		t.Fatalf("NUL in first_name: %d", code)
+	}
+	if f.stack.UserExists(t, webchat.Channel, "w.nul") {
+		t.Fatal("a refused registration stored the user")
+	}
 }
 
 func TestRegisterRefused(t *testing.T) {

@@ -76,6 +76,12 @@ type Store interface {
 	RegisterUser(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.User, error)
 	// GetUserByID finds a user by id.
 	GetUserByID(ctx context.Context, id int64) (ivr.User, error)
+	// SetUserProfile creates or replaces the profile of p.UserID and sets
+	// p.UpdatedAt; ErrInvalid for a field over MaxProfileFieldBytes (source:
+	// MaxURLBytes), invalid UTF-8 or a NUL byte.
+	SetUserProfile(ctx context.Context, p *ivr.UserProfile) error
+	// GetUserProfile returns a user's profile; ErrNotFound when none was set.
+	GetUserProfile(ctx context.Context, userID int64) (ivr.UserProfile, error)
 
 	// OpenConversation returns the user's open conversation with the
 	// business, creating one (with the next ConversationNo, handoff "bot")

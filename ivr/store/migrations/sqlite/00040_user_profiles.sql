@@ -1,0 +1,13 @@
+-- +goose Up
+-- What a frontend told koel about a user when registering it (the
+-- other-channels API's bot_user names and the custom domain it came from).
+CREATE TABLE user_profiles (
+    user_id    INTEGER PRIMARY KEY REFERENCES users (id),
+    first_name TEXT    NOT NULL,
+    last_name  TEXT    NOT NULL,
+    source     TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+-- +goose Down
+DROP TABLE user_profiles;
