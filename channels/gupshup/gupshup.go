@@ -117,7 +117,7 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("gupshup: get connection: %w", err)
 	case !conn.Active:
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
-		return api.Errorf(http.StatusNotFound, "no such connection")
+		return fmt.Errorf("gupshup connection: %w", ivr.ErrConnectionInactive)
 	}
 	if secret := conn.Settings.Gupshup.AppToken.Reveal(); secret != "" {
 		h := strings.TrimSpace(r.Header.Get("Authorization"))

@@ -82,17 +82,21 @@ func (p *Pipeline) logger() *slog.Logger {
 }
 
 // Connection returns the active connection of ch named identifier. A
-// missing or inactive connection is a 404: inactive connections answer as if
-// they did not exist and store nothing.
+// missing connection is a 404, and so is an inactive one
+// ([ivr.ErrConnectionInactive]): it stores nothing.
 func (p *Pipeline) Connection(ctx context.Context, ch ivr.Channel, identifier string) (ivr.Connection, error) {
 	if identifier == "" || len(identifier) > MaxIDBytes {
 		p.Metrics.Rejected(ch, RejectNotFound)
 		return ivr.Connection{}, api.Errorf(http.StatusNotFound, "no such connection")
 	}
 	conn, err := p.Connections.GetConnection(ctx, ch, identifier)
-	if errors.Is(err, ivr.ErrNotFound) || (err == nil && !conn.Active) {
+	if errors.Is(err, ivr.ErrNotFound) {
 		p.Metrics.Rejected(ch, RejectNotFound)
 		return ivr.Connection{}, api.Errorf(http.StatusNotFound, "no such connection")
+	}
+	if err == nil && !conn.Active {
+		p.Metrics.Rejected(ch, RejectNotFound)
+		return ivr.Connection{}, fmt.Errorf("%s connection %q: %w", ch, identifier, ivr.ErrConnectionInactive)
 	}
 	if err != nil {
 		return ivr.Connection{}, fmt.Errorf("platform: get %s connection: %w", ch, err)
