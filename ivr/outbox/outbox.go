@@ -28,6 +28,15 @@
 // out one at a time in the order they were stored; a failed item holds
 // back the ones after it until it is delivered or dead.
 //
+// Limits: the order of one conversation is kept by the claim query, which
+// hands out an item only when no earlier pending item of its conversation
+// is leased or waiting; two PostgreSQL nodes claiming in the same instant
+// can each see the other's head item as free (SKIP LOCKED skips it), so
+// across nodes the order is kept except in that window. Delivery is at
+// least once: a node that stops between an accepted send and recording it
+// leaves the item to be sent again when its lease ends, and receivers drop
+// the repeat by its idempotency key.
+//
 // Why not River: river (riverqueue) is a fine Postgres queue, but its SQLite
 // driver is young and its database/sql driver only runs migrations; koel needs
 // the same queue on both backends and — more important — needs to enqueue in
