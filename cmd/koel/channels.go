@@ -1,6 +1,10 @@
 package main
 
 import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
 	"github.com/koelvoice/koel/channels/gupshup"
 	"github.com/koelvoice/koel/channels/infobip"
 	"github.com/koelvoice/koel/channels/jio"
@@ -10,6 +14,7 @@ import (
 	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/channels/twilio"
 	"github.com/koelvoice/koel/channels/webchat"
+	"github.com/koelvoice/koel/ivr/api"
 )
 
 // addTextChannels serves the text platforms' webhooks (Messenger, Twilio
@@ -31,6 +36,11 @@ func (s *Server) addTextChannels() error {
 		MaxAttempts: s.cfg.Outbox.MaxAttempts,
 	}
 	send := &platform.Sender{Client: platform.NewClient(platform.ClientOptions{AllowLoopback: s.cfg.Dev}), Metrics: metrics}
+	// The seed's KooKoo setup has users enter <domain>/fb/<identifier> as
+	// the application URL; KooKoo's requests there (sid and event, no
+	// hub.mode) go to the KooKoo app. Registered first: mux takes the
+	// first matching route.
+	s.router.Handle("/fb/{identifier}", http.HandlerFunc(s.kookooAtFB)).MatcherFunc(isKooKooRequest)
 	(&messenger.Adapter{Pipeline: p}).Routes(s.router)
 	(&twilio.Adapter{Pipeline: p}).Routes(s.router)
 	(&metawa.Adapter{Pipeline: p}).Routes(s.router)
@@ -48,4 +58,18 @@ func (s *Server) addTextChannels() error {
 	s.outbox.Register(jio.Channel, jio.NewSender(send))
 	s.outbox.Register(webchat.Channel, webchat.NewEventSender(send))
 	return nil
+}
+
+// isKooKooRequest tells KooKoo's events from Meta's requests on /fb/.
+func isKooKooRequest(r *http.Request, _ *mux.RouteMatch) bool {
+	q := r.URL.Query()
+	return q.Get("sid") != "" && q.Get("event") != "" && !q.Has("hub.mode")
+}
+
+func (s *Server) kookooAtFB(w http.ResponseWriter, r *http.Request) {
+	if s.voice == nil || s.voice.app == nil {
+		api.WriteError(w, api.Errorf(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	s.voice.app.ServeHTTP(w, r)
 }

@@ -364,3 +364,29 @@ func testSendAPIFailures(t *testing.T, dbURL string) {
 		t.Errorf("metric %s: %s", pr.Metric, pr.Text)
 	}
 }
+
+// TestKooKooAtTheSeedsFBPath: the seed's KooKoo setup says to enter
+// <domain>/fb/<identifier> as the application URL; KooKoo's events there
+// reach the KooKoo app, while Meta's requests on the same path stay
+// Messenger's.
+func TestKooKooAtTheSeedsFBPath(t *testing.T) {
+	p := startTextServer(t, "")
+	resp, err := http.Get(p.srv.URL() + "/fb/demo?event=NewCall&sid=fbpath1&cid=09990001111&called_number=08012345678")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<response") {
+		t.Fatalf("KooKoo NewCall at /fb/demo: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(p.srv.URL() + "/fb/bluebird?hub.mode=subscribe&hub.challenge=42&hub.verify_token=v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "42" {
+		t.Fatalf("Meta verification at /fb/bluebird: %d %s", resp.StatusCode, body)
+	}
+}
