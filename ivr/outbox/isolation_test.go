@@ -583,3 +583,52 @@ func TestConcurrencyPerConnectionIsBounded(t *testing.T) {
 		t.Fatalf("%d delivered (%v), want %d", len(delivered), err, 3*per)
 	}
 }
+
+// TestStopFinishesOnlyAttemptsUnderWay: when Run's context ends, lanes
+// queued behind a busy connection are given back to the store at once;
+// only the attempts already running are finished and recorded.
+func TestStopFinishesOnlyAttemptsUnderWay(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	}))
+	defer srv.Close()
+	st := storetest.NewSQLite(t)
+	tn := newTenants(t, st, [2]string{srv.URL, srv.URL})
+	for i := range 10 {
+		tn.enqueue(t, 0, fmt.Sprint("u", i), int64(i+1), time.Now())
+	}
+	d, err := outbox.New(outbox.Config{Store: st, PerConnection: 2, Batch: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Register(ivr.ChannelWebhook, webhook.NewSender(nil, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	<-started
+	<-started // two running, eight queued
+	cancel()
+	close(release)
+	if err := <-done; err == nil {
+		t.Fatal("Run returned nil after its context ended")
+	}
+	delivered, err := st.ListOutbox(context.Background(), ivr.OutboxDelivered, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err := st.ListOutbox(context.Background(), ivr.OutboxPending, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(delivered) < 2 || len(delivered)+len(pending) != 10 {
+		t.Fatalf("%d delivered, %d pending; want the 2 under way delivered and the rest pending", len(delivered), len(pending))
+	}
+	for _, it := range pending {
+		if !it.LeaseUntil.IsZero() {
+			t.Fatalf("item %d still leased after the stop", it.ID)
+		}
+	}
+}

@@ -289,6 +289,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			d.dropQueues(context.WithoutCancel(ctx))
 			return ctx.Err()
 		case <-t.C:
 		case <-d.wake:
@@ -532,6 +533,26 @@ func (d *Dispatcher) next(connID int64) *lane {
 		}
 	}
 	return nil
+}
+
+// dropQueues releases every queued lane (when the dispatcher stops, only
+// the attempts under way are finished).
+func (d *Dispatcher) dropQueues(ctx context.Context) {
+	d.mu.Lock()
+	var queued []*lane
+	for _, st := range d.dests {
+		queued = append(queued, st.queue...)
+		st.queue = nil
+	}
+	d.mu.Unlock()
+	for _, l := range queued {
+		if err := d.release(ctx, l.items, d.cfg.Now()); err != nil {
+			d.log.WarnContext(ctx, "outbox release failed", "connection_id", l.conn.ID, "error", err)
+		}
+		if l.pass != nil {
+			l.pass.wg.Done()
+		}
+	}
 }
 
 // pop takes st's oldest queued lane if st has room now. d.mu is held.
