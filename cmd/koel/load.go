@@ -14,7 +14,7 @@ import (
 	"github.com/koelvoice/koel/sim/loadgen"
 )
 
-const loadUsage = `koel load kookoo|bot|webhook [flags]
+const loadUsage = `koel load kookoo|softphone|bot|webhook [flags]
   -target URL          koel base URL (http://127.0.0.1:8080)
   -app URL             kookoo: any KooKoo application URL instead of <target>/kookoo/<identifier>
   -sessions N          calls or conversations in all (10); -c N at once (1); -turns N each (3)
@@ -23,6 +23,7 @@ const loadUsage = `koel load kookoo|bot|webhook [flags]
   -think D -silence D  kookoo pacing (700ms, 1s)
   -utterances N        kookoo: corpus recordings to render with espeak-ng (40; 0 = all)
   -token T             text: the business API token ($KOEL_DEMO_TOKEN); -business ID (1); -client-id (demo)
+                       softphone: the softphone token outside development mode ($KOEL_SIM_TOKEN)
   -webhook-listen ADDR webhook: receive the replies here and measure message -> delivered
   -webhook-secret S    webhook: verify their signatures
   -allow-remote        allow a target off loopback
@@ -35,7 +36,7 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	cfg := loadgen.Config{Scenario: args[0]}
 	switch cfg.Scenario {
-	case loadgen.ScenarioKooKoo, loadgen.ScenarioBot, loadgen.ScenarioWebhook:
+	case loadgen.ScenarioKooKoo, loadgen.ScenarioSoftphone, loadgen.ScenarioBot, loadgen.ScenarioWebhook:
 	default:
 		return fmt.Errorf("%w: unknown scenario %q\n%s", errUsage, args[0], loadUsage)
 	}
@@ -70,7 +71,9 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	if cfg.Token == "" {
+	if cfg.Token == "" && cfg.Scenario == loadgen.ScenarioSoftphone {
+		cfg.Token = getenv("KOEL_SIM_TOKEN")
+	} else if cfg.Token == "" {
 		cfg.Token = getenv("KOEL_DEMO_TOKEN")
 	}
 	if cfg.WebhookSecret == "" {
@@ -82,7 +85,7 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if cfg.Scenario == loadgen.ScenarioKooKoo {
+	if cfg.Scenario == loadgen.ScenarioKooKoo || cfg.Scenario == loadgen.ScenarioSoftphone {
 		if *utterances < 0 {
 			return fmt.Errorf("%w: -utterances must not be negative", errUsage)
 		}

@@ -159,3 +159,32 @@ func TestLoadStopsAtItsDuration(t *testing.T) {
 		t.Fatalf("report %+v: want some sessions, cut off by the duration", rep)
 	}
 }
+
+// TestLoadSoftphoneScenario places softphone calls over WebRTC on loopback
+// with rendered corpus speech: every clip answered, the reply latency
+// (end of speech → first reply audio) for each, late frames read from the
+// server's metrics.
+func TestLoadSoftphoneScenario(t *testing.T) {
+	ctx := context.Background()
+	utts, err := loadgen.RenderUtterances(ctx, 4, t.TempDir())
+	if err != nil {
+		t.Skipf("espeak-ng unavailable: %v (make test installs it)", err)
+	}
+	cfg := voiceConfig(t, "")
+	cfg.Sim.Disabled = false
+	srv := startServer(t, cfg)
+	if srv.voice.sttState != "ok" {
+		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
+	}
+	rep, err := loadgen.Run(ctx, loadgen.Config{Scenario: loadgen.ScenarioSoftphone, Target: srv.URL(), Sessions: 2, Concurrency: 2, Turns: 2,
+		Utterances: utts, Duration: 2 * time.Minute, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 || rep.SessionsOK != 2 || rep.Turns != 4 || rep.LateFrames < 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if l := rep.Latency["reply"]; l.Count != 4 || l.Max <= 0 {
+		t.Fatalf("reply latency %+v, want one per turn", l)
+	}
+}

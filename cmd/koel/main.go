@@ -35,7 +35,7 @@ usage:
   koel call [--server URL] (--connection ID | --app URL) (--say TEXT | --wav FILE)... [--dtmf DIGITS] [--out bot.wav]
   koel faq import FILE.csv --business ID [--data-dir ./data] [--database-url URL]
   koel eval voice [-split tune|test] [-json]
-  koel load kookoo|bot|webhook [-target URL] [-sessions N] [-c N] [-turns N] [-duration D] [-json]
+  koel load kookoo|softphone|bot|webhook [-target URL] [-sessions N] [-c N] [-turns N] [-duration D] [-json]
   koel outbox list|redeliver|purge [--id 1,2 | --connection ID | --all] [--data-dir ./data] [--database-url URL]
   koel version
 `

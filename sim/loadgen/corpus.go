@@ -18,6 +18,8 @@ type Utterance struct {
 	WAV  []byte
 	// Speech is the length of the recording.
 	Speech time.Duration
+	// PCM is the recording as samples (what a softphone caller plays).
+	PCM audio.PCM
 }
 
 // Texts returns the questions of the spoken-corpus evaluation
@@ -85,7 +87,7 @@ func RenderUtterances(ctx context.Context, n int, cacheDir string) ([]Utterance,
 		if err := audio.EncodeWAV(&buf, rec, audio.EncodingPCM16); err != nil {
 			return nil, fmt.Errorf("loadgen: encode %q: %w", text, err)
 		}
-		out = append(out, Utterance{Text: text, WAV: buf.Bytes(), Speech: speech.Duration()})
+		out = append(out, Utterance{Text: text, WAV: buf.Bytes(), Speech: speech.Duration(), PCM: rec})
 	}
 	return out, nil
 }

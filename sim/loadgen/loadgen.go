@@ -10,6 +10,9 @@
 //     served from memory by a recording host of the generator's own), paced
 //     as a real call (the prompt is "played", the caller thinks, speaks and
 //     the silence period passes before the Record event), then Hangup.
+//   - softphone: softphone calls over WebRTC (the same corpus spoken into
+//     the server's emulator), measuring end of speech → first reply audio
+//     and the frames the server sent late.
 //   - bot: the synchronous bot API, POST /api/bots/{id}/converse.
 //   - webhook: the webhook API, POST /v1.0/log_message_from_user/; with a
 //     receiver address given, the generator also receives the replies and
@@ -43,6 +46,9 @@ const (
 	ScenarioKooKoo  = "kookoo"
 	ScenarioBot     = "bot"
 	ScenarioWebhook = "webhook"
+	// ScenarioSoftphone places softphone calls over WebRTC (the server's
+	// /sim endpoints; koel serve --dev or a softphone token).
+	ScenarioSoftphone = "softphone"
 )
 
 // Bounds of a run.
@@ -203,8 +209,10 @@ type Report struct {
 	Latency map[string]Latency `json:"latency_ms"`
 	// Answered counts turns that got a reply (a prompt or a message).
 	Answered int `json:"answered"`
-	// LateFrames is always 0 for these scenarios (no media is streamed);
-	// kept so reports of every scenario share one shape.
+	// LateFrames, for the softphone scenario, is how many frames the
+	// server sent more than 40 ms late during the run (its
+	// koel_sim_frames_late_total), -1 when /metrics could not be read; 0
+	// for the other scenarios, which stream no media.
 	LateFrames int `json:"late_frames"`
 	// ErrorSamples are up to ten distinct error texts.
 	ErrorSamples []string `json:"error_samples,omitempty"`
@@ -362,8 +370,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		sc, err = newKooKoo(cfg)
 	case ScenarioBot, ScenarioWebhook:
 		sc, err = newText(cfg)
+	case ScenarioSoftphone:
+		sc, err = newSoftphone(cfg)
 	default:
-		return Report{}, fmt.Errorf("loadgen: unknown scenario %q (kookoo, bot or webhook)", cfg.Scenario)
+		return Report{}, fmt.Errorf("loadgen: unknown scenario %q (kookoo, softphone, bot or webhook)", cfg.Scenario)
 	}
 	if err != nil {
 		return Report{}, err
@@ -399,7 +409,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	close(jobs)
 	wg.Wait()
 	stopProgress()
-	return rec.report(cfg, time.Since(start)), nil
+	rep := rec.report(cfg, time.Since(start))
+	if f, ok := sc.(finisher); ok {
+		f.finish(ctx, &rep)
+	}
+	return rep, nil
 }
 
 func progress(w io.Writer, rec *recorder, start time.Time) func() {
@@ -424,6 +438,11 @@ func progress(w io.Writer, rec *recorder, start time.Time) func() {
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// finisher adds what a scenario measures once, at the end, to the report.
+type finisher interface {
+	finish(ctx context.Context, rep *Report)
 }
 
 // scenario is one kind of session.

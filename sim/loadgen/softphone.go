@@ -1,0 +1,90 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/koelvoice/koel/audio"
+	"github.com/koelvoice/koel/sim"
+)
+
+// softphone places softphone calls: one session is one call.
+type softphone struct {
+	cfg        Config
+	lateBefore float64
+	lateOK     bool
+}
+
+func newSoftphone(cfg Config) (*softphone, error) {
+	if len(cfg.Utterances) == 0 {
+		return nil, errors.New("loadgen: the softphone scenario needs recordings (RenderUtterances)")
+	}
+	s := &softphone{cfg: cfg}
+	s.lateBefore, s.lateOK = s.framesLate(context.Background())
+	return s, nil
+}
+
+func (s *softphone) close() {}
+
+func (s *softphone) session(ctx context.Context, n int, rec *recorder) error {
+	clips := make([]audio.PCM, 0, s.cfg.Turns)
+	for turn := range s.cfg.Turns {
+		clips = append(clips, s.cfg.Utterances[(n*s.cfg.Turns+turn)%len(s.cfg.Utterances)].PCM)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.Turns+1)*s.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := sim.SoftphoneCall(ctx, sim.SoftphoneConfig{Server: s.cfg.Target, Connection: s.cfg.Identifier, Token: s.cfg.Token,
+		Clips: clips, ThinkTime: s.cfg.ThinkTime})
+	for _, ms := range res.ReplyMS {
+		rec.observe("reply", time.Duration(ms)*time.Millisecond)
+	}
+	for range res.Turns {
+		rec.turn(true)
+	}
+	rec.observe("call", time.Since(start))
+	return err
+}
+
+// finish adds the frames the server sent late during the run.
+func (s *softphone) finish(ctx context.Context, rep *Report) {
+	after, ok := s.framesLate(ctx)
+	if !ok || !s.lateOK {
+		rep.LateFrames = -1
+		return
+	}
+	rep.LateFrames = int(after - s.lateBefore)
+}
+
+// framesLate reads koel_sim_frames_late_total from the target's /metrics.
+func (s *softphone) framesLate(ctx context.Context) (float64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(s.cfg.Target, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "koel_sim_frames_late_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
