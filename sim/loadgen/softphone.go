@@ -87,4 +87,3 @@ func (s *softphone) framesLate(ctx context.Context) (float64, bool) {
 	}
 	return 0, false
 }
-
