@@ -128,6 +128,15 @@ type EngineConfig struct {
 	Metrics      *Metrics
 	// Now returns the current time (nil = time.Now).
 	Now func() time.Time
+	// Handoff, when set, queues a conversation whose bot reply asked for a
+	// human agent (the "talk to an agent" node) for the business's team;
+	// from then on the bot stays silent in it (*Handoffs).
+	Handoff TextHandoff
+}
+
+// TextHandoff queues a conversation for a human agent at once.
+type TextHandoff interface {
+	RequestNow(ctx context.Context, conv Conversation) (bool, error)
 }
 
 // Engine runs one turn of any conversation: find or create the user and the
@@ -145,6 +154,7 @@ type Engine struct {
 	log          *slog.Logger
 	metrics      *Metrics
 	now          func() time.Time
+	handoff      TextHandoff
 
 	seed    maphash.Seed
 	stripes [256]sync.Mutex
@@ -166,6 +176,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
 		now:          cfg.Now,
+		handoff:      cfg.Handoff,
 		seed:         maphash.MakeSeed(),
 	}
 	if e.botTimeout <= 0 {
@@ -310,6 +321,14 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	for _, m := range out {
 		reply.Stored = append(reply.Stored, *m)
 		e.metrics.message(in.Channel, SenderBot)
+	}
+	if resp.Handoff && e.handoff != nil {
+		// The reply is stored and owed; a failure to queue leaves the
+		// bot answering, which the user can ask again.
+		if _, err := e.handoff.RequestNow(ctx, conv); err != nil {
+			e.log.LogAttrs(ctx, slog.LevelError, "queue for an agent failed",
+				slog.Int64("conversation_id", conv.ID), slog.String("error", err.Error()))
+		}
 	}
 	e.metrics.turn(in.Channel, e.now().Sub(start))
 	return reply, nil

@@ -67,6 +67,7 @@ type VoiceService struct {
 	lockWait      time.Duration
 	turnTimeout   time.Duration
 	log           *slog.Logger
+	handoff       VoiceHandoff
 	mask          func(string) string
 	m             *voiceMetrics
 	now           func() time.Time
@@ -249,6 +250,15 @@ type VoiceConfig struct {
 	Registerer prometheus.Registerer
 	// Now returns the current time (nil = time.Now).
 	Now func() time.Time
+	// Handoff, when set, gives transfers the team's number and records
+	// them on the conversation (*Handoffs).
+	Handoff VoiceHandoff
+}
+
+// VoiceHandoff is what a voice transfer needs of the handoff service.
+type VoiceHandoff interface {
+	TransferNumber(ctx context.Context, businessID int64, fallback string) string
+	Transferred(ctx context.Context, conv Conversation) error
 }
 
 // NewVoiceService returns a service. Store, Engine, STT and NodeID are
@@ -281,6 +291,7 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 		turnTimeout:   orDuration(cfg.TurnTimeout, DefaultTurnTimeout),
 		log:           cfg.Logger,
 		mask:          cfg.MaskCaller,
+		handoff:       cfg.Handoff,
 		now:           cfg.Now,
 		locks:         map[string]*sidLock{},
 	}
@@ -583,6 +594,9 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev CallEvent, vev VoiceEvent, r VoiceRenderer, log *slog.Logger) (Call, []CallAction, VoiceAnswer, error) {
 	wasLive := call.Live()
 	prevState := call.State
+	if v.handoff != nil && call.BusinessID != 0 {
+		vev.Settings.AgentNumber = v.handoff.TransferNumber(ctx, call.BusinessID, vev.Settings.AgentNumber)
+	}
 	next, actions := call.Step(ev, vev.Settings)
 	a := r.Render(next, actions)
 	next.LastEventKey, next.LastResponse = vev.Key, a.Body
@@ -656,6 +670,12 @@ func (v *VoiceService) account(ctx context.Context, prev CallState, next Call, e
 		if _, ok := act.(Transfer); ok {
 			v.m.transfers.WithLabelValues(transferStarted).Inc()
 			log.LogAttrs(ctx, slog.LevelInfo, "transferring to an agent")
+			if v.handoff != nil {
+				conv := Conversation{ID: next.ConversationID, BusinessID: next.BusinessID, UserID: next.UserID}
+				if err := v.handoff.Transferred(ctx, conv); err != nil {
+					log.LogAttrs(ctx, slog.LevelError, "record transfer failed", slog.String("error", err.Error()))
+				}
+			}
 		}
 	}
 }

@@ -301,8 +301,9 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		log.LogAttrs(ctx, slog.LevelWarn, "bot failed; break message", slog.String("reason", reply.FailReason))
 		return Recorded{FailReason: reason}, turn
 	case reply.Suppressed:
-		// An agent owns the conversation: the bot stays quiet.
-		return Recorded{Confident: true}, turn
+		// An agent owns the conversation: the bot stays quiet and the
+		// caller is transferred to the team's number.
+		return Recorded{Confident: true, Handoff: true}, turn
 	case reply.Fallback:
 		turn.EndReason = "not_understood"
 		return v.withTopics(ctx, *call, Recorded{NotUnderstood: true}), turn

@@ -76,6 +76,9 @@ type AppConfig struct {
 	Fetcher RecordingFetcher
 	// PreTranscribed is the softphone's fast path; may be nil.
 	PreTranscribed TranscriptSource
+	// Handoff gives transfers the team's number and records them on the
+	// conversation; may be nil.
+	Handoff ivr.VoiceHandoff
 	// MinConfidence is the transcript confidence under which the caller is
 	// re-prompted (0 = stt.DefaultMinConfidence).
 	MinConfidence float64
@@ -203,6 +206,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 		MaskCaller:    MaskNumber,
 		Registerer:    reg,
 		Now:           a.now,
+		Handoff:       cfg.Handoff,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kookoo: %w", err)

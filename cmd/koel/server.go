@@ -48,6 +48,7 @@ type Server struct {
 	listener net.Listener
 	metrics  *httpMetrics
 	voice    *voiceStack
+	handoffs *ivr.Handoffs
 	getenv   func(string) string
 
 	// DemoToken is the demo API token when this start generated or set it.
@@ -109,12 +110,22 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, fmt.Errorf("engine metrics: %w", err)
 	}
+	s.handoffs, err = ivr.NewHandoffs(ivr.HandoffsConfig{Store: st, Deliver: agentDelivery(cfg.Outbox.MaxAttempts),
+		Notifier: notifyFunc(func() {
+			if s.outbox != nil {
+				s.outbox.Notify()
+			}
+		}), Logger: logger.With("component", "handoff")})
+	if err != nil {
+		return nil, err
+	}
 	s.engine, err = ivr.NewEngine(ivr.EngineConfig{
 		Store:      st,
 		Bot:        s.bot,
 		BotTimeout: cfg.Bot.Timeout,
 		Logger:     logger.With("component", "engine"),
 		Metrics:    engineMetrics,
+		Handoff:    s.handoffs,
 	})
 	if err != nil {
 		return nil, err
@@ -176,6 +187,8 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		Logger:      logger.With("channel", "webhook"),
 		MaxAttempts: cfg.Outbox.MaxAttempts,
 	}).Routes(s.router)
+	(&api.Handoff{Store: st, Handoffs: s.handoffs, AdminToken: cfg.AdminToken, Logger: logger.With("component", "handoff")}).Routes(s.router)
+	(&api.History{Store: st, Logger: logger.With("component", "history")}).Routes(s.router)
 	if err := s.addTextChannels(); err != nil {
 		return nil, fmt.Errorf("text channels: %w", err)
 	}
@@ -222,11 +235,12 @@ func (s *Server) Start() error {
 	s.listener = ln
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go func() {
 		defer s.bg.Done()
 		_ = s.outbox.Run(bgCtx)
 	}()
+	go func() { defer s.bg.Done(); s.handoffs.Run(bgCtx) }()
 	if s.voice != nil && s.voice.app != nil {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.voice.app.RunSweeper(bgCtx, 0) }()

@@ -182,6 +182,9 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 		Logger:     log.With("channel", "kookoo"),
 		Registerer: s.registry,
 	}
+	if s.handoffs != nil {
+		appCfg.Handoff = s.handoffs
+	}
 	if v.sim != nil {
 		appCfg.PreTranscribed = v.sim
 	}

@@ -197,4 +197,6 @@ type Store interface {
 	// OutboxStats counts pending and dead items per channel, with the
 	// oldest one's creation time.
 	OutboxStats(ctx context.Context) ([]OutboxStat, error)
+
+	HandoffStore
 }
