@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/store"
@@ -42,6 +43,29 @@ type Business struct {
 	// Bot chooses the business's bot; empty means the server's default.
 	Bot         BotDecl      `yaml:"bot"`
 	Connections []Connection `yaml:"connections"`
+	// Teams are the business's agent teams (send_chat_to_agent's
+	// team_name) with their agents; a caller is transferred to the first
+	// active team's number.
+	Teams []TeamDecl `yaml:"teams"`
+}
+
+// TeamDecl declares a team and its agents:
+//
+//	teams:
+//	  - name: support
+//	    number: "+919800000001"
+//	    agents: [Asha, Ravi]
+type TeamDecl struct {
+	Name     string   `yaml:"name"`
+	Number   string   `yaml:"number"`
+	Disabled bool     `yaml:"disabled"`
+	Agents   []string `yaml:"agents"`
+}
+
+// TeamStore writes teams and agents (store.Store implements it).
+type TeamStore interface {
+	PutTeam(ctx context.Context, t *ivr.Team) error
+	PutAgent(ctx context.Context, a *ivr.Agent) error
 }
 
 // BotDecl declares a business's bot:
@@ -188,6 +212,19 @@ func (b Business) Validate() error {
 			}
 		}
 	}
+	teams, agents := map[string]bool{}, map[string]bool{}
+	for i, t := range b.Teams {
+		if strings.TrimSpace(t.Name) == "" || teams[t.Name] {
+			errs = append(errs, fmt.Errorf("business %d team %d: name %q is empty or declared twice", b.ID, i+1, t.Name))
+		}
+		teams[t.Name] = true
+		for _, a := range t.Agents {
+			if strings.TrimSpace(a) == "" || agents[a] {
+				errs = append(errs, fmt.Errorf("business %d team %q: agent %q is empty or declared twice", b.ID, t.Name, a))
+			}
+			agents[a] = true
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -327,6 +364,24 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 			existing.Active, existing.Settings = !c.Disabled, c.Settings
 			if err := st.UpdateConnection(ctx, existing); err != nil {
 				return res, fmt.Errorf("provision: update connection %s/%s: %w", c.Channel, c.Identifier, err)
+			}
+		}
+	}
+
+	if len(b.Teams) > 0 {
+		ts, ok := st.(TeamStore)
+		if !ok {
+			return res, fmt.Errorf("provision: business %d declares teams but the store keeps none", b.ID)
+		}
+		for _, t := range b.Teams {
+			team := ivr.Team{BusinessID: b.ID, Name: t.Name, Number: t.Number, Active: !t.Disabled}
+			if err := ts.PutTeam(ctx, &team); err != nil {
+				return res, fmt.Errorf("provision: team %q: %w", t.Name, err)
+			}
+			for _, name := range t.Agents {
+				if err := ts.PutAgent(ctx, &ivr.Agent{BusinessID: b.ID, TeamID: team.ID, Name: name, Active: true}); err != nil {
+					return res, fmt.Errorf("provision: agent %q: %w", name, err)
+				}
 			}
 		}
 	}
