@@ -65,7 +65,7 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 		code             int
 	}{
 		{"no authorization", "", inbound, 401},
-		{"wrong apiKey", "Bearer nope", inbound, 401},
+		{"wrong account key", "Bearer nope", inbound, 401},
 		{"not JSON", "Bearer " + apiKey, `{"uid":`, 400},
 		{"no uid", "Bearer " + apiKey, strings.Replace(inbound, `"uid":"kx-in-1",`, "", 1), 400},
 		{"data of the wrong type", "Bearer " + apiKey, `{"data":"x"}`, 400},

@@ -12,7 +12,7 @@ import (
 // engine: never a panic, never a 5xx, and a 200 only for page events.
 func FuzzReceive(f *testing.F) {
 	f.Add([]byte(specBody))
-	f.Add(event("U", textEvent("U", "m1", "hello")))
+	f.Add(event(textEvent("U", "m1", "hello")))
 	f.Add([]byte(`{"object":"page","entry":[{"messaging":[{"postback":{"payload":"x"},"sender":{"id":"u"}}]}]}`))
 	f.Add([]byte(`{"object":"page","entry":[{"messaging":[{"message":{"text":"\u0000"},"sender":{"id":"u"}}]}]}`))
 	f.Add([]byte(`[]`))

@@ -102,12 +102,9 @@ func newFixture(t testing.TB) *fixture {
 	return &fixture{stack: s, graph: graph, sender: snd, router: r, conn: conn}
 }
 
-func event(psid string, msgs ...string) []byte {
-	var items []string
-	for _, m := range msgs {
-		items = append(items, m)
-	}
-	return []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":"PAGE1","time":1700000000000,"messaging":[%s]}]}`, strings.Join(items, ",")))
+// event wraps messaging events in a page event batch.
+func event(msgs ...string) []byte {
+	return []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":"PAGE1","time":1700000000000,"messaging":[%s]}]}`, strings.Join(msgs, ",")))
 }
 
 func textEvent(psid, mid, text string) string {
@@ -156,7 +153,7 @@ func TestVerification(t *testing.T) {
 
 func TestTextMessageAnsweredThroughSendAPI(t *testing.T) {
 	f := newFixture(t)
-	code, body := f.post("bluebird1", event("PSID1", textEvent("PSID1", "mid.1", "what are your opening hours")), true)
+	code, body := f.post("bluebird1", event(textEvent("PSID1", "mid.1", "what are your opening hours")), true)
 	if code != 200 {
 		t.Fatalf("status %d: %s", code, body)
 	}
@@ -218,7 +215,7 @@ func TestBatchQuickRepliesPostbacksAndSkippedEvents(t *testing.T) {
 
 func TestDuplicateDeliveryAnsweredOnce(t *testing.T) {
 	f := newFixture(t)
-	body := event("PSID9", textEvent("PSID9", "mid.dup", "where is my refund"))
+	body := event(textEvent("PSID9", "mid.dup", "where is my refund"))
 	for i := 0; i < 3; i++ {
 		if code, resp := f.post("bluebird1", body, true); code != 200 {
 			t.Fatalf("delivery %d: status %d: %s", i, code, resp)
@@ -236,10 +233,10 @@ func TestDuplicateDeliveryAnsweredOnce(t *testing.T) {
 
 func TestRefusedRequestsStoreNothing(t *testing.T) {
 	f := newFixture(t)
-	good := event("PSIDX", textEvent("PSIDX", "mid.x", "hello"))
-	big := event("PSIDX", textEvent("PSIDX", "mid.big", strings.Repeat("a", platform.MaxBody)))
-	nul := event("PSIDX", textEvent("PSIDX", "mid.nul", "hi\x00there"))
-	long := event("PSIDX", textEvent("PSIDX", "mid.long", strings.Repeat("ab ", 2000)))
+	good := event(textEvent("PSIDX", "mid.x", "hello"))
+	big := event(textEvent("PSIDX", "mid.big", strings.Repeat("a", platform.MaxBody)))
+	nul := event(textEvent("PSIDX", "mid.nul", "hi\x00there"))
+	long := event(textEvent("PSIDX", "mid.long", strings.Repeat("ab ", 2000)))
 	tests := []struct {
 		name       string
 		identifier string
@@ -288,7 +285,7 @@ func TestRefusedRequestsStoreNothing(t *testing.T) {
 
 func TestSendErrorsClassified(t *testing.T) {
 	f := newFixture(t)
-	if code, _ := f.post("bluebird1", event("P1", textEvent("P1", "m.1", "hello")), true); code != 200 {
+	if code, _ := f.post("bluebird1", event(textEvent("P1", "m.1", "hello")), true); code != 200 {
 		t.Fatal(code)
 	}
 	items, err := f.stack.Store.ClaimOutbox(context.Background(), time.Now().Add(time.Hour), 10, time.Minute)
@@ -384,7 +381,7 @@ func TestRenderWithinMessengerLimits(t *testing.T) {
 func TestSendPacedPerPage(t *testing.T) {
 	f := newFixture(t)
 	f.sender.Pace = platform.NewLimiter(1, 1)
-	if code, _ := f.post("bluebird1", event("P1", textEvent("P1", "m.1", "hello")), true); code != 200 {
+	if code, _ := f.post("bluebird1", event(textEvent("P1", "m.1", "hello")), true); code != 200 {
 		t.Fatal(code)
 	}
 	items, _ := f.stack.Store.ClaimOutbox(context.Background(), time.Now().Add(time.Hour), 10, time.Minute)
@@ -407,7 +404,7 @@ func TestSendPacedPerPage(t *testing.T) {
 func TestRevokedTokenDeadLettersAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.graph.FailNext(channeltest.Failure{Status: 401, Body: `{"error":{"message":"Error validating access token: The session has been invalidated","type":"OAuthException","code":190}}`})
-	if code, _ := f.post("bluebird1", event("PD", textEvent("PD", "m.dead", "hello")), true); code != 200 {
+	if code, _ := f.post("bluebird1", event(textEvent("PD", "m.dead", "hello")), true); code != 200 {
 		t.Fatal(code)
 	}
 	f.stack.DeliverDue(t)
