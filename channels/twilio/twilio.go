@@ -3,7 +3,8 @@
 // spec/channels.md §2 describes the platform (Twilio SMS numbers work the
 // same way).
 //
-// Twilio POSTs each inbound message form-encoded. The request must carry a
+// Twilio POSTs each inbound message form-encoded (or sends it as a GET
+// query, when the number is configured so). The request must carry a
 // valid X-Twilio-Signature: base64 HMAC-SHA1 with the connection's auth
 // token over the public URL Twilio called and every sorted name+value pair
 // (see [Validate]; the URL is the connection's public_url, else
@@ -72,7 +73,7 @@ type Adapter struct {
 
 // Routes registers the Twilio webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
-	r.HandleFunc("/whatsapp/{identifier}", a.receive).Methods(http.MethodPost)
+	r.HandleFunc("/whatsapp/{identifier}", a.receive).Methods(http.MethodPost, http.MethodGet)
 }
 
 func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
@@ -105,19 +106,32 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-		return api.Errorf(http.StatusUnsupportedMediaType, "content type must be application/x-www-form-urlencoded")
+	// A GET webhook carries its parameters in the signed URL itself; a POST
+	// carries them as a form, signed after the URL.
+	var form, signed url.Values
+	if r.Method == http.MethodGet {
+		if len(r.URL.RawQuery) > MaxBody {
+			return api.Errorf(http.StatusRequestEntityTooLarge, "query is larger than %d bytes", MaxBody)
+		}
+		if form, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
+			return api.Errorf(http.StatusBadRequest, "malformed query")
+		}
+	} else {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
+			return api.Errorf(http.StatusUnsupportedMediaType, "content type must be application/x-www-form-urlencoded")
+		}
+		body, err := platform.ReadBody(w, r, MaxBody)
+		if err != nil {
+			return err
+		}
+		if form, err = url.ParseQuery(string(body)); err != nil {
+			a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
+			return api.Errorf(http.StatusBadRequest, "malformed form body")
+		}
+		signed = form
 	}
-	body, err := platform.ReadBody(w, r, MaxBody)
-	if err != nil {
-		return err
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return api.Errorf(http.StatusBadRequest, "malformed form body")
-	}
-	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r, conn), form, r.Header.Get(HeaderSignature)); err != nil {
+	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r, conn), signed, r.Header.Get(HeaderSignature)); err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
 		return api.Errorf(http.StatusForbidden, "invalid X-Twilio-Signature")
 	}

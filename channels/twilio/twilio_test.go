@@ -215,3 +215,19 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+func TestGETWebhook(t *testing.T) {
+	f := newFixture(t)
+	q := specForm("SMget", "what are your opening hours").Encode()
+	// GET webhooks sign the URL, query included, and nothing else.
+	sig := twilio.Signature(authToken, publicURL+"/whatsapp/sandbox1?"+q, nil)
+	w := channeltest.Serve(f.router, http.MethodGet, "/whatsapp/sandbox1?"+q, nil, http.Header{twilio.HeaderSignature: {sig}})
+	if w.Code != 200 || !strings.Contains(w.Body.String(), hoursAnswer) {
+		t.Fatalf("GET webhook: %d %s", w.Code, w.Body)
+	}
+	bad := twilio.Signature(authToken, publicURL+"/whatsapp/sandbox1", specForm("SMget2", "hi"))
+	w = channeltest.Serve(f.router, http.MethodGet, "/whatsapp/sandbox1?"+specForm("SMget2", "hi").Encode(), nil, http.Header{twilio.HeaderSignature: {bad}})
+	if w.Code != 403 {
+		t.Fatalf("GET signed like a POST: %d", w.Code)
+	}
+}
