@@ -17,7 +17,7 @@ PKGS      := ./...
 
 # Debian packages: what `make run` needs, and what `make test` needs on top.
 RUN_PKGS  := pkg-config gcc pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev espeak-ng
-TEST_PKGS := $(RUN_PKGS) postgresql chromium python3-onnx python3-numpy flite
+TEST_PKGS := $(RUN_PKGS) postgresql chromium python3-onnx python3-numpy flite prometheus
 # What `make eval-voice` needs: the second synthesizer of the voice corpus.
 EVAL_PKGS := $(RUN_PKGS) flite
 
