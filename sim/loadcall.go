@@ -30,8 +30,9 @@ type SoftphoneConfig struct {
 type SoftphoneResult struct {
 	// Turns is the number of clips spoken and answered.
 	Turns int
-	// ReplyMS is, per answered turn, the time from the end of the caller's
-	// speech to the first reply audio, as the emulator measured it.
+	// ReplyMS is, per recorded turn, the time from the end of the caller's
+	// speech to the first reply audio, as the emulator measured it; -1 for
+	// a turn that got no audio reply.
 	ReplyMS []int64
 }
 

@@ -42,10 +42,11 @@ func (s *softphone) session(ctx context.Context, n int, rec *recorder) error {
 	res, err := sim.SoftphoneCall(ctx, sim.SoftphoneConfig{Server: s.cfg.Target, Connection: s.cfg.Identifier, Token: s.cfg.Token,
 		Clips: clips, ThinkTime: s.cfg.ThinkTime})
 	for _, ms := range res.ReplyMS {
-		rec.observe("reply", time.Duration(ms)*time.Millisecond)
-	}
-	for range res.Turns {
-		rec.turn(true)
+		// The emulator reports -1 for a turn that got no audio reply.
+		rec.turn(ms >= 0)
+		if ms >= 0 {
+			rec.observe("reply", time.Duration(ms)*time.Millisecond)
+		}
 	}
 	rec.observe("call", time.Since(start))
 	return err
