@@ -112,6 +112,8 @@ type HandoffStore interface {
 	QueueDueHandoffs(ctx context.Context, now time.Time, limit int) ([]Handoff, error)
 	MoveHandoff(ctx context.Context, id int64, from []HandoffStatus, to HandoffStatus, agentID int64) (Handoff, error)
 	SetHandoff(ctx context.Context, conversationID int64, state HandoffState) error
+	EnsureUser(ctx context.Context, businessID int64, channel Channel, externalID string, registered bool) (User, error)
+	OpenConversation(ctx context.Context, businessID, userID int64) (Conversation, error)
 }
 
 // AgentDelivery builds the outbox items that carry an agent's message to
@@ -222,24 +224,32 @@ func (h *Handoffs) RequestNow(ctx context.Context, conv Conversation) (bool, err
 	return true, nil
 }
 
-// Transferred records that a caller of conversation conv was transferred
-// to a team's number: a live handoff in status phone, the conversation's
-// state agent.
-func (h *Handoffs) Transferred(ctx context.Context, conv Conversation) error {
+// Transferred records that the caller of call (on voice channel ch) was
+// transferred to a team's number: a live handoff in status phone and the
+// conversation's state agent. A caller who pressed for an agent before
+// saying anything gets a conversation for it.
+func (h *Handoffs) Transferred(ctx context.Context, call Call, ch Channel) error {
+	conv := Conversation{ID: call.ConversationID, BusinessID: call.BusinessID, UserID: call.UserID}
+	if call.BusinessID == 0 {
+		return nil
+	}
+	if conv.ID == 0 {
+		u, err := h.cfg.Store.EnsureUser(ctx, call.BusinessID, ch, callerKey(call), true)
+		if err != nil {
+			return fmt.Errorf("ivr: caller: %w", err)
+		}
+		if conv, err = h.cfg.Store.OpenConversation(ctx, call.BusinessID, u.ID); err != nil {
+			return fmt.Errorf("ivr: caller's conversation: %w", err)
+		}
+	}
 	team, ok, err := h.DefaultTeam(ctx, conv.BusinessID)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		team = Team{}
-	}
-	if conv.ID == 0 {
-		return nil
-	}
 	live, err := h.cfg.Store.LiveHandoff(ctx, conv.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if team.ID == 0 {
+		if !ok {
 			// No team: the connection's agent number took the call.
 			if err := h.cfg.Store.SetHandoff(ctx, conv.ID, HandoffAgent); err != nil {
 				return fmt.Errorf("ivr: record transfer: %w", err)
@@ -247,10 +257,11 @@ func (h *Handoffs) Transferred(ctx context.Context, conv Conversation) error {
 			return nil
 		}
 		live = Handoff{BusinessID: conv.BusinessID, ConversationID: conv.ID, UserID: conv.UserID,
-			TeamID: team.ID, Status: HandoffWaiting, DueAt: h.now()}
+			TeamID: team.ID, Status: HandoffPhone, DueAt: h.now()}
 		if err := h.cfg.Store.CreateHandoff(ctx, &live); err != nil {
 			return fmt.Errorf("ivr: create handoff: %w", err)
 		}
+		return nil
 	case err != nil:
 		return fmt.Errorf("ivr: live handoff: %w", err)
 	}

@@ -258,7 +258,7 @@ type VoiceConfig struct {
 // VoiceHandoff is what a voice transfer needs of the handoff service.
 type VoiceHandoff interface {
 	TransferNumber(ctx context.Context, businessID int64, fallback string) string
-	Transferred(ctx context.Context, conv Conversation) error
+	Transferred(ctx context.Context, call Call, ch Channel) error
 }
 
 // NewVoiceService returns a service. Store, Engine, STT and NodeID are
@@ -671,8 +671,7 @@ func (v *VoiceService) account(ctx context.Context, prev CallState, next Call, e
 			v.m.transfers.WithLabelValues(transferStarted).Inc()
 			log.LogAttrs(ctx, slog.LevelInfo, "transferring to an agent")
 			if v.handoff != nil {
-				conv := Conversation{ID: next.ConversationID, BusinessID: next.BusinessID, UserID: next.UserID}
-				if err := v.handoff.Transferred(ctx, conv); err != nil {
+				if err := v.handoff.Transferred(ctx, next, v.channel); err != nil {
 					log.LogAttrs(ctx, slog.LevelError, "record transfer failed", slog.String("error", err.Error()))
 				}
 			}
