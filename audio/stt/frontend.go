@@ -15,7 +15,7 @@ import (
 type CMNMode int
 
 const (
-	// CMNDefault is the zero value: the measured default, CMNBatch.
+	// CMNDefault is the zero value: the measured default, CMNPrior.
 	CMNDefault CMNMode = iota
 	// CMNPrior resets the live cepstral mean to the telephone prior at the
 	// start of every utterance, so a recording is recognised the same

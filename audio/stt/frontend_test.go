@@ -90,7 +90,7 @@ func TestConfigFrontEndDefaultsAndLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CMN != CMNBatch || c.BandFillDBFS != DefaultBandFillDBFS || c.NBest != DefaultNBest || c.NBestScale != DefaultNBestScale {
+	if c.CMN != CMNPrior || c.BandFillDBFS != DefaultBandFillDBFS || c.NBest != DefaultNBest || c.NBestScale != DefaultNBestScale {
 		t.Errorf("defaults %+v", c)
 	}
 	for _, bad := range []SphinxConfig{

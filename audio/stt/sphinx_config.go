@@ -66,7 +66,7 @@ type SphinxConfig struct {
 	// to measure the levers again.
 
 	// CMN selects how cepstral mean normalisation is estimated per
-	// utterance. Default CMNBatch.
+	// utterance. Default CMNPrior.
 	CMN CMNMode
 	// BandFillDBFS is the RMS level of the noise fill above 4 kHz mixed
 	// into the upsampled audio. Default DefaultBandFillDBFS.
@@ -137,7 +137,7 @@ func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
 	if out.CMN == CMNDefault {
-		out.CMN = CMNBatch
+		out.CMN = CMNPrior
 	}
 	if out.CMN < CMNPrior || out.CMN > CMNCarry {
 		return out, fmt.Errorf("stt: unknown CMN mode %v", out.CMN)

@@ -126,12 +126,20 @@ func onLine(speech audio.PCM) []int16 {
 // off-topic rejected 97.2 % (offtopic.tsv) and 94.4 %
 // (offtopic-holdout.tsv), no exactly recognised question below
 // DefaultMinConfidence. Before tuning: 64.2 %, 25.3 %, 47.2 %.
+//
+// With per-utterance normalisation (CMNPrior and the band fill, chosen on
+// the free-phrasing corpus of sim/voiceeval, where they moved first-reply
+// answers from 10.0 % to 13.8 % and word accuracy from 43.8 % to 45.8 %):
+// word 64.0 % (64.3 / 56.4 / 71.4), sentence 26.7 %, off-topic rejected
+// 97.2 % / 91.7 %. The carried-over mean this set was tuned with scored
+// higher on these FAQ phrasings in a fixed order, but depended on what
+// came before; the word floor moved from 0.64 to 0.62 with the change.
 const (
 	targetWordAccuracy     = 0.90
 	targetSentenceAccuracy = 0.80
 	targetOffTopicRejected = 0.90
 
-	floorWordAccuracy     = 0.64
+	floorWordAccuracy     = 0.62
 	floorSentenceAccuracy = 0.23
 	floorOffTopicRejected = 0.88
 )

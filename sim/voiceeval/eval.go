@@ -104,8 +104,11 @@ type Figures struct {
 	OffTopic  int    `json:"offtopic"`
 	Answers   int    `json:"answers"`
 	// Ratios in [0, 1].
-	FirstRight        float64 `json:"first_right"`
-	WithinOne         float64 `json:"within_one_confirmation"`
+	FirstRight float64 `json:"first_right"`
+	WithinOne  float64 `json:"within_one_confirmation"`
+	// WithinOneKey counts a confirmation of the expected node as right:
+	// the caller answering with key 1 instead of a spoken yes.
+	WithinOneKey      float64 `json:"within_one_confirmation_key"`
 	Confirmations     float64 `json:"confirmations_asked"`
 	ConfidentlyWrong  float64 `json:"confidently_wrong"`
 	OffTopicRejected  float64 `json:"offtopic_rejected"`
@@ -428,6 +431,7 @@ type SweepRow struct {
 	Answer           float64 `json:"answer"`
 	FirstRight       float64 `json:"first_right"`
 	WithinOne        float64 `json:"within_one_confirmation"`
+	WithinOneKey     float64 `json:"within_one_confirmation_key"`
 	Confirmations    float64 `json:"confirmations_asked"`
 	ConfidentlyWrong float64 `json:"confidently_wrong"`
 	OffTopicRejected float64 `json:"offtopic_rejected"`
@@ -441,7 +445,7 @@ type SweepRow struct {
 func (r Report) Sweep(answers []float64) []SweepRow {
 	var rows []SweepRow
 	for _, a := range answers {
-		var q, off, first, within, confirms, wrong, rejected int
+		var q, off, first, within, withinKey, confirms, wrong, rejected int
 		for _, o := range r.Outcomes {
 			matched := o.BotNode != ""
 			answered := matched && o.BotConf >= a && !o.Unsure
@@ -454,10 +458,14 @@ func (r Report) Sweep(answers []float64) []SweepRow {
 				case answered && right:
 					first++
 					within++
+					withinKey++
 				case answered:
 					wrong++
 				case confirm && right && o.YesOK:
 					within++
+				}
+				if confirm && right {
+					withinKey++
 				}
 			case KindOffTopic:
 				off++
@@ -477,7 +485,7 @@ func (r Report) Sweep(answers []float64) []SweepRow {
 			}
 			return float64(n) / float64(d)
 		}
-		rows = append(rows, SweepRow{Answer: a, FirstRight: ratio(first, q), WithinOne: ratio(within, q),
+		rows = append(rows, SweepRow{Answer: a, FirstRight: ratio(first, q), WithinOne: ratio(within, q), WithinOneKey: ratio(withinKey, q),
 			Confirmations: ratio(confirms, q+off), ConfidentlyWrong: ratio(wrong, q), OffTopicRejected: ratio(rejected, off)})
 	}
 	return rows
@@ -486,9 +494,9 @@ func (r Report) Sweep(answers []float64) []SweepRow {
 // WriteSweep prints Sweep(answers) as a table.
 func (r Report) WriteSweep(w io.Writer, answers []float64) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-7s %6s %7s %7s %6s %6s\n", "answer", "first", "within1", "confirm", "wrong", "offrej")
+	fmt.Fprintf(&b, "%-7s %6s %7s %7s %7s %6s %6s\n", "answer", "first", "within1", "w1(key)", "confirm", "wrong", "offrej")
 	for _, row := range r.Sweep(answers) {
-		fmt.Fprintf(&b, "%-7.2f %5.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%%\n", row.Answer, 100*row.FirstRight, 100*row.WithinOne,
+		fmt.Fprintf(&b, "%-7.2f %5.1f%% %6.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%%\n", row.Answer, 100*row.FirstRight, 100*row.WithinOne, 100*row.WithinOneKey,
 			100*row.Confirmations, 100*row.ConfidentlyWrong, 100*row.OffTopicRejected)
 	}
 	_, err := io.WriteString(w, b.String())
@@ -517,10 +525,10 @@ func summarize(split string, variants []Variant, synths []Synth, out []Outcome) 
 func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 	f := Figures{Name: name}
 	var (
-		first, within, confirms, wrong, rejected, understood int
-		refWords, edits                                      int
-		speechMS, sttMS                                      int64
-		lat                                                  []float64
+		first, within, withinKey, confirms, wrong, rejected, understood int
+		refWords, edits                                                 int
+		speechMS, sttMS                                                 int64
+		lat                                                             []float64
 	)
 	for _, o := range out {
 		if !keep(o) {
@@ -542,10 +550,16 @@ func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 			case o.Answered == o.Item.Expect:
 				first++
 				within++
+				withinKey++
 			case o.Answered != "":
 				wrong++
-			case o.Confirmed != "" && o.Final == o.Item.Expect:
-				within++
+			case o.Confirmed != "":
+				if o.Final == o.Item.Expect {
+					within++
+				}
+				if o.Confirmed == faq.TopicTitle(o.Item.Expect) {
+					withinKey++
+				}
 			}
 		case KindOffTopic:
 			f.OffTopic++
@@ -570,6 +584,7 @@ func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 	}
 	f.FirstRight = ratio(first, f.Questions)
 	f.WithinOne = ratio(within, f.Questions)
+	f.WithinOneKey = ratio(withinKey, f.Questions)
 	f.Confirmations = ratio(confirms, f.Questions+f.OffTopic)
 	f.ConfidentlyWrong = ratio(wrong, f.Questions)
 	f.OffTopicRejected = ratio(rejected, f.OffTopic)
@@ -651,11 +666,11 @@ func percentile(v []float64, p float64) float64 {
 func (r Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "split %s, variants %v, %.0f s\n", r.Split, r.Variants, r.Elapsed)
-	fmt.Fprintf(&b, "%-22s %5s %6s %7s %7s %6s %6s %7s %6s %6s %6s %9s\n",
-		"synthesizer", "q", "first", "within1", "confirm", "wrong", "offrej", "yes/no", "words", "rtf", "p50ms", "p95ms")
+	fmt.Fprintf(&b, "%-22s %5s %6s %7s %7s %7s %6s %6s %7s %6s %6s %6s %9s\n",
+		"synthesizer", "q", "first", "within1", "w1(key)", "confirm", "wrong", "offrej", "yes/no", "words", "rtf", "p50ms", "p95ms")
 	row := func(f Figures) {
-		fmt.Fprintf(&b, "%-22s %5d %5.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %6.3f %6.0f %9.0f\n",
-			f.Name, f.Questions, 100*f.FirstRight, 100*f.WithinOne, 100*f.Confirmations, 100*f.ConfidentlyWrong,
+		fmt.Fprintf(&b, "%-22s %5d %5.1f%% %6.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %6.3f %6.0f %9.0f\n",
+			f.Name, f.Questions, 100*f.FirstRight, 100*f.WithinOne, 100*f.WithinOneKey, 100*f.Confirmations, 100*f.ConfidentlyWrong,
 			100*f.OffTopicRejected, 100*f.AnswersUnderstood, 100*f.WordAccuracy, f.RTF, f.RecordP50MS, f.RecordP95MS)
 	}
 	for _, f := range r.Engines {

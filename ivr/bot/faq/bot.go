@@ -68,6 +68,20 @@ type Options struct {
 // under the business's FAQVersion, so a new import is picked up on the next
 // message (every Reply reads the business to learn its version). It is safe
 // for concurrent use.
+//
+// # Voice requests and confidence bands
+//
+// A voice request with N-best [bot.Request.Alternatives] is scored over all
+// of them ([Matcher.MatchAlternatives]); the Response's Confidence is that
+// combined score and Topic names the node for a confirmation prompt.
+// Thresholds measured with `koel eval voice -path direct -answer 1.01` on
+// the corpus's tune split (README, "Voice understanding: measured"): answer
+// at Confidence ≥ 0.6 (confidently wrong under 4 %), confirm between the
+// bot's threshold (DefaultThreshold, 0.42) and 0.6, ask again below (the
+// bot falls back there). With pocketsphinx on telephone speech most
+// transcripts are under the recogniser's own minimum and are confirmed
+// whatever this confidence, so confirmations stay above one in three until
+// the acoustic model improves.
 type Bot struct {
 	src          NodeSource
 	log          *slog.Logger

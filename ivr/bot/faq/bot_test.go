@@ -374,3 +374,28 @@ func TestTopicTitle(t *testing.T) {
 		}
 	}
 }
+
+func TestBotVoiceAlternatives(t *testing.T) {
+	s := newFakeStore(ivr.Business{ID: 1})
+	s.nodes[1] = []ivr.FAQNode{
+		{Name: "reset_password", UserSays: []string{"reset my password", "i forgot my password"}, BotSays: []string{"Tap forgot."}, Active: true},
+		{Name: "refund_status", UserSays: []string{"where is my refund"}, BotSays: []string{"Soon."}, Active: true},
+	}
+	b := New(s, Options{})
+	req := bot.Request{BusinessID: 1, Text: "where is my refund", Voice: true, Alternatives: []bot.Alternative{
+		{Text: "where is my refund", Weight: 0.4}, {Text: "i forgot my password", Weight: 0.35}, {Text: "reset my password", Weight: 0.25},
+	}}
+	r, err := b.Reply(context.Background(), req)
+	if err != nil || r.Node != "reset_password" || r.Topic != "reset password" {
+		t.Fatalf("voice with alternatives: %+v, %v", r, err)
+	}
+	// Text requests, and voice requests with one hypothesis, use Text.
+	req.Voice = false
+	if r, _ := b.Reply(context.Background(), req); r.Node != "refund_status" {
+		t.Errorf("text request answered %q", r.Node)
+	}
+	req.Voice, req.Alternatives = true, req.Alternatives[:1]
+	if r, _ := b.Reply(context.Background(), req); r.Node != "refund_status" {
+		t.Errorf("one alternative answered %q", r.Node)
+	}
+}

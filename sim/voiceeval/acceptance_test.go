@@ -1,0 +1,98 @@
+package voiceeval
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/koelvoice/koel/audio/stt"
+)
+
+// Issue 8's acceptance targets, per synthesizer, on the test split.
+const (
+	targetWithinOne        = 0.85
+	targetConfidentlyWrong = 0.03
+	targetOffTopicRejected = 0.90
+)
+
+// floors are the figures this subset reached when the current recogniser
+// and matcher were committed, less a margin of a few utterances; the test
+// fails below them so the figures cannot regress. README ("Voice
+// understanding: measured") has the full test-split figures and the gap
+// to the targets.
+//
+// Reached at commit (48 questions and 48 off-topic utterances per
+// synthesizer): espeak-ng first 2.1 %, within one confirmation 18.8 %
+// (39.6 % answering with key 1), confidently wrong 4.2 %, off-topic
+// rejected 89.6 %; flite 14.6 %, 20.8 % (33.3 %), 0.0 %, 100 %. Floors are
+// two utterances (4.2 points) under, ceilings two over.
+var floors = map[string]Figures{
+	EngineEspeak: {FirstRight: 0, WithinOne: 0.14, WithinOneKey: 0.35, ConfidentlyWrong: 0.09, OffTopicRejected: 0.85},
+	EngineFlite:  {FirstRight: 0.10, WithinOne: 0.16, WithinOneKey: 0.29, ConfidentlyWrong: 0.05, OffTopicRejected: 0.95},
+}
+
+// acceptancePerKind is the subset size: the first utterances of each kind
+// of the test split, spread over it, in every default voice and both
+// telephone variants. The full split is `koel eval voice -split test`.
+const acceptancePerKind = 6
+
+// TestAcceptance plays the test split's subset to a real stack as KooKoo
+// Record events and asserts the floors per synthesizer.
+func TestAcceptance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("voice acceptance decodes a few hundred recordings")
+	}
+	for _, e := range []string{EngineEspeak, EngineFlite} {
+		if err := Available(e); err != nil {
+			t.Skipf("%v; make test installs it", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(stt.DefaultModelDir, "en-us", "mdef")); err != nil {
+		t.Skip("pocketsphinx-en-us model not installed (make test installs it)")
+	}
+	rep, err := Run(t.Context(), Config{
+		Split:    SplitTest,
+		PerKind:  acceptancePerKind,
+		CacheDir: t.TempDir(),
+		Stack:    StackConfig{DataDir: t.TempDir()},
+	})
+	if errors.Is(err, stt.ErrUnavailable) {
+		t.Skipf("pocketsphinx unavailable: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	_ = rep.WriteTable(&b)
+	t.Log("\n" + b.String())
+	for _, f := range rep.Engines {
+		floor, ok := floors[f.Name]
+		if !ok {
+			t.Fatalf("no floor for %s", f.Name)
+		}
+		if f.Questions == 0 || f.OffTopic == 0 {
+			t.Fatalf("%s: no questions or off-topic utterances played", f.Name)
+		}
+		if f.FirstRight < floor.FirstRight {
+			t.Errorf("%s: right on the first reply %.1f%%, floor %.1f%%", f.Name, 100*f.FirstRight, 100*floor.FirstRight)
+		}
+		if f.WithinOne < floor.WithinOne {
+			t.Errorf("%s: right within one confirmation %.1f%%, floor %.1f%%", f.Name, 100*f.WithinOne, 100*floor.WithinOne)
+		}
+		if f.WithinOneKey < floor.WithinOneKey {
+			t.Errorf("%s: right within one confirmation answered with key 1 %.1f%%, floor %.1f%%", f.Name, 100*f.WithinOneKey, 100*floor.WithinOneKey)
+		}
+		if f.ConfidentlyWrong > floor.ConfidentlyWrong {
+			t.Errorf("%s: confidently wrong %.1f%%, ceiling %.1f%%", f.Name, 100*f.ConfidentlyWrong, 100*floor.ConfidentlyWrong)
+		}
+		if f.OffTopicRejected < floor.OffTopicRejected {
+			t.Errorf("%s: off-topic rejected %.1f%%, floor %.1f%%", f.Name, 100*f.OffTopicRejected, 100*floor.OffTopicRejected)
+		}
+		if f.WithinOne < targetWithinOne || f.ConfidentlyWrong > targetConfidentlyWrong || f.OffTopicRejected < targetOffTopicRejected {
+			t.Logf("%s BELOW TARGET: within one confirmation %.1f%% (target %.0f%%), confidently wrong %.1f%% (target ≤ %.0f%%), off-topic rejected %.1f%% (target %.0f%%)",
+				f.Name, 100*f.WithinOne, 100*targetWithinOne, 100*f.ConfidentlyWrong, 100*targetConfidentlyWrong, 100*f.OffTopicRejected, 100*targetOffTopicRejected)
+		}
+	}
+}
