@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -47,7 +48,7 @@ type handoffFixture struct {
 	webhook  ivr.Connection
 }
 
-func newHandoffFixture(t *testing.T, open func(testing.TB, ...store.Option) store.Store) *handoffFixture {
+func newHandoffFixture(t testing.TB, open func(testing.TB, ...store.Option) store.Store) *handoffFixture {
 	t.Helper()
 	st := open(t)
 	ctx := context.Background()
@@ -365,6 +366,23 @@ func TestChatHistoryErrors(t *testing.T) {
 		_, out := f.do(t, http.MethodGet, api.HistoryV2Path+"?user_name=u1", "", good)
 		if _, ok := out["details"].(map[string]any)["group_2"]; !ok {
 			t.Fatalf("no details per group: %v", out)
+		}
+	})
+}
+
+func qesc(s string) string { return url.QueryEscape(s) }
+
+// FuzzSendChatToAgent sends arbitrary bodies through the real handler:
+// never a panic, never a 5xx, and a refusal queues nothing.
+func FuzzSendChatToAgent(f *testing.F) {
+	f.Add(`{"team_name":"support","user_name":"u1","business_id":1,"countdown":5}`)
+	f.Add(`{"team_name":"support","user_name":"u1","business_id":"1e3","countdown":"x"}`)
+	f.Add(`{"team_name":null,"user_name":7,"business_id":[1]}`)
+	fx := newHandoffFixture(f, storetest.NewSQLite)
+	f.Fuzz(func(t *testing.T, body string) {
+		code, _ := fx.do(t, http.MethodPost, api.SendChatPath, body, map[string]string{"Authorization": "Bearer tok", "client-id": demo.ClientID})
+		if code >= 500 {
+			t.Fatalf("%q: %d", body, code)
 		}
 	})
 }
