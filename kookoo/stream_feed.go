@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/koelvoice/koel/audio/stt"
 )
@@ -33,6 +34,8 @@ type recogniserFeed struct {
 	// speculated reports (after done) whether the result came from a
 	// speculation, for the log.
 	speculated bool
+	// candidates counts the speculations computed.
+	candidates atomic.Int32
 }
 
 // startFeed starts a recogniser for vocab and feeds it.
@@ -166,6 +169,7 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 			res, cerr := closeStream()
 			cand = &candidate{spec: specs, res: res, err: cerr}
 			err = nil
+			f.candidates.Add(1)
 		case !speculating:
 			cand = nil
 			if s == nil && !open() {

@@ -155,6 +155,8 @@ func (w *streamWriter) run(ctx context.Context) {
 		clear(frame[n:])
 		num := seg.first + int64(seg.off/StreamFrameSamples)
 		buf = AppendMediaMessage(buf[:0], w.ucid, frame[:], StreamRate, w.seqID(num))
+		// Published before the write: its mark can only follow it.
+		w.sent.Store(num)
 		if !write(buf) {
 			return false
 		}
@@ -164,7 +166,6 @@ func (w *streamWriter) run(ctx context.Context) {
 			queue[0] = segment{}
 			queue = queue[1:]
 		}
-		w.sent.Store(num)
 		w.out.Add(1)
 		return true
 	}
