@@ -26,7 +26,7 @@ func TestStreamFakeKooKoo(t *testing.T) {
 		t.Fatalf("stream verb = %+v", st)
 	}
 	f := dialFake(t, st.URL, sid, true)
-	f.waitQuiet(t, 100, 600*time.Millisecond, "the welcome")
+	f.waitQuiet(t, 100, 1500*time.Millisecond, "the welcome")
 
 	f.say(telephone(t, "what are your opening hours").Samples)
 	// Let the first answer play for a while, then speak over it.
@@ -36,9 +36,9 @@ func TestStreamFakeKooKoo(t *testing.T) {
 	f.say(telephone(t, "what is your address").Samples)
 	waitFor(t, 10*time.Second, "clearBuffer", func() bool { return f.hasCommand(CommandClearBuffer) })
 	played1, _, _, _ := f.snapshot()
-	f.waitQuiet(t, played1+100, 600*time.Millisecond, "the second answer")
+	f.waitQuiet(t, played1+100, 1500*time.Millisecond, "the second answer")
 
-	f.say(telephone(t, "i want to talk to a person").Samples)
+	f.say(telephone(t, "i want to talk to an agent").Samples)
 	status, reason := f.waitClosed(t, 30*time.Second)
 	if status != 1000 {
 		t.Fatalf("stream closed with %v (%s), want a normal close", status, reason)
@@ -50,6 +50,9 @@ func TestStreamFakeKooKoo(t *testing.T) {
 	code, body := sh.get("live", "event=Stream&sid="+sid)
 	r := xmlOf(t, "Stream", code, body)
 	if d, ok := last(r).(Dial); !ok || d.Number != demoSettings.AgentNumber || len(r.Verbs) != 1 {
+		for _, tr := range sh.turns(sid) {
+			t.Logf("turn %d: %q (%.2f) -> %q", tr.Seq, tr.Transcript, tr.Confidence, tr.Reply)
+		}
 		t.Fatalf("event=Stream answered %s, want only the <dial>", body)
 	}
 	code, body = sh.get("live", "event=Dial&sid="+sid+"&status=answered&data=http://x.kookoo.test/d.mp3&callduration=30")

@@ -21,7 +21,7 @@ func TestStreamHangupDuringStream(t *testing.T) {
 	sh := newStreamHarness(t, harnessOptions{stt: newSphinx(t)}, StreamConfig{})
 	sid := sidN(50)
 	f := dialFake(t, sh.newCall(t, "live", sid).URL, sid, true)
-	f.waitQuiet(t, 100, 600*time.Millisecond, "the welcome")
+	f.waitQuiet(t, 100, 1500*time.Millisecond, "the welcome")
 	played, _, _, _ := f.snapshot()
 	f.say(telephone(t, "what are your opening hours").Samples)
 	waitFor(t, 20*time.Second, "the answer to play", func() bool { p, _, _, _ := f.snapshot(); return p > played+50 })
@@ -59,7 +59,7 @@ func TestStreamFallbackSecondNode(t *testing.T) {
 	n2 := newStreamHarness(t, harnessOptions{store: open(), nodeID: "node-b", stt: newSphinx(t), noSetup: true}, StreamConfig{})
 	sid := sidN(60)
 	f := dialFake(t, n1.newCall(t, "live", sid).URL, sid, true)
-	f.waitQuiet(t, 100, 600*time.Millisecond, "the welcome")
+	f.waitQuiet(t, 100, 1500*time.Millisecond, "the welcome")
 	f.say(telephone(t, "what are your opening hours").Samples)
 	// Kill the socket before the end-pointer's silence period is over.
 	waitFor(t, 20*time.Second, "the question to be sent", func() bool { _, _, _, mic := f.snapshot(); return mic == 0 })
@@ -78,7 +78,7 @@ func TestStreamFallbackSecondNode(t *testing.T) {
 	code, body = n2.get("live", "event=Record&sid="+sid+"&status=silence&data="+u)
 	r = xmlOf(t, "Record on node B", code, body)
 	if !strings.Contains(spoken(r), "Residency Road") {
-		t.Fatalf("Record on node B answered %s", body)
+		t.Fatalf("Record on node B answered %s (turns %+v)", body, n2.turns(sid))
 	}
 	turns := n2.turns(sid)
 	if len(turns) != 2 || !strings.Contains(turns[0].Reply, "nine in the morning") || turns[0].RecordStatus != "hangup" ||

@@ -2,80 +2,83 @@ package kookoo
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 
 	"github.com/koelvoice/koel/audio/stt"
 )
 
-// recogniserFeed streams one turn's audio into a recogniser on a goroutine
-// of its own, so that neither waiting for a free decoder (or for a new
-// vocabulary's model to be built) nor decoding ever holds up the session.
+// Padding kept around the speech the end-pointer found when the turn is
+// transcribed: pocketsphinx's per-utterance CMN is sensitive to it (700 ms
+// after the speech is what its tuning corpus has; 400 ms turned "i want to
+// talk to an agent" into "i want to to when the").
+const (
+	speechLead  = 30 // frames (300 ms) before the first voiced frame
+	speechTrail = 70 // frames (700 ms) after the last voiced frame
+)
+
+// speechSpan is a turn's speech in 10 ms frames: [start, end).
+type speechSpan struct{ start, end int }
+
+// recogniserFeed transcribes one turn on a goroutine of its own, so that
+// neither waiting for a free decoder (or for a vocabulary's model to be
+// built) nor decoding ever holds up the session. The session writes every
+// frame; the feed keeps them (at most one turn: the session stops at the
+// end-pointer's max_record_time) and transcribes the speech span with a
+// little padding, as a recording of the caller's words would be, holding a
+// decoder only while it decodes.
 //
 // To have the transcript ready when the end-pointer fires, the session
-// asks the feed to speculate once the caller has paused: the recogniser is
-// closed on the audio so far and its result kept. If the caller goes on
-// (resume), the speculation is dropped and a new recogniser is fed the
-// whole turn again; if the turn ends with the pause, the kept result is the
-// transcript (what followed was silence). The feed keeps the turn's audio
-// for that; the session stops writing when the end-pointer ends the turn,
-// so it holds at most one turn (max_record_time).
+// asks for it on the caller's pause (speculate, with the span so far). If
+// the turn ends with the same span (the caller did not speak again), that
+// result is the transcript; otherwise the final span is transcribed.
 type recogniserFeed struct {
-	mu      sync.Mutex
-	audio   [][]int16
-	ended   bool
-	specs   int // speculations asked for
-	resumes int // resumptions asked for (resumes <= specs)
-	kick    chan struct{}
-	done    chan struct{}
-	res     stt.Result
-	err     error
+	mu    sync.Mutex
+	audio [][]int16
+	spec  *speechSpan // the latest speculation asked for
+	final *speechSpan // the end of the turn (nil: not yet)
+	kick  chan struct{}
+	done  chan struct{}
+	res   stt.Result
+	err   error
 	// speculated reports (after done) whether the result came from a
-	// speculation, for the log.
+	// speculation.
 	speculated bool
-	// candidates counts the speculations computed.
+	// candidates counts the speculations transcribed.
 	candidates atomic.Int32
 }
 
-// startFeed starts a recogniser for vocab and feeds it.
+// startFeed starts a feed that transcribes with t and vocab.
 func startFeed(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary) *recogniserFeed {
 	f := &recogniserFeed{kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go f.run(ctx, t, vocab)
 	return f
 }
 
-// write queues 10 ms of audio (copied).
+// write keeps 10 ms of audio (copied).
 func (f *recogniserFeed) write(samples []int16) {
 	f.mu.Lock()
 	f.audio = append(f.audio, append([]int16(nil), samples...))
 	f.mu.Unlock()
-	f.notify()
 }
 
-// speculate asks for a transcript of the audio so far.
-func (f *recogniserFeed) speculate() { f.change(func() { f.specs++ }) }
-
-// resume drops the speculation: the caller went on.
-func (f *recogniserFeed) resume() {
-	f.change(func() {
-		if f.resumes < f.specs {
-			f.resumes++
-		}
-	})
+// frames returns how many frames were written.
+func (f *recogniserFeed) frames() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.audio)
 }
 
-// end says the turn is over; result returns its transcript.
-func (f *recogniserFeed) end() { f.change(func() { f.ended = true }) }
+// speculate asks for the transcript of span now.
+func (f *recogniserFeed) speculate(span speechSpan) { f.change(func() { f.spec = &span }) }
+
+// end says the turn is over with its speech in span (empty: none).
+func (f *recogniserFeed) end(span speechSpan) { f.change(func() { f.final = &span }) }
 
 func (f *recogniserFeed) change(do func()) {
 	f.mu.Lock()
 	do()
 	f.mu.Unlock()
-	f.notify()
-}
-
-func (f *recogniserFeed) notify() {
 	select {
 	case f.kick <- struct{}{}:
 	default:
@@ -92,90 +95,66 @@ func (f *recogniserFeed) result(ctx context.Context) (stt.Result, error) {
 	}
 }
 
-// candidate is the result of a speculation.
-type candidate struct {
-	spec int
-	res  stt.Result
-	err  error
-}
-
 func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary) {
 	defer close(f.done)
-	var (
-		s    stt.Stream
-		fed  int // frames written to s
-		cand *candidate
-		err  error // a Write error of s
-	)
 	defer func() {
-		if s != nil {
-			_, _ = s.Close(context.WithoutCancel(ctx))
-		}
 		f.mu.Lock()
 		f.audio = nil
 		f.mu.Unlock()
 	}()
-	open := func() bool {
-		s, err = t.Start(ctx, vocab)
-		if err != nil {
-			s = nil
-			f.err = err
-			return false
-		}
-		fed = 0
-		return true
+	type candidate struct {
+		span speechSpan
+		res  stt.Result
+		err  error
 	}
-	feed := func(all [][]int16) {
-		for ; fed < len(all) && err == nil; fed++ {
-			err = s.Write(all[fed])
-		}
-	}
-	closeStream := func() (stt.Result, error) {
-		res, cerr := s.Close(context.WithoutCancel(ctx))
-		s = nil
-		switch {
-		case err != nil:
-			return stt.Result{}, err
-		case fed == 0 || errors.Is(cerr, stt.ErrEmptyAudio):
+	var cand *candidate
+	decode := func(span speechSpan) (stt.Result, error) {
+		f.mu.Lock()
+		all := f.audio
+		f.mu.Unlock()
+		from, to := max(0, span.start-speechLead), span.end+speechTrail
+		if from >= min(len(all), to) {
 			return stt.Result{}, stt.ErrEmptyAudio
 		}
-		return res, cerr
-	}
-	if !open() {
-		return
+		s, err := t.Start(ctx, vocab)
+		if err != nil {
+			return stt.Result{}, err
+		}
+		silence := make([]int16, StreamFrameSamples)
+		for i := from; i < to && err == nil; i++ {
+			// The trail not heard yet (a speculation) is silence.
+			fr := silence
+			if i < len(all) {
+				fr = all[i]
+			}
+			err = s.Write(fr)
+		}
+		if err != nil {
+			_, _ = s.Close(context.WithoutCancel(ctx))
+			return stt.Result{}, err
+		}
+		return s.Close(context.WithoutCancel(ctx))
 	}
 	for {
 		f.mu.Lock()
-		all, ended, specs, resumes := f.audio, f.ended, f.specs, f.resumes
+		spec, final := f.spec, f.final
+		f.spec = nil
 		f.mu.Unlock()
-		speculating := specs > resumes
 		switch {
-		case ended && speculating && cand != nil && cand.spec == specs:
-			// The turn ended in the pause the speculation began with.
+		case final != nil && final.end <= final.start:
+			f.err = stt.ErrEmptyAudio
+			return
+		case final != nil && cand != nil && cand.span == *final:
 			f.res, f.err, f.speculated = cand.res, cand.err, true
 			return
-		case ended:
-			if s == nil && !open() {
-				return
-			}
-			feed(all)
-			f.res, f.err = closeStream()
+		case final != nil:
+			f.res, f.err = decode(*final)
 			return
-		case speculating && (cand == nil || cand.spec != specs):
-			if s == nil && !open() {
-				return
-			}
-			feed(all)
-			res, cerr := closeStream()
-			cand = &candidate{spec: specs, res: res, err: cerr}
-			err = nil
+		case spec != nil && (cand == nil || cand.span != *spec):
+			res, err := decode(*spec)
+			cand = &candidate{span: *spec, res: res, err: err}
 			f.candidates.Add(1)
-		case !speculating:
-			cand = nil
-			if s == nil && !open() {
-				return
-			}
-			feed(all)
+			continue
 		}
 		select {
 		case <-f.kick:

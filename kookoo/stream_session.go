@@ -183,7 +183,7 @@ func (ss *streamSession) run(ws *websocket.Conn) {
 	ss.cancel()
 	<-readerDone
 	if ss.rec != nil {
-		ss.rec.end()
+		ss.rec.end(speechSpan{})
 		ss.rec = nil
 	}
 	m.closed.WithLabelValues(closeLabel(code, ss.exit)).Inc()
@@ -549,9 +549,10 @@ func (ss *streamSession) startListening(l ivr.Listen, prefeed [][]int16) {
 	ss.paused, ss.speculating = 0, false
 	ss.speculateAfter = min(speculateAfter, silence/2)
 	if ss.rec != nil {
-		ss.rec.end()
+		ss.rec.end(speechSpan{})
 	}
 	ss.rec = startFeed(ss.ctx, ss.s.cfg.STT, ss.vocab)
+	ss.log.LogAttrs(ss.ctx, slog.LevelDebug, "stream listening", slog.Int("prefeed", len(prefeed)), slog.Int64("frames_in", ss.framesIn))
 	ss.prefeed = prefeed
 	for _, f := range prefeed {
 		if _, _, end := ss.listenFrame(f); end {
@@ -574,6 +575,7 @@ func (ss *streamSession) frame(samples []int16) (websocket.StatusCode, string, b
 func (ss *streamSession) listenFrame(samples []int16) (websocket.StatusCode, string, bool) {
 	ss.rec.write(samples)
 	res, done := ss.ep.Write(samples)
+
 	if done {
 		ss.endTurn(res, false)
 		return 0, "", false
@@ -582,16 +584,12 @@ func (ss *streamSession) listenFrame(samples []int16) (websocket.StatusCode, str
 	// fires; drop the speculation if the caller goes on.
 	switch {
 	case ss.ep.Speaking() || !res.Spoke:
-		ss.paused = 0
-		if ss.speculating {
-			ss.speculating = false
-			ss.rec.resume()
-		}
+		ss.paused, ss.speculating = 0, false
 	case !ss.speculating:
 		ss.paused += StreamFrameDuration
 		if ss.paused >= ss.speculateAfter {
 			ss.speculating = true
-			ss.rec.speculate()
+			ss.rec.speculate(spanOf(res))
 		}
 	}
 	return 0, "", false
@@ -602,7 +600,7 @@ func (ss *streamSession) listenFrame(samples []int16) (websocket.StatusCode, str
 func (ss *streamSession) bargeFrame(samples []int16) {
 	f := append([]int16(nil), samples...)
 	ss.recent = append(ss.recent, f)
-	if keep := int(ss.s.cfg.BargeIn/StreamFrameDuration) + 20; len(ss.recent) > keep {
+	if keep := int((ss.s.cfg.BargeIn + time.Second) / StreamFrameDuration); len(ss.recent) > keep {
 		ss.recent = ss.recent[len(ss.recent)-keep:]
 	}
 	ss.half = append(ss.half, samples...)
@@ -640,8 +638,9 @@ func (ss *streamSession) bargeFrame(samples []int16) {
 		// A reply before an exit is not cut: the exit needs it heard.
 		return
 	}
-	speech := int(ss.voiced/StreamFrameDuration) + 10
-	prefeed := ss.recent[max(0, len(ss.recent)-speech):]
+	// Everything kept from the last second: the speech that barged in
+	// began before the VAD was sure of it.
+	prefeed := ss.recent
 	ss.recent = nil
 	ss.bargeHeard = heard
 	ss.startListening(l, prefeed)
@@ -651,6 +650,8 @@ func (ss *streamSession) bargeFrame(samples []int16) {
 // run the voice turn, synthesize the reply.
 func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 	ss.endAt = ss.s.now()
+	ss.log.LogAttrs(ss.ctx, slog.LevelDebug, "stream turn end-pointed", slog.String("reason", string(res.Reason)),
+		slog.Duration("speech_start", res.SpeechStart), slog.Duration("speech_end", res.SpeechEnd), slog.Duration("end", res.End))
 	rec := ss.rec
 	ss.rec = nil
 	status := recordStatus(res.Reason)
@@ -662,7 +663,7 @@ func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 	ss.state = stateThinking
 	ctx, cancel := context.WithCancel(ss.ctx)
 	ss.workerCancel = cancel
-	in := turnInput{endAt: ss.endAt, gen: ss.gen, rec: rec, spoke: res.Spoke, speech: res.SpeechEnd - res.SpeechStart, status: status, call: ss.call, final: final}
+	in := turnInput{span: spanOf(res), endAt: ss.endAt, gen: ss.gen, rec: rec, spoke: res.Spoke, speech: res.SpeechEnd - res.SpeechStart, status: status, call: ss.call, final: final}
 	if final {
 		ss.work(context.WithoutCancel(ctx), in)
 		return
@@ -672,6 +673,7 @@ func (ss *streamSession) endTurn(res audio.EndResult, final bool) {
 
 // turnInput is what a worker needs.
 type turnInput struct {
+	span   speechSpan
 	endAt  time.Time
 	gen    int
 	rec    *recogniserFeed
@@ -680,6 +682,14 @@ type turnInput struct {
 	status string
 	call   ivr.Call
 	final  bool // the stream is ending: store the turn, say nothing
+}
+
+// spanOf is the speech of an end-pointer result in 10 ms frames.
+func spanOf(res audio.EndResult) speechSpan {
+	if !res.Spoke {
+		return speechSpan{}
+	}
+	return speechSpan{start: int(res.SpeechStart / StreamFrameDuration), end: int(res.SpeechEnd / StreamFrameDuration)}
 }
 
 func recordStatus(r audio.EndReason) string {
@@ -697,7 +707,7 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	var utter *ivr.Utterance
 	ev := ivr.Recorded{}
 	if in.rec != nil {
-		in.rec.end()
+		in.rec.end(in.span)
 	}
 	if in.spoke && in.rec != nil {
 		// The end-pointer heard speech: the recogniser's final result.

@@ -44,65 +44,67 @@ func (s *frameCountStream) Close(context.Context) (stt.Result, error) {
 	return stt.Result{Text: strings.Repeat("x", s.n/StreamFrameSamples), Confidence: 1}, nil
 }
 
-// TestRecogniserFeed: a speculation taken on a pause is the transcript when
-// the turn ends in it; a resumption drops it and the whole turn is fed to
-// a new recogniser.
+// TestRecogniserFeed: the speech span is transcribed with 300 ms before and 700 ms
+// after it (silence where not heard yet); a speculation is the transcript when the turn ends with the
+// same span, and is redone when the caller spoke again; a turn without
+// speech takes no decoder.
 func TestRecogniserFeed(t *testing.T) {
 	frame := make([]int16, StreamFrameSamples)
-	run := func(steps func(f *recogniserFeed)) (stt.Result, error, int, bool) {
-		tr := &frameCountSTT{}
+	feed := func(tr *frameCountSTT, frames int, steps func(f *recogniserFeed)) (*recogniserFeed, stt.Result, error) {
 		f := startFeed(context.Background(), tr, stt.Vocabulary{Key: "k"})
+		for range frames {
+			f.write(frame)
+		}
 		steps(f)
-		f.end()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		res, err := f.result(ctx)
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		return res, err, tr.starts, f.speculated
+		return f, res, err
 	}
-	write := func(f *recogniserFeed, n int) {
-		for range n {
-			f.write(frame)
-		}
+	// Speech in frames [50, 150) of 300: 30 + 100 + 70 frames decoded.
+	tr := &frameCountSTT{}
+	f, res, err := feed(tr, 300, func(f *recogniserFeed) { f.end(speechSpan{50, 150}) })
+	if err != nil || len(res.Text) != 200 || tr.starts != 1 || f.speculated {
+		t.Fatalf("plain: %d frames, %v, starts %d", len(res.Text), err, tr.starts)
 	}
-	res, err, starts, spec := run(func(f *recogniserFeed) { write(f, 5) })
-	if err != nil || len(res.Text) != 5 || starts != 1 || spec {
-		t.Fatalf("plain: %q %v starts %d spec %v", res.Text, err, starts, spec)
+	// Near the start the lead is what there is; the trail not heard yet
+	// is silence.
+	_, res, _ = feed(&frameCountSTT{}, 120, func(f *recogniserFeed) { f.end(speechSpan{10, 100}) })
+	if len(res.Text) != 170 {
+		t.Fatalf("edges: %d frames, want 170", len(res.Text))
 	}
-	res, err, starts, spec = run(func(f *recogniserFeed) {
-		write(f, 5)
-		f.speculate()
+	// A speculation on the final span is the result: one decode.
+	tr = &frameCountSTT{}
+	f, res, err = feed(tr, 200, func(f *recogniserFeed) {
+		f.speculate(speechSpan{20, 120})
 		waitFor(t, 5*time.Second, "the speculation", func() bool { return f.candidates.Load() == 1 })
-		write(f, 3) // the pause goes on: silence after the speculation
+		f.end(speechSpan{20, 120})
 	})
-	if err != nil || starts != 1 || !spec || len(res.Text) < 5 || len(res.Text) > 8 {
-		t.Fatalf("speculated: %q %v starts %d spec %v", res.Text, err, starts, spec)
+	if err != nil || !f.speculated || tr.starts != 1 || len(res.Text) != 190 {
+		t.Fatalf("speculated: %d frames, %v, speculated %v, starts %d", len(res.Text), err, f.speculated, tr.starts)
 	}
-	res, err, starts, spec = run(func(f *recogniserFeed) {
-		write(f, 5)
-		f.speculate()
-		write(f, 2)
-		f.resume()
-		write(f, 4)
+	// The caller spoke again: the final span is decoded.
+	tr = &frameCountSTT{}
+	f, res, err = feed(tr, 300, func(f *recogniserFeed) {
+		f.speculate(speechSpan{20, 120})
+		waitFor(t, 5*time.Second, "the speculation", func() bool { return f.candidates.Load() == 1 })
+		f.end(speechSpan{20, 220})
 	})
-	if err != nil || len(res.Text) != 11 || spec || starts > 2 {
-		t.Fatalf("resumed: %q %v starts %d spec %v (want all 11 frames)", res.Text, err, starts, spec)
+	if err != nil || f.speculated || tr.starts != 2 || len(res.Text) != 290 {
+		t.Fatalf("spoke again: %d frames, %v, speculated %v, starts %d", len(res.Text), err, f.speculated, tr.starts)
 	}
-	if _, err, _, _ = run(func(f *recogniserFeed) {}); !errors.Is(err, stt.ErrEmptyAudio) {
-		t.Fatalf("no audio: %v", err)
+	// No speech: no decoder.
+	tr = &frameCountSTT{}
+	if _, _, err := feed(tr, 300, func(f *recogniserFeed) { f.end(speechSpan{}) }); !errors.Is(err, stt.ErrEmptyAudio) || tr.starts != 0 {
+		t.Fatalf("silent turn: %v, %d decoders taken", err, tr.starts)
 	}
-	tr := &frameCountSTT{err: stt.ErrUnavailable}
-	f := startFeed(context.Background(), tr, stt.Vocabulary{Key: "k"})
-	write(f, 3)
-	f.end()
-	if _, err := f.result(context.Background()); !errors.Is(err, stt.ErrUnavailable) {
+	// A recogniser that cannot start.
+	f, _, err = feed(&frameCountSTT{err: stt.ErrUnavailable}, 100, func(f *recogniserFeed) { f.end(speechSpan{10, 50}) })
+	if !errors.Is(err, stt.ErrUnavailable) {
 		t.Fatalf("start error: %v", err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.audio != nil {
-		t.Fatalf("a failed feed keeps %d frames", len(f.audio))
+	if n := f.frames(); n != 0 {
+		t.Fatalf("a finished feed keeps %d frames", n)
 	}
 }
 

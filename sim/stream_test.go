@@ -206,7 +206,7 @@ func TestStreamModeOverWebRTC(t *testing.T) {
 	defer c.hangup()
 	sc := &streamCaller{t: t, c: c}
 	waitUntil(t, 10*time.Second, "the stream to open", func() bool { return sc.saw(EventStream, "open") })
-	welcome := sc.waitSpoken(0, 700*time.Millisecond, "the welcome")
+	welcome := sc.waitSpoken(0, 1500*time.Millisecond, "the welcome")
 
 	sc.say("what are your opening hours")
 	total, _ := sc.loudness()
@@ -215,9 +215,9 @@ func TestStreamModeOverWebRTC(t *testing.T) {
 	sc.say("what is your address")
 	waitUntil(t, 10*time.Second, "clearBuffer", func() bool { return sc.saw(EventStream, "clear") })
 	total, _ = sc.loudness()
-	sc.waitSpoken(total, 700*time.Millisecond, "the second answer")
+	sc.waitSpoken(total, 1500*time.Millisecond, "the second answer")
 
-	sc.say("i want to talk to a person")
+	sc.say("i want to talk to an agent")
 	waitUntil(t, 30*time.Second, "the dial", func() bool { return sc.saw(EventDial, "") })
 	waitUntil(t, 30*time.Second, "the end of the call", func() bool { return sc.saw(EventHangup, "") })
 	_ = welcome
@@ -253,7 +253,7 @@ func TestStreamModeOverWebRTC(t *testing.T) {
 	}
 	sc2 := &streamCaller{t: t, c: c2}
 	waitUntil(t, 10*time.Second, "the stream to open", func() bool { return sc2.saw(EventStream, "open") })
-	sc2.waitSpoken(0, 700*time.Millisecond, "the welcome")
+	sc2.waitSpoken(0, 1500*time.Millisecond, "the welcome")
 	sc2.say("what are your opening hours")
 	total, _ = sc2.loudness()
 	waitUntil(t, 20*time.Second, "the answer", func() bool { _, last := sc2.loudness(); return last > total+4000 })
