@@ -338,6 +338,10 @@ func TestDashboardsShowDataFromRealTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// After real traffic on every path, the registry passes the audit: no
+	// label carries a caller number, sid or user id used above.
+	auditMetrics(t, srv.registry, "09876543210", "918065740671", "PSID77", "dash-", "9301", "9302", "mid.dash")
+
 	queries := dashboardQueries(t)
 	if len(queries) < 30 {
 		t.Fatalf("%d panel queries; the four dashboards hold more", len(queries))
