@@ -15,6 +15,7 @@ import (
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/api"
 	"github.com/koelvoice/koel/ivr/demo"
+	"github.com/koelvoice/koel/ivr/store/storetest"
 )
 
 // addSupportTeam gives the demo business a support team with agent Asha,
@@ -133,8 +134,13 @@ func compact(s []string) string {
 // agent's reply reaches the user's webhook (signature verified by the
 // receiver) and the Messenger user through the fake Graph API; hand back;
 // the bot answers again; the transcripts show it in order.
-func TestHandoffEndToEnd(t *testing.T) {
-	p := startTextServer(t, "")
+func TestHandoffEndToEnd(t *testing.T) { testHandoffEndToEnd(t, "") }
+
+// TestHandoffEndToEndPostgres is the same on PostgreSQL.
+func TestHandoffEndToEndPostgres(t *testing.T) { testHandoffEndToEnd(t, storetest.PostgresURL(t)) }
+
+func testHandoffEndToEnd(t *testing.T, dbURL string) {
+	p := startTextServer(t, dbURL)
 	base := p.srv.URL()
 	addSupportTeam(t, p.srv, "+919800000001")
 
