@@ -276,3 +276,49 @@ func TestVoiceHandoffEndToEnd(t *testing.T) {
 	}
 
 }
+
+// TestVoiceHandoffByAPIMidCall: a caller's chat sent to the team by the
+// integration API while the call runs; at the caller's next utterance the
+// bot stays quiet and the call is transferred to the team's number.
+func TestVoiceHandoffByAPIMidCall(t *testing.T) {
+	recs := newRecordings(t)
+	srv := startServer(t, voiceConfig(t, ""))
+	if srv.voice.sttState != "ok" {
+		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
+	}
+	addSupportTeam(t, srv, "08040001234")
+	base := srv.URL()
+	const sid = "7201"
+	get := func(params map[string]string) string {
+		t.Helper()
+		v := ev(sid, params["event"])
+		for k, val := range params {
+			v.Set(k, val)
+		}
+		code, body := kookooGet(t, base, v)
+		if code != 200 {
+			t.Fatalf("%v: %d %s", params, code, body)
+		}
+		return body
+	}
+	get(map[string]string{"event": "NewCall", "cid": "09876543211", "called_number": "918065740671"})
+	if body := get(map[string]string{"event": "Record", "data": recs.say(t, "m1", "how much is delivery"), "status": "silence"}); !strings.Contains(body, "<record ") {
+		t.Fatalf("first turn:\n%s", body)
+	}
+	if code, b := postJSON(t, base+api.SendChatPath, webhookHeaders, `{"team_name":"support","user_name":"09876543211","business_id":1,"countdown":5}`); code != 200 {
+		t.Fatalf("send_chat_to_agent: %d %s", code, b)
+	}
+	waitQueued(t, base, "09876543211")
+	body := get(map[string]string{"event": "Record", "data": recs.say(t, "m2", "what are your opening hours"), "status": "silence"})
+	if !strings.Contains(body, "08040001234</dial>") {
+		t.Fatalf("after the chat was queued the call answered:\n%s", body)
+	}
+	call, err := srv.store.GetCall(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := srv.store.GetConversation(context.Background(), call.ConversationID)
+	if err != nil || conv.Handoff != ivr.HandoffAgent {
+		t.Fatalf("conversation %+v (%v), want handoff agent", conv, err)
+	}
+}
