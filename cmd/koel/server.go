@@ -197,6 +197,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	admin.Use(outbox.RequireAdminToken(cfg.AdminToken))
 	(&outbox.Admin{Store: st, Notifier: s.outbox, Logger: logger.With("component", "admin")}).Routes(admin)
 	(&api.Connections{Store: st, Logger: logger.With("component", "admin")}).Routes(admin)
+	(&liveHandler{store: st, now: time.Now, logger: logger.With("component", "live")}).routes(admin)
 
 	s.voice, err = newVoiceStack(ctx, s)
 	if err != nil {
