@@ -6,7 +6,7 @@ const (
 	EventCall       = "call"       // the call is up: CallID, SID
 	EventRequest    = "request"    // the emulator called the app: KooKoo (event name, "" for a follow-up), Data, Status
 	EventBot        = "bot"        // the bot speaks: Text (playtext, say-as) or URL (playaudio)
-	EventListen     = "listen"     // the emulator waits for the caller: Mode "record" or "dtmf"
+	EventListen     = "listen"     // the emulator waits for the caller: Mode "record" or "dtmf" ("stream": a stream app's audio has played out)
 	EventPartial    = "partial"    // partial transcript of the caller: Text
 	EventCaller     = "caller"     // final transcript of the caller: Text, Confidence
 	EventTurn       = "turn"       // figures of one recorded turn: Reason, SpeechMS, RecordMS, EndpointMS, ReplyMS, URL

@@ -42,6 +42,10 @@ const (
 	// streamPairWait is how long a lone 10 ms app packet waits for its
 	// pair before it is played padded with silence.
 	streamPairWait = 30 * time.Millisecond
+	// streamQuiet is how long after the app's audio has played out the
+	// caller's UI is told the app listens (EventListen, mode stream): the
+	// stream itself never says so.
+	streamQuiet = time.Second
 )
 
 // errStreamDisconnect is the app's callDisconnect.
@@ -117,6 +121,10 @@ type streamBridge struct {
 	pendingAt  time.Time
 	// marks maps each queued play item to the seqids it carries.
 	marks map[uint64][]string
+	// spoke is set when app audio arrives and cleared when the caller's
+	// UI is told the app listens; lastPlayed is when its last item played.
+	spoke      bool
+	lastPlayed time.Time
 }
 
 func (b *streamBridge) run(ctx context.Context, v kookoo.Stream) (url.Values, error) {
@@ -172,8 +180,15 @@ func (b *streamBridge) loop(ctx context.Context) (url.Values, error) {
 	pair.Stop()
 	defer pair.Stop()
 	frame := make([]int16, kookoo.StreamFrameSamples)
+	quiet := time.NewTicker(100 * time.Millisecond)
+	defer quiet.Stop()
 	for {
 		select {
+		case <-quiet.C:
+			if b.spoke && b.pending == nil && len(b.marks) == 0 && time.Since(b.lastPlayed) >= streamQuiet {
+				b.spoke = false
+				c.leg.emit(Event{Type: EventListen, Mode: "stream"})
+			}
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		case <-c.leg.ended:
@@ -218,6 +233,7 @@ func (b *streamBridge) appMessage(ctx context.Context, m kookoo.StreamMessage, p
 	switch m := m.(type) {
 	case kookoo.StreamMedia:
 		b.st.framesOut++
+		b.spoke = true
 		if len(m.Samples) != kookoo.StreamFrameSamples {
 			c.leg.emit(Event{Type: EventWarning, Text: fmt.Sprintf("<stream> media of %d samples; KooKoo expects %d", len(m.Samples), kookoo.StreamFrameSamples)})
 		}
@@ -288,6 +304,7 @@ func (b *streamBridge) played(n playNote) {
 		return
 	}
 	delete(b.marks, n.id)
+	b.lastPlayed = time.Now()
 	if n.flushed {
 		return
 	}

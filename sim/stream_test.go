@@ -301,3 +301,29 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return fmt.Sprint(l)
 }
+
+// TestStreamModeCLI: `koel call --connection live --say … --say …` talks to
+// a streaming app: the emulator says when the app's audio has played out
+// (listen, mode stream), the CLI speaks, and the stream's timeline is
+// printed.
+func TestStreamModeCLI(t *testing.T) {
+	ss := startStreamStack(t, nil)
+	var stdout, stderr strings.Builder
+	err := runCLI(context.Background(), []string{"--server", ss.srv.URL, "--connection", "live",
+		"--say", "what are your opening hours", "--say", "what is your address"}, &stdout, &stderr, cliDeps{tts: testTTS(t)})
+	t.Log("\n" + stdout.String() + stderr.String())
+	if err != nil {
+		t.Fatalf("koel call: %v", err)
+	}
+	for _, want := range []string{"stream: open ws://", "event: listening (stream)"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	_, rest, ok := strings.Cut(stdout.String(), "event: call sid=")
+	if !ok {
+		t.Fatal("the CLI printed no call sid")
+	}
+	sid, _, _ := strings.Cut(rest, " ")
+	checkStreamTurns(t, ss.store, sid, []turnWant{{reply: "nine in the morning", status: "silence"}, {reply: "Residency Road", status: "silence"}})
+}
