@@ -386,3 +386,36 @@ func FuzzSendChatToAgent(f *testing.F) {
 		}
 	})
 }
+
+// TestTalkToAgentNodeQueuesTheChat: the bot's own "talk to an agent" node
+// queues the chat for the business's first active team at once; the bot
+// then stays silent and the agent queue lists the chat.
+func TestTalkToAgentNodeQueuesTheChat(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			f := newHandoffFixture(t, be.open)
+			ctx := context.Background()
+			in := ivr.Inbound{BusinessID: 1, Connection: f.webhook, Channel: ivr.ChannelWebhook, UserExternalID: "wants-a-human", Text: "i want to talk to a person"}
+			r, err := f.engine.Handle(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Handoff || len(r.Stored) == 0 {
+				t.Fatalf("reply %+v, want the talk_to_agent answer", r)
+			}
+			conv, err := f.st.GetConversation(ctx, r.Conversation.ID)
+			if err != nil || conv.Handoff != ivr.HandoffPending {
+				t.Fatalf("conversation %+v (%v), want pending", conv, err)
+			}
+			in.Text = "hello?"
+			if r, err := f.engine.Handle(ctx, in); err != nil || !r.Suppressed {
+				t.Fatalf("after the node the bot answered: %+v (%v)", r, err)
+			}
+			_, out := f.do(t, http.MethodGet, "/agent/v1/1/queue", "", map[string]string{"Authorization": "Bearer tok", "client-id": demo.ClientID})
+			chats, _ := out["chats"].([]any)
+			if len(chats) != 1 || chats[0].(map[string]any)["user_name"] != "wants-a-human" || chats[0].(map[string]any)["team"] != "support" {
+				t.Fatalf("queue %v", out)
+			}
+		})
+	}
+}

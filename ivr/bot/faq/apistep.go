@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
 	"time"
-
-	"github.com/koelvoice/koel/ivr/outbox"
 )
 
 // APIStep declares a call of the business's own REST API made by a FAQ
@@ -113,14 +112,16 @@ type APICaller struct {
 	Logger *slog.Logger
 }
 
-// NewAPIClient returns an HTTP client whose every connection passes the
-// dial-time address checks of policy (the outbox's: no loopback, private
-// or link-local addresses unless allowed), with no proxy and no redirects.
-func NewAPIClient(policy outbox.DialPolicy) *http.Client {
+// NewAPIClient returns an HTTP client that connects only through dial,
+// with no proxy and no redirects. Give it the outbox's dial-time address
+// checks, outbox.DialPolicy{}.Dialer() (no loopback, private or
+// link-local addresses unless allowed), so what is checked is what is
+// connected to.
+func NewAPIClient(dial func(ctx context.Context, network, address string) (net.Conn, error)) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
-			DialContext:           policy.Dialer(),
+			DialContext:           dial,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: 10 * time.Second,
 			MaxIdleConnsPerHost:   4,
@@ -141,9 +142,19 @@ func (c *APICaller) Call(ctx context.Context, step APIStep, value string) (strin
 	reply, outcome, err := c.call(ctx, step, value)
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "api step failed", slog.String("method", step.Method),
-			slog.String("url", outbox.RedactURL(strings.SplitN(step.URL, "?", 2)[0])), slog.String("error", err.Error()))
+			slog.String("url", logURL(step.URL)), slog.String("error", err.Error()))
 	}
 	return reply, outcome
+}
+
+// logURL is the declared URL without user info, query or fragment.
+func logURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 func (c *APICaller) call(ctx context.Context, step APIStep, value string) (string, APIOutcome, error) {

@@ -57,7 +57,7 @@ func TestAPIStepOutcomes(t *testing.T) {
 	ts := orderAPI(t)
 	var logs bytes.Buffer
 	c := &faq.APICaller{
-		Client: faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: true}),
+		Client: faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: true}.Dialer()),
 		Getenv: func(k string) string {
 			if k == "SHOP_API_TOKEN" {
 				return apiSecret
@@ -115,7 +115,7 @@ func TestAPIStepOutcomes(t *testing.T) {
 // than what the caller's deadline leaves gives up inside that deadline.
 func TestAPIStepDeadlineInsideBotTimeout(t *testing.T) {
 	ts := orderAPI(t)
-	c := &faq.APICaller{Client: faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: true}), Getenv: func(string) string { return apiSecret }}
+	c := &faq.APICaller{Client: faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: true}.Dialer()), Getenv: func(string) string { return apiSecret }}
 	step := faq.APIStep{Method: "GET", URL: ts.URL + "/orders/{{.value}}", Headers: map[string]string{"Authorization": "Bearer ${T}"},
 		Reply: "{{.order.status}}", Timeout: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
@@ -132,7 +132,7 @@ func TestAPIStepDeadlineInsideBotTimeout(t *testing.T) {
 // aimed at loopback is refused when connecting.
 func TestAPIStepRefusesKoelsOwnNetwork(t *testing.T) {
 	ts := orderAPI(t)
-	client := faq.NewAPIClient(outbox.DialPolicy{})
+	client := faq.NewAPIClient(outbox.DialPolicy{}.Dialer())
 	resp, err := client.Get(ts.URL + "/orders/1042")
 	if err == nil {
 		resp.Body.Close()
