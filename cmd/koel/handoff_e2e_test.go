@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +322,71 @@ func TestVoiceHandoffByAPIMidCall(t *testing.T) {
 	conv, err := srv.store.GetConversation(context.Background(), call.ConversationID)
 	if err != nil || conv.Handoff != ivr.HandoffAgent {
 		t.Fatalf("conversation %+v (%v), want handoff agent", conv, err)
+	}
+}
+
+// TestDeclaredAPIStepAnswers: a business declared in YAML with an API step
+// on its order_status node answers an order number from its own order API
+// (a loopback fake, allowed by dev mode) through the bot API; the token
+// comes from the environment and an unknown order gets the not-found reply.
+func TestDeclaredAPIStepAnswers(t *testing.T) {
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer orders-secret" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/orders/1042" {
+			http.Error(w, `{"error":"no such order"}`, http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte(`{"order":{"id":"1042","status":"shipped"}}`))
+	}))
+	t.Cleanup(orders.Close)
+	dir := t.TempDir()
+	faqPath := dir + "/shop.csv"
+	if err := os.WriteFile(faqPath, []byte("node_name,user_says,bot_says\norder_status,where is my order|track my order,\"Sure, what is your order number?\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yamlPath := dir + "/koel.yaml"
+	yamlText := `businesses:
+  - id: 8
+    name: Shop
+    token_env: SHOP_TOKEN
+    client_id: shop
+    faq_file: ` + faqPath + `
+    api_steps:
+      order_status:
+        method: GET
+        url: ` + orders.URL + `/orders/{{.value}}
+        headers: {Authorization: "Bearer ${SHOP_ORDERS_TOKEN}"}
+        reply: "Your order {{.order.id}} is {{.order.status}}."
+`
+	if err := os.WriteFile(yamlPath, []byte(yamlText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{"SHOP_TOKEN": "shop-token", "SHOP_ORDERS_TOKEN": "orders-secret", "KOEL_STT_ENGINE": "none", "KOEL_SIM": "0", "KOEL_DEV": "1"})
+	cfg, err := parseServeConfig([]string{"--config", yamlPath, "--addr", "127.0.0.1:0", "--data-dir", dir + "/data"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newServer(context.Background(), cfg, testLogger(t), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	for _, turn := range []struct{ say, want string }{
+		{"where is my order", "Sure, what is your order number?"},
+		{"1042", "Your order 1042 is shipped."},
+		{"track my order", "Sure, what is your order number?"},
+		{"777", "I could not find that order"},
+	} {
+		status, body := postJSON(t, srv.URL()+"/api/bots/8/converse", map[string]string{"Authorization": "Bearer shop-token"},
+			fmt.Sprintf(`{"user_id":"buyer","text":%q}`, turn.say))
+		if status != 200 || !strings.Contains(string(body), turn.want) {
+			t.Fatalf("%q: %d %s, want %q", turn.say, status, body, turn.want)
+		}
 	}
 }

@@ -121,7 +121,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	}
 	s.engine, err = ivr.NewEngine(ivr.EngineConfig{
 		Store:      st,
-		Bot:        s.bot,
+		Bot:        withAPISteps(s.bot, st, cfg, getenv, logger.With("component", "api_step")),
 		BotTimeout: cfg.Bot.Timeout,
 		Logger:     logger.With("component", "engine"),
 		Metrics:    engineMetrics,

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/store"
 )
 
@@ -47,6 +48,10 @@ type Business struct {
 	// team_name) with their agents; a caller is transferred to the first
 	// active team's number.
 	Teams []TeamDecl `yaml:"teams"`
+	// APISteps declare, by FAQ node name, a call of the business's own
+	// API made with the value the user gives after that node's answer
+	// (see faq.APIStep); header secrets come from ${ENV} references.
+	APISteps map[string]faq.APIStep `yaml:"api_steps"`
 }
 
 // TeamDecl declares a team and its agents:
@@ -210,6 +215,11 @@ func (b Business) Validate() error {
 			if !envNameRE.MatchString(env) {
 				errs = append(errs, fmt.Errorf("business %d connection %s/%s: secrets_env %s: %q is not an environment variable name", b.ID, c.Channel, c.Identifier, name, env))
 			}
+		}
+	}
+	for node, st := range b.APISteps {
+		if err := st.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("business %d api_steps %s: %w", b.ID, node, err))
 		}
 	}
 	teams, agents := map[string]bool{}, map[string]bool{}
