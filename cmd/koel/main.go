@@ -37,6 +37,7 @@ usage:
   koel eval voice [-split tune|test] [-json]
   koel load kookoo|softphone|bot|webhook [-target URL] [-sessions N] [-c N] [-turns N] [-duration D] [-json]
   koel outbox list|redeliver|purge [--id 1,2 | --connection ID | --all] [--data-dir ./data] [--database-url URL]
+  koel report [--since 1h] --out report.png [--data-dir ./data] [--database-url URL]
   koel top [--server URL] [--admin-token TOKEN] [--interval 1s]
   koel version
 `
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = faqCommand(args[1:], stdout, stderr, getenv)
 	case "outbox":
 		err = outboxCommand(args[1:], stdout, stderr, getenv)
+	case "report":
+		err = reportCommand(args[1:], stdout, stderr, getenv)
 	case "top":
 		err = topCommand(args[1:], stdout, stderr, getenv)
 	case "load":

@@ -135,6 +135,9 @@ type Store interface {
 	AddTurn(ctx context.Context, t *ivr.Turn) error
 	// ListTurns returns a call's turns in Seq order.
 	ListTurns(ctx context.Context, sid string) ([]ivr.Turn, error)
+	// ListTurnsSince returns up to limit turns stored at or after since,
+	// newest first (koel report).
+	ListTurnsSince(ctx context.Context, since time.Time, limit int) ([]ivr.Turn, error)
 	// CountActiveCalls counts calls that have not ended (for the active-calls
 	// gauge at start-up).
 	CountActiveCalls(ctx context.Context) (int, error)
