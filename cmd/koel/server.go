@@ -51,6 +51,9 @@ type Server struct {
 	handoffs *ivr.Handoffs
 	getenv   func(string) string
 
+	// faqImport serves the FAQ import API; its worker runs in Start.
+	faqImport *api.FAQImport
+
 	// DemoToken is the demo API token when this start generated or set it.
 	DemoToken string
 
@@ -189,6 +192,8 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	}).Routes(s.router)
 	(&api.Handoff{Store: st, Handoffs: s.handoffs, AdminToken: cfg.AdminToken, Logger: logger.With("component", "handoff")}).Routes(s.router)
 	(&api.History{Store: st, Logger: logger.With("component", "history")}).Routes(s.router)
+	s.faqImport = &api.FAQImport{Store: st, Logger: logger.With("component", "faq_import")}
+	s.faqImport.Routes(s.router)
 	if err := s.addTextChannels(); err != nil {
 		return nil, fmt.Errorf("text channels: %w", err)
 	}
@@ -242,6 +247,8 @@ func (s *Server) Start() error {
 		_ = s.outbox.Run(bgCtx)
 	}()
 	go func() { defer s.bg.Done(); s.handoffs.Run(bgCtx) }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); _ = s.faqImport.Run(bgCtx) }()
 	if s.voice != nil && s.voice.app != nil {
 		s.bg.Add(1)
 		go func() { defer s.bg.Done(); s.voice.app.RunSweeper(bgCtx, 0) }()

@@ -160,6 +160,21 @@ type Store interface {
 	UpdateTask(ctx context.Context, t ivr.Task) error
 	// GetTask finds a task by id.
 	GetTask(ctx context.Context, id string) (ivr.Task, error)
+	// CreateTaskWithInput inserts a task like CreateTask, with its input
+	// (at most MaxTaskInputBytes) in the same row, so the task can be run
+	// again after a restart.
+	CreateTaskWithInput(ctx context.Context, t *ivr.Task, input []byte) error
+	// GetTaskInput returns a task's input; nil once the task finished.
+	GetTaskInput(ctx context.Context, id string) ([]byte, error)
+	// FinishTask writes Status, Total, Done and Errors like UpdateTask and
+	// drops the task's input.
+	FinishTask(ctx context.Context, t ivr.Task) error
+	// ListTasks lists the tasks of a kind in the given statuses, oldest
+	// first.
+	ListTasks(ctx context.Context, kind string, statuses []ivr.TaskStatus) ([]ivr.Task, error)
+	// FindBusinessesByName lists the businesses with exactly that name,
+	// ordered by id.
+	FindBusinessesByName(ctx context.Context, name string) ([]ivr.Business, error)
 
 	// ClaimOutbox leases up to limit pending items due at or before now
 	// (and not leased by someone else) until now+lease, oldest first, and

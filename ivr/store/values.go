@@ -30,7 +30,7 @@ const (
 	// call and the limit of one ClaimOutbox call.
 	MaxBatch = 1000
 	// MaxFAQNodes caps the nodes of one ReplaceFAQ call.
-	MaxFAQNodes = 20000
+	MaxFAQNodes = 50000
 )
 
 // Time is stored as UTC unix microseconds; the zero time as NULL.

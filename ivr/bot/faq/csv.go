@@ -19,7 +19,7 @@ const (
 	// limit (maxBytes <= 0 in [ParseCSV], MaxBytes == 0 in [ImportOptions]).
 	DefaultMaxBytes = 16 << 20
 	// MaxRows is the most nodes one file may hold.
-	MaxRows = 20000
+	MaxRows = 50000
 	// MaxNameBytes is the longest node_name.
 	MaxNameBytes = 128
 	// MaxUserSays is the most user-says phrases of one node.
