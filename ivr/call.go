@@ -45,8 +45,8 @@ import (
 //     topic; the call asks "Do you want to know about {topic}? Say yes or
 //     no." and moves to [CallStateConfirming], holding the answer in
 //     [CallRepair].Pending (stored with the call, so any node can serve the
-//     yes). Words the recogniser was unsure of ([Recorded].Unsure) are
-//     confirmed whatever the bot's confidence. A yes (spoken, or key 1), or
+//     yes). Words the recogniser was unsure of ([Recorded].Unsure) weaken
+//     the bot's confidence before banding. A yes (spoken, or key 1), or
 //     the question said again leading to the same answer, speaks it
 //     (confirmed); a no (or key 2) asks again (declined); another question
 //     is answered as a question; no speech offers the keys ("Press 1 for
@@ -256,8 +256,8 @@ type Recorded struct {
 	// (a reply replayed after a crash, a bot without confidences).
 	Confident bool
 	// Unsure is true when the recogniser was unsure of the words (its
-	// confidence was under the minimum): the answer is confirmed, never
-	// spoken straight away.
+	// confidence was under the minimum; the driver then scales Confidence
+	// down by it): an answer without a topic to confirm is not spoken.
 	Unsure bool
 	// Confidence, Node and Topic describe the bot's answer; Topic names
 	// it in a confirmation.
@@ -502,7 +502,7 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 		// Unsure words and an answer that cannot be confirmed.
 		return next.notUnderstood(ev.Topics, s)
 	}
-	if !ev.Confident && (ev.Confidence < s.AnswerConfidence || ev.Unsure) && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
+	if !ev.Confident && ev.Confidence < s.AnswerConfidence && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
 		next.Repair.Band = UnderstandingConfirm
 		next.Failures = 0
 		next.State = CallStateConfirming
@@ -545,6 +545,12 @@ func (c Call) notUnderstood(topics []MenuTopic, s ConnectionSettings) (Call, []C
 	next.Repair.Band = UnderstandingReprompt
 	next.Repair.Pending, next.Repair.Topics = nil, nil
 	next.Repair.Misses++
+	// A turn without progress counts towards MaxFailures, so speech that
+	// is never understood (line noise read as words) ends the call.
+	next.Failures++
+	if next.Failures >= s.MaxFailures {
+		return next.hangUp(s, OutcomeNoInput)
+	}
 	if m, acts, ok := next.topicMenu(topics, s, TopicMenuIntro); ok {
 		return m, acts
 	}

@@ -558,12 +558,12 @@ func TestCallRepair(t *testing.T) {
 		{
 			name: "low confidence asks again in speech",
 			call: listening, ev: Recorded{Reply: answer, Confidence: 0.3, Topic: "opening hours"}, s: testVoice,
-			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
 		},
 		{
 			name: "heard but not understood asks again in speech, not through keys",
 			call: listening, ev: Recorded{NotUnderstood: true}, s: testVoice,
-			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
 		},
 		{
 			name: "no speech says nothing was heard",
@@ -573,7 +573,7 @@ func TestCallRepair(t *testing.T) {
 		{
 			name: "the second miss offers the topic menu",
 			call: missed, ev: Recorded{NotUnderstood: true, Topics: testTopics}, s: testVoice,
-			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, topics: testTopics,
+			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, failures: 1, topics: testTopics,
 				actions: []CallAction{Menu{Prompt: TopicMenuIntro + testTopicMenu, MaxDigits: 1, Timeout: TopicMenuTimeout}}},
 		},
 		{
@@ -585,13 +585,13 @@ func TestCallRepair(t *testing.T) {
 		{
 			name: "the topic menu leaves out the agent without an agent number",
 			call: missed, ev: Recorded{NotUnderstood: true, Topics: testTopics[:1]}, s: testVoiceNoAgent,
-			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, topics: testTopics[:1],
+			want: want{state: CallStateTopics, band: UnderstandingMenu, misses: 2, failures: 1, topics: testTopics[:1],
 				actions: []CallAction{Menu{Prompt: TopicMenuIntro + " Press 1 for opening hours.", MaxDigits: 1, Timeout: TopicMenuTimeout}}},
 		},
 		{
 			name: "without topics the second miss asks again",
 			call: missed, ev: Recorded{NotUnderstood: true}, s: testVoice,
-			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 2, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 2, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
 		},
 		{
 			name: "yes speaks the held answer",
@@ -635,16 +635,19 @@ func TestCallRepair(t *testing.T) {
 			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(6)}},
 		},
 		{
-			name: "unsure words are confirmed however sure the bot is",
-			call: listening, ev: Recorded{Reply: answer, Confidence: 1, Node: "opening_hours", Topic: "opening hours", Unsure: true}, s: testVoice,
-			want: want{state: CallStateConfirming, band: UnderstandingConfirm,
-				pending: &PendingAnswer{Reply: answer, Node: "opening_hours", Topic: "opening hours", Confidence: 1},
-				actions: []CallAction{Say{"Do you want to know about opening hours? Say yes or no."}, listenAt(5)}},
+			name: "unsure words at a confident answer are answered",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.9, Node: "opening_hours", Topic: "opening hours", Unsure: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(5)}},
+		},
+		{
+			name: "speech never understood ends the call after MaxFailures",
+			call: func() Call { c := missed; c.Failures = 2; return c }(), ev: Recorded{NotUnderstood: true, Topics: testTopics}, s: testVoice,
+			want: want{state: CallStateHangingUp, band: UnderstandingReprompt, misses: 2, failures: 3, actions: []CallAction{Say{"Bye now."}, HangUp{}}},
 		},
 		{
 			name: "unsure words with an answer that has no topic ask again",
 			call: listening, ev: Recorded{Reply: answer, Confidence: 1, Unsure: true}, s: testVoice,
-			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
 		},
 		{
 			name: "the question said again to the same answer is a yes",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -313,10 +314,17 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		texts = append(texts, m.Text)
 	}
 	turn.Reply = strings.Join(texts, "\n")
+	conf := reply.Confidence
+	if h.unclear {
+		// Words the recogniser was unsure of weaken the answer: the bot's
+		// confidence scaled by the square root of how far the transcript
+		// fell short of the minimum (0.37 against 0.5 keeps 86 %).
+		conf *= math.Sqrt(h.result.Confidence / v.minConfidence)
+	}
 	return v.withTopics(ctx, *call, Recorded{
 		Reply:      texts,
 		Handoff:    reply.Handoff,
-		Confidence: reply.Confidence,
+		Confidence: conf,
 		Node:       reply.Node,
 		Topic:      reply.Topic,
 		// A bot that names no node (a remote bot) gives no confidence:
