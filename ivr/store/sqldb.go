@@ -62,6 +62,10 @@ type conn struct {
 	// they were not cached yet; they are cached once the transaction has
 	// released its connection (the SQLite writer has only one).
 	misses *[]string
+	// local holds the statements a transaction prepared for itself, so a
+	// query run many times in one transaction (an FAQ import's inserts) is
+	// prepared once.
+	local map[string]*sql.Stmt
 }
 
 func (s *sqlStore) reader() conn { return conn{s: s, db: s.read} }
@@ -73,11 +77,17 @@ func (c conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	key := stmtKey{c.db, q}
 	v, ok := c.s.stmts.Load(key)
 	if !ok && c.tx != nil {
+		if st, ok := c.local[q]; ok {
+			return st, nil
+		}
 		st, err := c.tx.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
 		*c.misses = append(*c.misses, q)
+		if c.local != nil {
+			c.local[q] = st
+		}
 		return st, nil
 	}
 	if !ok {
@@ -179,7 +189,7 @@ func (s *sqlStore) inTx(ctx context.Context, op string, fn func(c conn) error) e
 			}
 		}()
 	}
-	if err := fn(conn{s: s, db: s.write, tx: tx, misses: &misses}); err != nil {
+	if err := fn(conn{s: s, db: s.write, tx: tx, misses: &misses, local: map[string]*sql.Stmt{}}); err != nil {
 		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			s.log.WarnContext(ctx, "store: rollback failed", "op", op, "error", rerr)
 		}
