@@ -647,3 +647,61 @@ func FuzzFAQUpload(f *testing.F) {
 		}
 	})
 }
+
+// cancellingStore stops the worker just as it applies an import: the
+// ReplaceFAQ call runs with the worker's context already ended, as in a
+// shutdown mid-import.
+type cancellingStore struct {
+	store.Store
+	cancel func()
+	calls  int
+}
+
+func (s *cancellingStore) ReplaceFAQ(ctx context.Context, businessID int64, nodes []ivr.FAQNode) (int64, error) {
+	s.calls++
+	s.cancel()
+	<-ctx.Done()
+	return s.Store.ReplaceFAQ(ctx, businessID, nodes)
+}
+
+// TestFAQImportShutdownMidImport: a worker stopped while applying an
+// import leaves nothing applied and the task In Progress (not failed); the
+// next worker completes it.
+func TestFAQImportShutdownMidImport(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	seedFAQBusinesses(t, st)
+	f := newFAQFixture(t, st, 0, false)
+	id := f.submit(t, acme, "acme", twoNodes)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cs := &cancellingStore{Store: st, cancel: cancel}
+	stopped := &api.FAQImport{Store: cs}
+	if err := stopped.Run(ctx); err != nil {
+		t.Fatalf("Run = %v, want nil at shutdown", err)
+	}
+	if cs.calls != 1 {
+		t.Fatalf("ReplaceFAQ called %d times, want 1", cs.calls)
+	}
+	task, err := st.GetTask(context.Background(), id)
+	if err != nil || task.Status != ivr.TaskRunning {
+		t.Fatalf("task after shutdown = %+v, %v; want running", task, err)
+	}
+	if v := faqVersion(t, st, 1); v != 0 {
+		t.Fatalf("FAQVersion = %d after an interrupted import, want 0", v)
+	}
+	if nodes, err := st.ListFAQ(context.Background(), 1, false); err != nil || len(nodes) != 0 {
+		t.Fatalf("interrupted import stored %d nodes, %v", len(nodes), err)
+	}
+	code, raw := f.getStatus(t, acme, id)
+	if code != 200 || !strings.Contains(string(raw), `"status":"In Progress"`) {
+		t.Fatalf("status = %d %s", code, raw)
+	}
+
+	f.runWorker(t)
+	if s := f.wait(t, acme, id, time.Minute); s.Body.Status != api.FAQStatusSuccess || s.Body.Done != 2 {
+		t.Fatalf("after restart: %+v", s)
+	}
+	if v := faqVersion(t, st, 1); v != 1 {
+		t.Errorf("FAQVersion = %d, want 1", v)
+	}
+}
