@@ -110,10 +110,14 @@ func TestKooKooCallThroughServer(t *testing.T) {
 		{"agent busy", ev(sid, "Dial", "status", "not_answered", "data", "-1"), []string{"<record "}},
 		{"hang up", ev(sid, "Hangup", "process", "record", "total_call_duration", "42"), nil},
 	}
+	confirmed := false
 	for _, st := range steps {
 		code, body := kookooGet(t, base, st.params)
 		if code != http.StatusOK {
 			t.Fatalf("%s: status %d: %s", st.name, code, body)
+		}
+		if st.name == "question" {
+			body, confirmed = answerConfirmation(t, base, sid, recs, "q1", "how much is delivery", body)
 		}
 		for _, w := range st.want {
 			if !strings.Contains(body, w) {
@@ -134,8 +138,17 @@ func TestKooKooCallThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(turns) != 1 || turns[0].Transcript != "how much is delivery" || turns[0].STTMS < 0 {
-		t.Fatalf("turns = %+v, want one with the transcript", turns)
+	wantTurns := 1
+	if confirmed {
+		wantTurns = 2 // the question, then the same question again as the yes
+	}
+	if len(turns) != wantTurns {
+		t.Fatalf("turns = %+v, want %d", turns, wantTurns)
+	}
+	for _, turn := range turns {
+		if turn.Transcript != "how much is delivery" || turn.STTMS < 0 {
+			t.Fatalf("turns = %+v, want each with the transcript", turns)
+		}
 	}
 	msgs, err := srv.store.ListMessages(ctx, call.ConversationID, 0)
 	if err != nil {
@@ -170,8 +183,18 @@ func TestTwoServersShareOneCall(t *testing.T) {
 		{b.URL(), ev(sid, "Record", "data", recs.say(t, "t2", "what is the warranty"), "status", "silence"), "one year manufacturer warranty"},
 		{b.URL(), ev(sid, "Hangup", "process", "record"), ""},
 	}
+	confirmations := 0
 	for i, st := range steps {
 		code, body := kookooGet(t, st.base, st.params)
+		if code == http.StatusOK && i == 1 {
+			// The next event goes to the other node, which must find the
+			// held answer in the stored call.
+			var confirmed bool
+			body, confirmed = answerConfirmation(t, a.URL(), sid, recs, "t1", "how much is delivery", body)
+			if confirmed {
+				confirmations++
+			}
+		}
 		if code != http.StatusOK || !strings.Contains(body, st.want) {
 			t.Fatalf("step %d: %d %s, want %q", i, code, body, st.want)
 		}
@@ -180,8 +203,8 @@ func TestTwoServersShareOneCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(turns) != 2 {
-		t.Fatalf("%d turns stored, want 2: %+v", len(turns), turns)
+	if len(turns) != 2+confirmations {
+		t.Fatalf("%d turns stored, want %d: %+v", len(turns), 2+confirmations, turns)
 	}
 	call, err := a.store.GetCall(context.Background(), sid)
 	if err != nil {
@@ -190,4 +213,27 @@ func TestTwoServersShareOneCall(t *testing.T) {
 	if call.State != ivr.CallStateEnded {
 		t.Fatalf("call state %q, want ended", call.State)
 	}
+}
+
+// answerConfirmation handles the confirmation band of dialogue repair: when
+// body asks "Do you want to know about delivery charges?", the caller says
+// the same question again (which the call reads as a yes) and the answer is
+// returned with confirmed true. Any other body is returned unchanged.
+//
+// The recogniser's N-best list can put even an FAQ phrase just under the
+// answer threshold, so these wiring tests accept either path; the bands
+// themselves are table-tested in ivr and golden-tested in kookoo.
+func answerConfirmation(t *testing.T, base, sid string, recs *recordings, name, text, body string) (string, bool) {
+	t.Helper()
+	if !strings.Contains(body, "Do you want to know about") {
+		return body, false
+	}
+	if !strings.Contains(body, "delivery charges") {
+		t.Fatalf("confirmation of the wrong topic: %s", body)
+	}
+	code, again := kookooGet(t, base, ev(sid, "Record", "data", recs.say(t, name+"-again", text), "status", "silence"))
+	if code != http.StatusOK {
+		t.Fatalf("confirmation: status %d: %s", code, again)
+	}
+	return again, true
 }
