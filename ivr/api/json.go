@@ -136,7 +136,7 @@ func jsonError(err error, maxBytes int64) *Error {
 	}
 }
 
-// loneSurrogate reports whether a JSON text holds a \uXXXX escape of a
+// loneSurrogate reports whether a JSON text holds a \u escape (four hex digits) of a
 // UTF-16 surrogate that is not half of a pair. Malformed escapes are left
 // to the decoder.
 func loneSurrogate(raw []byte) bool {
