@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -57,7 +58,9 @@ type FAQImportStore interface {
 	GetTaskInput(ctx context.Context, id string) ([]byte, error)
 	UpdateTask(ctx context.Context, t ivr.Task) error
 	FinishTask(ctx context.Context, t ivr.Task) error
-	ListTasks(ctx context.Context, kind string, statuses []ivr.TaskStatus) ([]ivr.Task, error)
+	ClaimTask(ctx context.Context, kind, worker string, lease time.Duration) (ivr.Task, error)
+	ExtendTaskLease(ctx context.Context, id, worker string, lease time.Duration) error
+	ReleaseTask(ctx context.Context, id, worker string) error
 	ReplaceFAQ(ctx context.Context, businessID int64, nodes []ivr.FAQNode) (int64, error)
 }
 
@@ -75,6 +78,14 @@ type FAQImport struct {
 	// NewID returns a new task id; nil means a random UUID.
 	NewID  func() string
 	Logger *slog.Logger
+	// WorkerID names this worker in task claims ("" = a random id).
+	WorkerID string
+	// Lease is how long a claimed task is held between renewals (0 =
+	// DefaultTaskLease).
+	Lease time.Duration
+
+	workerOnce sync.Once
+	worker     string
 
 	wakeOnce sync.Once
 	wake     chan struct{}

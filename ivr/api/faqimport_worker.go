@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
@@ -16,17 +17,22 @@ const maxTaskErrors = 100
 // errUploadLost is the status of a task whose stored CSV is gone.
 const errUploadLost = "the uploaded csv_file was not kept; submit it again"
 
-// Run is the FAQ import worker: it applies pending tasks one at a time,
-// oldest first, until ctx ends. When it starts it first runs again every
-// task a previous process left pending or running: the stored CSV is
-// imported from the start in one ReplaceFAQ transaction, which either
-// commits the whole file or nothing, so a task cut short by a restart is
-// never half-applied (re-applying a file that did commit before the crash
-// leaves the same nodes). Run returns nil when ctx ends; a task
-// interrupted by it stays running and is resumed by the next Run.
-//
-// One Run per database: two processes running workers on one database
-// would both apply a task (harmlessly, but twice).
+// DefaultTaskLease is how long a worker holds a claimed import task
+// before another worker may take it over; the worker renews it as the
+// import progresses.
+const DefaultTaskLease = 2 * time.Minute
+
+// Run is the FAQ import worker: it claims open tasks one at a time,
+// oldest first, until ctx ends. A task is claimed atomically in the store
+// ([store.Store.ClaimTask]: a conditional UPDATE … RETURNING, with FOR
+// UPDATE SKIP LOCKED on PostgreSQL) and leased to this worker, so any
+// number of koel nodes on one database can run workers and no import is
+// applied twice. Tasks a previous process left pending, or running with a
+// released or expired lease, are claimed again: the stored CSV is imported
+// from the start in one ReplaceFAQ transaction, which either commits the
+// whole file or nothing, so a task cut short by a restart is never
+// half-applied. Run returns nil when ctx ends; a task interrupted by it
+// stays running, its lease released, and the next worker resumes it.
 func (f *FAQImport) Run(ctx context.Context) error {
 	wake := f.wakeCh()
 	for {
@@ -41,16 +47,34 @@ func (f *FAQImport) Run(ctx context.Context) error {
 	}
 }
 
-// drain applies every open task.
-func (f *FAQImport) drain(ctx context.Context) error {
-	tasks, err := f.Store.ListTasks(ctx, FAQImportKind, []ivr.TaskStatus{ivr.TaskPending, ivr.TaskRunning})
-	if err != nil {
-		return fmt.Errorf("list faq import tasks: %w", err)
+func (f *FAQImport) lease() time.Duration {
+	if f.Lease > 0 {
+		return f.Lease
 	}
+	return DefaultTaskLease
+}
+
+func (f *FAQImport) workerID() string {
+	f.workerOnce.Do(func() {
+		f.worker = f.WorkerID
+		if f.worker == "" {
+			f.worker = "faq-import-" + newUUID()
+		}
+	})
+	return f.worker
+}
+
+// drain claims and applies open tasks until none is left.
+func (f *FAQImport) drain(ctx context.Context) error {
 	var errs []error
-	for _, t := range tasks {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for ctx.Err() == nil {
+		t, err := f.Store.ClaimTask(ctx, FAQImportKind, f.workerID(), f.lease())
+		if errors.Is(err, ivr.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("claim faq import task: %w", err))
+			break
 		}
 		if err := f.apply(ctx, t); err != nil {
 			errs = append(errs, fmt.Errorf("task %s: %w", t.ID, err))
@@ -59,8 +83,19 @@ func (f *FAQImport) drain(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// apply runs one task to its end (or until ctx ends).
-func (f *FAQImport) apply(ctx context.Context, t ivr.Task) error {
+// apply runs one claimed task to its end (or until ctx ends, or the lease
+// is lost).
+func (f *FAQImport) apply(parent context.Context, t ivr.Task) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	defer func() {
+		if parent.Err() != nil {
+			// Shutdown: let the next worker resume the task at once.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(parent), 5*time.Second)
+			defer rcancel()
+			_ = f.Store.ReleaseTask(rctx, t.ID, f.workerID())
+		}
+	}()
 	input, err := f.Store.GetTaskInput(ctx, t.ID)
 	if err != nil {
 		return fmt.Errorf("get input: %w", err)
@@ -75,11 +110,15 @@ func (f *FAQImport) apply(ctx context.Context, t ivr.Task) error {
 	written := 0
 	progress := func(done, total int) {
 		// A status write per tenth of the file keeps polling informative
-		// without a write per 256 rows.
+		// without a write per 256 rows; each renews the lease.
 		if done != 0 && done < total && done-written < max(total/10, 1) {
 			return
 		}
 		written = done
+		if err := f.Store.ExtendTaskLease(ctx, t.ID, f.workerID(), f.lease()); errors.Is(err, ivr.ErrNotFound) {
+			cancel(errLeaseLost)
+			return
+		}
 		t.Done, t.Total = done, total
 		if err := f.Store.UpdateTask(ctx, t); err != nil && ctx.Err() == nil && f.Logger != nil {
 			f.Logger.WarnContext(ctx, "faq import progress", "task", t.ID, "error", err)
@@ -88,6 +127,8 @@ func (f *FAQImport) apply(ctx context.Context, t ivr.Task) error {
 	res, err := faq.Import(ctx, f.Store, t.BusinessID, bytes.NewReader(input), faq.ImportOptions{MaxBytes: f.maxBytes(), Progress: progress})
 	var pe *faq.ParseError
 	switch {
+	case errors.Is(context.Cause(ctx), errLeaseLost):
+		return fmt.Errorf("%w: another worker took the task over", errLeaseLost)
 	case err == nil:
 		t.Status, t.Done, t.Total, t.Errors = ivr.TaskComplete, res.Nodes, res.Nodes, nil
 		if err := f.Store.FinishTask(ctx, t); err != nil {
@@ -114,6 +155,9 @@ func (f *FAQImport) apply(ctx context.Context, t ivr.Task) error {
 		return f.fail(ctx, t, []string{"the import could not be stored; the previous FAQ is unchanged"})
 	}
 }
+
+// errLeaseLost ends an import whose lease another worker took over.
+var errLeaseLost = errors.New("faq import: task lease lost")
 
 // fail finishes a task as failed with the problems found.
 func (f *FAQImport) fail(ctx context.Context, t ivr.Task, msgs []string) error {

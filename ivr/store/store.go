@@ -172,6 +172,29 @@ type Store interface {
 	// ListTasks lists the tasks of a kind in the given statuses, oldest
 	// first.
 	ListTasks(ctx context.Context, kind string, statuses []ivr.TaskStatus) ([]ivr.Task, error)
+	// PutAPIStep creates or replaces a business's API step for a node.
+	PutAPIStep(ctx context.Context, a APIStep) error
+	// ListAPISteps lists a business's API steps ordered by node.
+	ListAPISteps(ctx context.Context, businessID int64) ([]APIStep, error)
+	// GetAPIStep finds a business's API step by node.
+	GetAPIStep(ctx context.Context, businessID int64, node string) (APIStep, error)
+	// DeleteAPIStep removes a business's API step.
+	DeleteAPIStep(ctx context.Context, businessID int64, node string) error
+	// ListBusinesses lists every business, ordered by id.
+	ListBusinesses(ctx context.Context) ([]ivr.Business, error)
+
+	// ClaimTask atomically takes the oldest task of kind that is pending,
+	// or running without a live lease: it becomes running, leased to
+	// worker until now+lease. ErrNotFound when there is none. Two workers
+	// (on one database, in any number of processes) never get one task
+	// while its lease lives.
+	ClaimTask(ctx context.Context, kind, worker string, lease time.Duration) (ivr.Task, error)
+	// ExtendTaskLease moves the lease of a task worker holds to now+lease;
+	// ErrNotFound when worker no longer holds it.
+	ExtendTaskLease(ctx context.Context, id, worker string, lease time.Duration) error
+	// ReleaseTask drops worker's lease on a running task (at shutdown), so
+	// the next worker resumes it at once.
+	ReleaseTask(ctx context.Context, id, worker string) error
 	// FindBusinessesByName lists the businesses with exactly that name,
 	// ordered by id.
 	FindBusinessesByName(ctx context.Context, name string) ([]ivr.Business, error)

@@ -1,0 +1,14 @@
+-- +goose Up
+-- API steps by FAQ node: the declaration (faq.APIStep as JSON; header
+-- secrets are ${ENV} references, never values). Written by provisioning
+-- (YAML, the demo) and the admin API alike.
+CREATE TABLE api_steps (
+    business_id BIGINT  NOT NULL REFERENCES businesses (id),
+    node        TEXT    NOT NULL,
+    spec        TEXT    NOT NULL,
+    updated_at  BIGINT  NOT NULL,
+    PRIMARY KEY (business_id, node)
+);
+
+-- +goose Down
+DROP TABLE api_steps;
