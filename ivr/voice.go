@@ -157,6 +157,12 @@ type Utterance struct {
 	// Transcript, when set, is what the transport recognised itself
 	// (softphone, stream transport): nothing is fetched or transcribed.
 	Transcript *stt.Result
+	// SpeechDuration and STTDuration go with a Transcript: how long the
+	// caller spoke, and how long the transport's recogniser worked on the
+	// final transcript. They are stored on the turn as speech_ms and
+	// stt_ms, as record mode stores the recording's length and its
+	// transcription time.
+	SpeechDuration, STTDuration time.Duration
 	// Audio opens RecordingURL when Transcript is nil.
 	Audio AudioSource
 }

@@ -43,6 +43,7 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance)
 	var h heard
 	if u.Transcript != nil {
 		h.result, h.streamed = *u.Transcript, true
+		h.speech, h.recog = u.SpeechDuration, u.STTDuration
 		v.judge(&h)
 		return h
 	}

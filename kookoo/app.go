@@ -59,6 +59,13 @@ type TranscriptSource interface {
 	LookupTranscript(recordingURL string) (stt.Result, bool)
 }
 
+// TranscriptTimings is implemented by a [TranscriptSource] that also knows
+// how long the caller spoke and how long its recogniser worked; the app
+// stores them on the turn (speech_ms, stt_ms) as record mode does.
+type TranscriptTimings interface {
+	LookupTranscriptTimings(recordingURL string) (speech, recognition time.Duration, ok bool)
+}
+
 // AppConfig configures an [App].
 type AppConfig struct {
 	// Store keeps calls, turns, users and conversations. Required.

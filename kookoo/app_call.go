@@ -74,6 +74,9 @@ func (a *App) utterance(req Request) *ivr.Utterance {
 	if a.pre != nil && req.Data != "" {
 		if res, ok := a.pre.LookupTranscript(req.Data); ok {
 			u.Transcript = &res
+			if tt, ok := a.pre.(TranscriptTimings); ok {
+				u.SpeechDuration, u.STTDuration, _ = tt.LookupTranscriptTimings(req.Data)
+			}
 		}
 	}
 	return u

@@ -1,6 +1,7 @@
 package kookoo
 
 import (
+	"github.com/koelvoice/koel/audio"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,17 +29,18 @@ func TestStreamFakeKooKoo(t *testing.T) {
 	f := dialFake(t, st.URL, sid, true)
 	f.waitQuiet(t, 100, 1500*time.Millisecond, "the welcome")
 
-	f.say(telephone(t, "what are your opening hours").Samples)
+	spoken := []audio.PCM{telephone(t, "what are your opening hours"), telephone(t, "what is your address"), telephone(t, "i want to talk to an agent")}
+	f.say(spoken[0].Samples)
 	// Let the first answer play for a while, then speak over it.
 	waitFor(t, 20*time.Second, "the first question sent", func() bool { _, _, _, mic := f.snapshot(); return mic == 0 })
 	played0, _, _, _ := f.snapshot()
 	waitFor(t, 20*time.Second, "the first answer to play", func() bool { p, _, _, _ := f.snapshot(); return p > played0+60 })
-	f.say(telephone(t, "what is your address").Samples)
+	f.say(spoken[1].Samples)
 	waitFor(t, 10*time.Second, "clearBuffer", func() bool { return f.hasCommand(CommandClearBuffer) })
 	played1, _, _, _ := f.snapshot()
 	f.waitQuiet(t, played1+100, 1500*time.Millisecond, "the second answer")
 
-	f.say(telephone(t, "i want to talk to an agent").Samples)
+	f.say(spoken[2].Samples)
 	status, reason := f.waitClosed(t, 30*time.Second)
 	if status != 1000 {
 		t.Fatalf("stream closed with %v (%s), want a normal close", status, reason)
@@ -73,7 +75,16 @@ func TestStreamFakeKooKoo(t *testing.T) {
 		if !strings.Contains(tr.Reply, want) || tr.Transcript == "" || tr.MessageID == 0 {
 			t.Errorf("turn %d = %+v, want a reply with %q", i+1, tr, want)
 		}
-		t.Logf("turn %d: %q -> %q status %s total %d ms", tr.Seq, tr.Transcript, tr.Reply, tr.RecordStatus, tr.TotalMS)
+		t.Logf("turn %d: %q -> %q status %s speech %d ms stt %d ms total %d ms", tr.Seq, tr.Transcript, tr.Reply, tr.RecordStatus, tr.SpeechMS, tr.STTMS, tr.TotalMS)
+		if i == 1 {
+			// The barge-in turn keeps only the last second before the
+			// barge-in was detected: its speech is part of what was played.
+			if tr.SpeechMS <= 0 || tr.SpeechMS > spoken[i].Duration().Milliseconds() || tr.STTMS <= 0 {
+				t.Errorf("barge-in turn: speech_ms %d stt_ms %d, want within the %v played and a recogniser time", tr.SpeechMS, tr.STTMS, spoken[i].Duration())
+			}
+			continue
+		}
+		checkTurnTimings(t, tr, spoken[i].Duration())
 	}
 	if !strings.HasPrefix(turns[1].RecordStatus, "barge_in:silence:heard_ms=") {
 		t.Errorf("turn 2 status %q does not record the barge-in", turns[1].RecordStatus)
@@ -102,4 +113,20 @@ func histogram(t testing.TB, h prometheus.Histogram) (uint64, float64) {
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+}
+
+// checkTurnTimings asserts that a turn answered from a transport's own
+// transcript stores its timings as record mode does: speech_ms close to
+// the length of the speech the caller played (the end-pointer's span of
+// voiced frames: at most the played audio, and most of it), and a
+// non-zero recogniser time below the turn's total.
+func checkTurnTimings(t *testing.T, tr ivr.Turn, played time.Duration) {
+	t.Helper()
+	speech := time.Duration(tr.SpeechMS) * time.Millisecond
+	if speech < played/2 || speech > played+100*time.Millisecond {
+		t.Errorf("turn %d: speech_ms %d, want close to the %d ms played", tr.Seq, tr.SpeechMS, played.Milliseconds())
+	}
+	if tr.STTMS <= 0 || tr.STTMS > ivr.DefaultTurnTimeout.Milliseconds() {
+		t.Errorf("turn %d: stt_ms %d, want a recogniser time above 0 and within the turn timeout", tr.Seq, tr.STTMS)
+	}
 }

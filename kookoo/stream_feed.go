@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/koelvoice/koel/audio/stt"
 )
@@ -41,6 +42,10 @@ type recogniserFeed struct {
 	done  chan struct{}
 	res   stt.Result
 	err   error
+	// took is how long the recogniser worked on the result's span, from
+	// asking for a decoder to the final result (what record mode stores
+	// as the turn's stt_ms).
+	took time.Duration
 	// speculated reports (after done) whether the result came from a
 	// speculation.
 	speculated bool
@@ -85,13 +90,14 @@ func (f *recogniserFeed) change(do func()) {
 	}
 }
 
-// result waits for the transcript; ctx bounds the wait.
-func (f *recogniserFeed) result(ctx context.Context) (stt.Result, error) {
+// result waits for the transcript and says how long the recogniser worked
+// on it; ctx bounds the wait.
+func (f *recogniserFeed) result(ctx context.Context) (stt.Result, time.Duration, error) {
 	select {
 	case <-f.done:
-		return f.res, f.err
+		return f.res, f.took, f.err
 	case <-ctx.Done():
-		return stt.Result{}, ctx.Err()
+		return stt.Result{}, 0, ctx.Err()
 	}
 }
 
@@ -106,34 +112,13 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 		span speechSpan
 		res  stt.Result
 		err  error
+		took time.Duration
 	}
 	var cand *candidate
-	decode := func(span speechSpan) (stt.Result, error) {
-		f.mu.Lock()
-		all := f.audio
-		f.mu.Unlock()
-		from, to := max(0, span.start-speechLead), span.end+speechTrail
-		if from >= min(len(all), to) {
-			return stt.Result{}, stt.ErrEmptyAudio
-		}
-		s, err := t.Start(ctx, vocab)
-		if err != nil {
-			return stt.Result{}, err
-		}
-		silence := make([]int16, StreamFrameSamples)
-		for i := from; i < to && err == nil; i++ {
-			// The trail not heard yet (a speculation) is silence.
-			fr := silence
-			if i < len(all) {
-				fr = all[i]
-			}
-			err = s.Write(fr)
-		}
-		if err != nil {
-			_, _ = s.Close(context.WithoutCancel(ctx))
-			return stt.Result{}, err
-		}
-		return s.Close(context.WithoutCancel(ctx))
+	decode := func(span speechSpan) (stt.Result, time.Duration, error) {
+		began := time.Now()
+		res, err := f.decode(ctx, t, vocab, span)
+		return res, time.Since(began), err
 	}
 	for {
 		f.mu.Lock()
@@ -145,14 +130,14 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 			f.err = stt.ErrEmptyAudio
 			return
 		case final != nil && cand != nil && cand.span == *final:
-			f.res, f.err, f.speculated = cand.res, cand.err, true
+			f.res, f.err, f.took, f.speculated = cand.res, cand.err, cand.took, true
 			return
 		case final != nil:
-			f.res, f.err = decode(*final)
+			f.res, f.took, f.err = decode(*final)
 			return
 		case spec != nil && (cand == nil || cand.span != *spec):
-			res, err := decode(*spec)
-			cand = &candidate{span: *spec, res: res, err: err}
+			res, took, err := decode(*spec)
+			cand = &candidate{span: *spec, res: res, err: err, took: took}
 			f.candidates.Add(1)
 			continue
 		}
@@ -163,4 +148,33 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 			return
 		}
 	}
+}
+
+// decode transcribes span of the audio kept so far, with its padding.
+func (f *recogniserFeed) decode(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary, span speechSpan) (stt.Result, error) {
+	f.mu.Lock()
+	all := f.audio
+	f.mu.Unlock()
+	from, to := max(0, span.start-speechLead), span.end+speechTrail
+	if from >= min(len(all), to) {
+		return stt.Result{}, stt.ErrEmptyAudio
+	}
+	s, err := t.Start(ctx, vocab)
+	if err != nil {
+		return stt.Result{}, err
+	}
+	silence := make([]int16, StreamFrameSamples)
+	for i := from; i < to && err == nil; i++ {
+		// The trail not heard yet (a speculation) is silence.
+		fr := silence
+		if i < len(all) {
+			fr = all[i]
+		}
+		err = s.Write(fr)
+	}
+	if err != nil {
+		_, _ = s.Close(context.WithoutCancel(ctx))
+		return stt.Result{}, err
+	}
+	return s.Close(context.WithoutCancel(ctx))
 }

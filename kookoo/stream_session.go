@@ -704,6 +704,7 @@ func recordStatus(r audio.EndReason) string {
 // reply's speech.
 func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	var res stt.Result
+	var took time.Duration
 	var utter *ivr.Utterance
 	ev := ivr.Recorded{}
 	if in.rec != nil {
@@ -712,11 +713,11 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	if in.spoke && in.rec != nil {
 		// The end-pointer heard speech: the recogniser's final result.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ivr.DefaultTurnTimeout)
-		r, err := in.rec.result(rctx)
+		r, t, err := in.rec.result(rctx)
 		cancel()
 		switch {
 		case err == nil:
-			res = r
+			res, took = r, t
 		case errors.Is(err, stt.ErrEmptyAudio):
 		default:
 			ev.FailReason = ivr.FailSTT
@@ -724,7 +725,7 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 		}
 	}
 	if ev.FailReason == "" {
-		utter = &ivr.Utterance{RecordingURL: "", RecordStatus: in.status, Transcript: &res}
+		utter = &ivr.Utterance{RecordingURL: "", RecordStatus: in.status, Transcript: &res, SpeechDuration: in.speech, STTDuration: took}
 	}
 	sttDone := ss.s.now()
 	rr := &turnRenderer{app: ss.s.app}

@@ -58,7 +58,7 @@ func TestRecogniserFeed(t *testing.T) {
 		steps(f)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := f.result(ctx)
+		res, _, err := f.result(ctx)
 		return f, res, err
 	}
 	// Speech in frames [50, 150) of 300: 30 + 100 + 70 frames decoded.

@@ -675,15 +675,19 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	if werr := audio.EncodeWAV(&buf, pcm, audio.EncodingPCM16); werr != nil {
 		return nil, fmt.Errorf("sim: encode recording: %w", werr)
 	}
-	id := newRecordingID(v.Name)
-	c.s.recs.put(&recording{id: id, wav: buf.Bytes(), transcript: tr, hasText: hasText})
-	recURL := c.s.cfg.PublicBaseURL + "/sim/recordings/" + id + ".wav"
-	if hasText {
-		c.leg.emit(Event{Type: EventCaller, Text: tr.Text, Confidence: tr.Confidence})
-	}
 	var speech time.Duration
 	if res.Spoke {
 		speech = res.SpeechEnd - res.SpeechStart
+	}
+	var sttTime time.Duration
+	if live != nil {
+		sttTime = live.busy
+	}
+	id := newRecordingID(v.Name)
+	c.s.recs.put(&recording{id: id, wav: buf.Bytes(), transcript: tr, hasText: hasText, speech: speech, sttTime: sttTime})
+	recURL := c.s.cfg.PublicBaseURL + "/sim/recordings/" + id + ".wav"
+	if hasText {
+		c.leg.emit(Event{Type: EventCaller, Text: tr.Text, Confidence: tr.Confidence})
 	}
 	status := recordStatus(res.Reason)
 	c.s.m.endpointDelay.Observe(res.End.Seconds())

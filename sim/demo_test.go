@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/koelvoice/koel/audio"
+	"github.com/koelvoice/koel/audio/audiotest"
 	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/audio/tts"
 	"github.com/koelvoice/koel/ivr"
@@ -174,6 +176,31 @@ func TestDemoTwoQuestionsOverLoopback(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), `event: heard "what are your opening hours"`) {
 		t.Errorf("the fast-path transcript of the first question is missing")
+	}
+	// The fast path stores the turn's timings as record mode does: the
+	// caller's speech (close to the spoken audio) and the recogniser's time.
+	sid := ""
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "event: call sid="); ok {
+			sid, _, _ = strings.Cut(rest, " ")
+			break
+		}
+	}
+	turns, err := ds.store.ListTurns(t.Context(), sid)
+	if err != nil || len(turns) < 2 {
+		t.Fatalf("turns of call %q: %v (%d)", sid, err, len(turns))
+	}
+	for i, q := range []string{"what are your opening hours", "what is your address"} {
+		played := audiotest.Speak(t, q, "en-us").Duration()
+		tr := turns[i]
+		speech := time.Duration(tr.SpeechMS) * time.Millisecond
+		if speech < played/2 || speech > played+200*time.Millisecond {
+			t.Errorf("turn %d: speech_ms %d, want close to the %d ms spoken", tr.Seq, tr.SpeechMS, played.Milliseconds())
+		}
+		if tr.STTMS <= 0 || tr.STTMS > 30000 {
+			t.Errorf("turn %d: stt_ms %d, want a recogniser time", tr.Seq, tr.STTMS)
+		}
+		t.Logf("turn %d: speech %d ms (spoken %d ms), stt %d ms", tr.Seq, tr.SpeechMS, played.Milliseconds(), tr.STTMS)
 	}
 	f, err := os.Open(out)
 	if err != nil {

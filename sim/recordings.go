@@ -17,7 +17,10 @@ type recording struct {
 	wav        []byte
 	transcript stt.Result
 	hasText    bool
-	created    time.Time
+	// speech is the end-pointer's span of the caller's speech; sttTime
+	// the recogniser's time on the transcript.
+	speech, sttTime time.Duration
+	created         time.Time
 }
 
 // recordings keeps recent recordings in memory under a byte cap and a TTL.

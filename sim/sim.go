@@ -110,6 +110,27 @@ func (s *Sim) LookupTranscript(recordingURL string) (stt.Result, bool) {
 	return rec.transcript, true
 }
 
+// LookupTranscriptTimings returns, for a recording LookupTranscript knows,
+// how long the caller spoke (the end-pointer's span of speech) and how long
+// the recogniser worked on the transcript, so that koel stores them on the
+// turn as record mode does.
+func (s *Sim) LookupTranscriptTimings(recordingURL string) (speech, recognition time.Duration, ok bool) {
+	prefix := s.cfg.PublicBaseURL + "/sim/recordings/"
+	rest, ok := strings.CutPrefix(recordingURL, prefix)
+	if !ok {
+		return 0, 0, false
+	}
+	id, ok := strings.CutSuffix(rest, ".wav")
+	if !ok {
+		return 0, 0, false
+	}
+	rec, ok := s.recs.get(id)
+	if !ok || !rec.hasText {
+		return 0, 0, false
+	}
+	return rec.speech, rec.sttTime, true
+}
+
 // ActiveCalls is the number of calls in progress (including ones still
 // negotiating).
 func (s *Sim) ActiveCalls() int {

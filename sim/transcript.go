@@ -18,8 +18,9 @@ const (
 )
 
 type closeResult struct {
-	res stt.Result
-	err error
+	res  stt.Result
+	err  error
+	took time.Duration // the Close call
 }
 
 // liveTranscript streams one <record>'s audio to speech-to-text. So that
@@ -39,6 +40,10 @@ type liveTranscript struct {
 	frames  int
 	// restarts counts early closes undone because the caller went on.
 	restarts int
+	// busy is the time spent in the recogniser's calls for the stream
+	// whose result stands: Start after a restart, Write, and Close (what
+	// record mode stores as a turn's stt_ms).
+	busy time.Duration
 }
 
 // startTranscript opens the fast-path stream; nil when there is no
@@ -73,6 +78,9 @@ func (t *liveTranscript) write(f []int16, res audio.EndResult, speaking bool, re
 		}
 		// The caller went on: start over with everything recorded.
 		t.spec, t.restarts = nil, t.restarts+1
+		began := time.Now()
+		defer func() { t.busy += time.Since(began) }()
+		t.busy = 0 // the dropped early result's work does not count
 		st, err := t.c.s.cfg.STT.Start(t.ctx, t.vocab)
 		if err != nil {
 			t.c.log.Warn("transcription unavailable", "err", err)
@@ -87,7 +95,10 @@ func (t *liveTranscript) write(f []int16, res audio.EndResult, speaking bool, re
 	if t.stream == nil {
 		return
 	}
-	if err := t.stream.Write(f); err != nil {
+	began := time.Now()
+	err := t.stream.Write(f)
+	t.busy += time.Since(began)
+	if err != nil {
 		t.fail(err)
 		return
 	}
@@ -110,8 +121,9 @@ func (t *liveTranscript) speculate(speechEnd time.Duration) {
 	if !t.c.leg.goTracked(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), sttCloseTimeout)
 		defer cancel()
+		began := time.Now()
 		r, err := st.Close(ctx)
-		ch <- closeResult{r, err}
+		ch <- closeResult{r, err, time.Since(began)}
 	}) {
 		return
 	}
@@ -144,12 +156,15 @@ func (t *liveTranscript) finish() (stt.Result, bool) {
 		r = <-t.spec // bounded by sttCloseTimeout
 	case t.stream != nil:
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), sttCloseTimeout)
+		began := time.Now()
 		r.res, r.err = t.stream.Close(ctx)
+		r.took = time.Since(began)
 		cancel()
 		t.stream = nil
 	default:
 		return stt.Result{}, false
 	}
+	t.busy += r.took
 	switch {
 	case r.err == nil:
 		return r.res, true
