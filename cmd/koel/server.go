@@ -182,6 +182,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	s.router.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})).Methods(http.MethodGet)
+	s.router.Handle(api.OpenAPIPath, api.OpenAPIHandler()).Methods(http.MethodGet)
 	s.router.Handle("/api/bots/{business_id}/converse", &api.Converse{Businesses: st, Engine: s.engine, Logger: logger}).Methods(http.MethodPost)
 	(&webhook.Channel{
 		Store:       st,
