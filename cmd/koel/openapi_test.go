@@ -318,4 +318,3 @@ func TestOpenAPIValidatorRejectsWrongBodies(t *testing.T) {
 		t.Fatalf("a right body was rejected: %v", err)
 	}
 }
-
