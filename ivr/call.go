@@ -196,6 +196,9 @@ type PendingAnswer struct {
 	Topic      string   `json:"topic,omitempty"`
 	Confidence float64  `json:"confidence,omitempty"`
 	Handoff    bool     `json:"handoff,omitempty"`
+	// CollectDigits is set when the answer asks for a value (see
+	// [Recorded].CollectDigits).
+	CollectDigits int `json:"collect_digits,omitempty"`
 }
 
 // MenuTopic is one option of the topic menu: an FAQ node and its spoken
@@ -267,6 +270,10 @@ type Recorded struct {
 	// Topics are the FAQ's top topics, for the topic menu (set when the
 	// turn may lead to it).
 	Topics []MenuTopic
+	// CollectDigits, when positive, says the answer asks for a value (an
+	// order number, for an API step): it is played inside a key
+	// collection of up to that many keys (see [Collected]).
+	CollectDigits int
 }
 
 // Busy means koel had no capacity to transcribe a recording now (every
@@ -304,6 +311,7 @@ type Disconnected struct{}
 
 func (CallStarted) callEvent()  {}
 func (Recorded) callEvent()     {}
+func (Collected) callEvent()    {}
 func (TopicChosen) callEvent()  {}
 func (Busy) callEvent()         {}
 func (DTMF) callEvent()         {}
@@ -328,11 +336,13 @@ type Listen struct {
 }
 
 // Menu plays Prompt and collects up to MaxDigits keys, giving up after
-// Timeout of no input.
+// Timeout of no input; Terminator, when set, is the key that ends the
+// input early ("#").
 type Menu struct {
-	Prompt    string
-	MaxDigits int
-	Timeout   time.Duration
+	Prompt     string
+	MaxDigits  int
+	Timeout    time.Duration
+	Terminator string
 }
 
 // Transfer dials Number and bridges the caller to it, showing CallerID to
@@ -409,7 +419,7 @@ func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 	c.Repair.Held = nil
 	if b, ok := ev.(Busy); ok && c.Live() {
 		switch c.State {
-		case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics:
+		case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics, CallStateCollecting:
 			return c.busy(b, held, s)
 		}
 	}
@@ -435,6 +445,8 @@ func (c Call) Step(ev CallEvent, s ConnectionSettings) (Call, []CallAction) {
 		return c.confirming(ev, s)
 	case CallStateTopics:
 		return c.topics(ev, s)
+	case CallStateCollecting:
+		return c.collecting(ev, s)
 	case CallStateTransferring:
 		switch ev := ev.(type) {
 		case DialEnded:
@@ -506,7 +518,8 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 		next.Repair.Band = UnderstandingConfirm
 		next.Failures = 0
 		next.State = CallStateConfirming
-		next.Repair.Pending = &PendingAnswer{Reply: ev.Reply, Node: ev.Node, Topic: ev.Topic, Confidence: ev.Confidence, Handoff: ev.Handoff}
+		next.Repair.Pending = &PendingAnswer{Reply: ev.Reply, Node: ev.Node, Topic: ev.Topic, Confidence: ev.Confidence, Handoff: ev.Handoff,
+			CollectDigits: ev.CollectDigits}
 		question := ConfirmAgentMessage
 		if !ev.Handoff {
 			question = fmt.Sprintf(ConfirmTemplate, ev.Topic)
@@ -514,6 +527,9 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 		return next.listenIn(CallStateConfirming, s, Say{Text: question})
 	}
 	next.Repair.Band = UnderstandingAnswered
+	if ev.CollectDigits > 0 && !ev.Handoff {
+		return next.collect(ev.Reply, ev.CollectDigits, s)
+	}
 	return next.answer(ev.Reply, ev.Handoff, s)
 }
 
@@ -670,6 +686,9 @@ func (c Call) confirmed(s ConnectionSettings) (Call, []CallAction) {
 		// Nothing held (state lost): ask for the question again.
 		next.Repair.Band = UnderstandingReprompt
 		return next.listen(s, Say{Text: NotUnderstoodMessage})
+	}
+	if p.CollectDigits > 0 && !p.Handoff {
+		return next.collect(p.Reply, p.CollectDigits, s)
 	}
 	return next.answer(p.Reply, p.Handoff, s)
 }

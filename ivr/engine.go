@@ -97,6 +97,8 @@ type Reply struct {
 	Topic    string
 	Handoff  bool
 	Fallback bool
+	// Collect is set when the reply asks for a value (bot.Response.Collect).
+	Collect *bot.Collect
 	// Failed is true when the bot failed or timed out and Messages hold the
 	// break message; FailReason says why ("timeout", "error").
 	Failed     bool
@@ -282,6 +284,7 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	reply.Messages = resp.Messages
 	reply.Node, reply.Confidence, reply.Topic = resp.Node, resp.Confidence, resp.Topic
 	reply.Handoff, reply.Fallback = resp.Handoff, resp.Fallback
+	reply.Collect = resp.Collect
 	if in.HoldReply {
 		e.metrics.turn(in.Channel, e.now().Sub(start))
 		return reply, nil

@@ -339,6 +339,7 @@ const (
 	CallStateMenu         CallState = "menu"         // a <collectdtmf> is running
 	CallStateConfirming   CallState = "confirming"   // a yes/no answer to a confirmation is awaited (record or keys)
 	CallStateTopics       CallState = "topics"       // the topic menu's <collectdtmf> is running
+	CallStateCollecting   CallState = "collecting"   // a value (an order number) is asked for: keys, then speech
 	CallStateTransferring CallState = "transferring" // a <dial> to an agent is running
 	CallStateHangingUp    CallState = "hanging_up"   // <hangup/> was sent
 	CallStateEnded        CallState = "ended"

@@ -552,7 +552,7 @@ func (v *VoiceService) event(ctx context.Context, ev VoiceEvent, r VoiceRenderer
 			// transfer, a hang-up) is not transcribed.
 			step = Recorded{}
 			switch call.State {
-			case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics:
+			case CallStateUnknown, CallStateListening, CallStateMenu, CallStateConfirming, CallStateTopics, CallStateCollecting:
 				step, turn = v.recorded(ctx, &call, ev, log)
 			}
 		}
@@ -661,6 +661,14 @@ func (v *VoiceService) account(ctx context.Context, prev CallState, next Call, e
 		case ev.NotUnderstood:
 			v.m.turns.WithLabelValues(turnNotUnderstood).Inc()
 		case prev != CallStateHangingUp && prev != CallStateEnded && prev != CallStateTransferring:
+			v.m.turns.WithLabelValues(turnAnswered).Inc()
+		}
+	case Collected:
+		if ev.FailReason != "" {
+			v.m.turns.WithLabelValues(turnFailed).Inc()
+			v.m.breaks.WithLabelValues(ev.FailReason).Inc()
+			log.LogAttrs(ctx, slog.LevelWarn, "keyed value failed; break message", slog.String("reason", ev.FailReason), slog.Int("failures", next.Failures))
+		} else if prev == CallStateCollecting {
 			v.m.turns.WithLabelValues(turnAnswered).Inc()
 		}
 	case DialEnded:

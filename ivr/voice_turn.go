@@ -316,6 +316,10 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	}
 	turn.Reply = strings.Join(texts, "\n")
 	conf := reply.Confidence
+	collect := 0
+	if reply.Collect != nil {
+		collect = max(reply.Collect.MaxDigits, 1)
+	}
 	if h.unclear {
 		// Words the recogniser was unsure of weaken the answer: the bot's
 		// confidence scaled by the square of how far the transcript fell
@@ -333,8 +337,9 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		Topic:      reply.Topic,
 		// A bot that names no node (a remote bot) gives no confidence:
 		// its answers are spoken, unless the words were unsure.
-		Confident: reply.Node == "" && !h.unclear,
-		Unsure:    h.unclear,
+		Confident:     reply.Node == "" && !h.unclear,
+		Unsure:        h.unclear,
+		CollectDigits: collect,
 	}), turn
 }
 
@@ -417,6 +422,11 @@ func (v *VoiceService) keys(ctx context.Context, call *Call, ev VoiceEvent, e DT
 		}
 		turn.MessageID = id
 		return e, turn
+	case CallStateCollecting:
+		if digits == "" {
+			return e, nil
+		}
+		return v.collected(ctx, call, ev, digits, log)
 	case CallStateTopics:
 		topic, ok := call.TopicKey(digits)
 		if !ok {
@@ -496,6 +506,9 @@ func (v *VoiceService) said(ctx context.Context, next Call, ev CallEvent, pendin
 		if t, ok := ev.(TopicChosen); ok {
 			node, conf = t.Topic.Node, 1
 		}
+	}
+	if k, ok := ev.(Collected); ok && next.Repair.Band == UnderstandingAnswered {
+		node, conf = k.Node, 1
 	}
 	var msgs []*Message
 	for _, act := range actions {
@@ -605,4 +618,62 @@ func truncateKey(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// collected gives the keys a caller pressed for a value the call collects
+// to the engine, as the caller's message (the bot's API step reads the
+// value from it), and describes the reply for the state machine.
+func (v *VoiceService) collected(ctx context.Context, call *Call, ev VoiceEvent, digits string, log *slog.Logger) (CallEvent, *Turn) {
+	start := v.now()
+	turn := &Turn{CallSID: call.SID, Seq: call.Turn, EndReason: "keys", Transcript: digits, Confidence: 1}
+	defer func() { turn.TotalMS = v.now().Sub(start).Milliseconds() }()
+	reply, err := v.engine.Handle(ctx, Inbound{
+		BusinessID:     call.BusinessID,
+		Connection:     ev.Connection,
+		Channel:        v.channel,
+		UserExternalID: callerKey(*call),
+		Text:           digits,
+		// The prompt was spoken in this turn's number: the keys get
+		// their own message id.
+		ExternalMessageID: v.messageID(*call) + ":" + string(CallStateCollecting),
+		Voice:             true,
+		HoldReply:         true,
+	})
+	turn.BotMS = v.now().Sub(start).Milliseconds()
+	v.m.bot.Observe(v.now().Sub(start).Seconds())
+	if err != nil {
+		turn.Error = "engine: " + err.Error()
+		log.LogAttrs(ctx, slog.LevelError, "engine failed", slog.String("error", err.Error()))
+		return Collected{Digits: digits, FailReason: FailInternal}, turn
+	}
+	if reply.Duplicate {
+		texts, err := v.storedReply(ctx, reply.Inbound)
+		if err != nil {
+			turn.Error = err.Error()
+			return Collected{Digits: digits, FailReason: FailInternal}, turn
+		}
+		call.UserID, call.ConversationID = reply.Inbound.UserID, reply.Inbound.ConversationID
+		turn.Reply = strings.Join(texts, "\n")
+		return Collected{Digits: digits, Reply: texts}, turn
+	}
+	call.UserID, call.ConversationID = reply.User.ID, reply.Conversation.ID
+	turn.MessageID = reply.Inbound.ID
+	switch {
+	case reply.Failed:
+		reason := FailBot
+		if reply.FailReason == "timeout" {
+			reason = FailBotTimeout
+		}
+		turn.Error = "bot " + reply.FailReason
+		log.LogAttrs(ctx, slog.LevelWarn, "value lookup failed; break message", slog.String("reason", reply.FailReason))
+		return Collected{Digits: digits, FailReason: reason}, turn
+	case reply.Suppressed:
+		return Collected{Digits: digits, Handoff: true}, turn
+	}
+	texts := make([]string, 0, len(reply.Messages))
+	for _, m := range reply.Messages {
+		texts = append(texts, m.Text)
+	}
+	turn.Reply = strings.Join(texts, "\n")
+	return Collected{Digits: digits, Reply: texts, Node: reply.Node}, turn
 }

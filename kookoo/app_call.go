@@ -108,6 +108,7 @@ func (a *App) Render(call ivr.Call, actions []ivr.CallAction) ivr.VoiceAnswer {
 		case ivr.Menu:
 			resp.Verbs = append(resp.Verbs, CollectDTMF{
 				MaxDigits: act.MaxDigits,
+				TermChar:  act.Terminator,
 				Timeout:   act.Timeout,
 				Prompts:   []Verb{PlayText{Text: limitText(act.Prompt)}},
 			})

@@ -148,7 +148,7 @@ func conformanceCases() []conformanceCase {
 }
 
 func TestConformance(t *testing.T) {
-	for _, tc := range conformanceCases() {
+	for _, tc := range append(conformanceCases(), apiStepConformanceCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			var o harnessOptions
 			if tc.opts != nil {

@@ -135,9 +135,10 @@ func (unavailableSTT) Start(context.Context, stt.Vocabulary) (stt.Stream, error)
 }
 
 type harnessOptions struct {
-	store        store.Store     // nil = a fresh SQLite store
-	bot          bot.Bot         // nil = the FAQ bot on the demo FAQ
-	stt          stt.Transcriber // nil = unavailableSTT
+	store        store.Store                                 // nil = a fresh SQLite store
+	bot          bot.Bot                                     // nil = the FAQ bot on the demo FAQ
+	wrap         func(inner bot.Bot, st store.Store) bot.Bot // wraps the bot (API steps); nil = none
+	stt          stt.Transcriber                             // nil = unavailableSTT
 	botTimeout   time.Duration
 	fetchTimeout time.Duration
 	resolver     Resolver
@@ -213,6 +214,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	var b bot.Bot = faqBot
 	if o.bot != nil {
 		b = o.bot
+	}
+	if o.wrap != nil {
+		b = o.wrap(b, h.store)
 	}
 	engine, err := ivr.NewEngine(ivr.EngineConfig{Store: h.store, Bot: b, BotTimeout: o.botTimeout})
 	if err != nil {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/koelvoice/koel/ivr"
-	"github.com/koelvoice/koel/ivr/bot"
-	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/outbox"
 )
 
@@ -40,22 +37,3 @@ func agentDelivery(maxAttempts int) ivr.AgentDelivery {
 type notifyFunc func()
 
 func (f notifyFunc) Notify() { f() }
-
-// withAPISteps wraps the engine's bot with the API steps the declared
-// businesses give their FAQ nodes; with none it returns b unchanged. The
-// steps' client passes the outbox's dial-time address checks (loopback only
-// with --dev, private networks with outbox.allow_private_destinations).
-func withAPISteps(b bot.Bot, st faq.StepMessages, cfg Config, getenv func(string) string, log *slog.Logger) bot.Bot {
-	steps := map[int64]map[string]faq.APIStep{}
-	for _, biz := range cfg.Businesses {
-		if len(biz.APISteps) > 0 {
-			steps[biz.ID] = biz.APISteps
-		}
-	}
-	if len(steps) == 0 {
-		return b
-	}
-	client := faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: cfg.Dev, AllowPrivate: cfg.Outbox.AllowPrivateDestinations}.Dialer())
-	return &faq.APISteps{Inner: b, Messages: st, Caller: &faq.APICaller{Client: client, Getenv: getenv, Logger: log},
-		Steps: func(id int64) map[string]faq.APIStep { return steps[id] }}
-}

@@ -53,6 +53,8 @@ type Server struct {
 
 	// faqImport serves the FAQ import API; its worker runs in Start.
 	faqImport *api.FAQImport
+	// orders is the demo's fake order API (nil with the demo disabled).
+	orders *demoOrders
 
 	// DemoToken is the demo API token when this start generated or set it.
 	DemoToken string
@@ -122,9 +124,14 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.Demo.Disabled {
+		if s.orders, err = newDemoOrders(); err != nil {
+			return nil, err
+		}
+	}
 	s.engine, err = ivr.NewEngine(ivr.EngineConfig{
 		Store:      st,
-		Bot:        withAPISteps(s.bot, st, cfg, getenv, logger.With("component", "api_step")),
+		Bot:        withAPISteps(s.bot, st, cfg, getenv, s.orders, logger.With("component", "api_step")),
 		BotTimeout: cfg.Bot.Timeout,
 		Logger:     logger.With("component", "engine"),
 		Metrics:    engineMetrics,
@@ -195,6 +202,9 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	(&api.History{Store: st, Logger: logger.With("component", "history")}).Routes(s.router)
 	s.faqImport = &api.FAQImport{Store: st, Logger: logger.With("component", "faq_import")}
 	s.faqImport.Routes(s.router)
+	if s.orders != nil {
+		s.router.Handle(demo.OrdersPath, s.orders.handler()).Methods(http.MethodGet)
+	}
 	if err := s.addTextChannels(); err != nil {
 		return nil, fmt.Errorf("text channels: %w", err)
 	}
@@ -240,6 +250,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 	}
 	s.listener = ln
+	if s.orders != nil {
+		if err := s.orders.listening(ln.Addr()); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
 	s.bg.Add(3)

@@ -69,6 +69,16 @@ type Response struct {
 	// "delivery charges"), for a confirmation prompt such as "Do you want
 	// to know about delivery charges?". Empty when Node is empty.
 	Topic string
+	// Collect is set when the reply asks the user for a value (an order
+	// number) that the user's next message carries: a voice caller may
+	// key it instead of saying it.
+	Collect *Collect
+}
+
+// Collect describes the value a [Response] asks for.
+type Collect struct {
+	// MaxDigits is the most keys a caller may press for the value.
+	MaxDigits int
 }
 
 // Vocabulary is implemented by bots that know the phrases their users say,

@@ -24,6 +24,9 @@ type DialPolicy struct {
 	// AllowPrivate allows RFC 1918, CGNAT and IPv6 unique-local addresses
 	// (an integrator on the operator's own network).
 	AllowPrivate bool
+	// AllowAddrs allows exactly these addresses and ports whatever their
+	// class (koel's own loopback listener, for the demo's fake order API).
+	AllowAddrs []netip.AddrPort
 	// Resolver resolves host names (nil: net.DefaultResolver).
 	Resolver interface {
 		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -42,7 +45,7 @@ func (p DialPolicy) Dialer() func(ctx context.Context, network, address string) 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrDestinationRefused, err)
 		}
-		if reason := p.refused(ap.Addr()); reason != "" {
+		if reason := p.refusedAt(ap); reason != "" {
 			return fmt.Errorf("%w: %s address %s", ErrDestinationRefused, reason, ap.Addr())
 		}
 		return nil
@@ -68,7 +71,7 @@ func (p DialPolicy) Dialer() func(ctx context.Context, network, address string) 
 		}
 		var lastErr error
 		for _, ip := range ips {
-			if reason := p.refused(ip); reason != "" {
+			if reason := p.refusedAt(netip.AddrPortFrom(ip.Unmap(), uint16(pn))); reason != "" {
 				lastErr = WithClass(ClassConfig, fmt.Errorf("%w: %s is a %s address", ErrDestinationRefused, host, reason))
 				continue
 			}
@@ -105,6 +108,20 @@ var refusedPrefixes = []struct {
 	{netip.MustParsePrefix("2002::/16"), "6to4", false},
 	{netip.MustParsePrefix("2001::/32"), "Teredo", false},
 	{netip.MustParsePrefix("fec0::/10"), "site-local", false},
+}
+
+// refusedAt returns why ap may not be connected to, or "" when it may:
+// an address of AllowAddrs always may.
+func (p DialPolicy) refusedAt(ap netip.AddrPort) string {
+	if ap.Addr().Zone() == "" {
+		exact := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		for _, a := range p.AllowAddrs {
+			if netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) == exact {
+				return ""
+			}
+		}
+	}
+	return p.refused(ap.Addr())
 }
 
 // refused returns why ip may not be connected to, or "" when it may.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,6 +31,11 @@ func TestDialPolicyRefusesKoelsOwnNetwork(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	exact := netip.MustParseAddrPort(strings.TrimPrefix(srv.URL, "http://"))
+	otherPort := strconv.Itoa(int(exact.Port()) + 1)
+	if exact.Port() == 65535 {
+		otherPort = "1"
+	}
 	res := mapResolver{
 		"hooks.example.com": {netip.MustParseAddr("127.0.0.1")},
 		"rebind.example":    {netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("127.0.0.1")},
@@ -49,6 +55,11 @@ func TestDialPolicyRefusesKoelsOwnNetwork(t *testing.T) {
 		{"cloud metadata", "http://meta.example:" + port, outbox.DialPolicy{Resolver: res, AllowPrivate: true, AllowLoopback: false}, false},
 		{"IPv4-mapped loopback", "http://[::ffff:127.0.0.1]:" + port, outbox.DialPolicy{}, false},
 		{"private literal", "http://10.0.0.7:" + port, outbox.DialPolicy{}, false},
+		{"the exact allowed loopback address", srv.URL, outbox.DialPolicy{AllowAddrs: []netip.AddrPort{exact}}, true},
+		{"a name resolving to the allowed address", "http://hooks.example.com:" + port,
+			outbox.DialPolicy{Resolver: res, AllowAddrs: []netip.AddrPort{exact}}, true},
+		{"the allowed address on another port", "http://127.0.0.1:" + otherPort, outbox.DialPolicy{AllowAddrs: []netip.AddrPort{exact}}, false},
+		{"another loopback address on the allowed port", "http://127.0.0.2:" + port, outbox.DialPolicy{AllowAddrs: []netip.AddrPort{exact}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

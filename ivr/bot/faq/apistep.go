@@ -41,6 +41,9 @@ type APIStep struct {
 	// Timeout bounds the call (0 = DefaultAPITimeout); it is cut to fit
 	// inside the caller's deadline.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// MaxDigits is the most keys a voice caller may press for the value
+	// (KooKoo collectdtmf l; 0 = DefaultCollectDigits).
+	MaxDigits int `yaml:"max_digits" json:"max_digits,omitempty"`
 }
 
 // API step defaults and caps.
@@ -51,6 +54,10 @@ const (
 	MaxAPIResponseBytes = 1 << 20
 	// MaxAPIValueBytes caps the value a user gives.
 	MaxAPIValueBytes = 256
+	// DefaultCollectDigits and MaxCollectDigits bound the keys a voice
+	// caller may press for a value.
+	DefaultCollectDigits = 10
+	MaxCollectDigits     = 20
 )
 
 // APIOutcome is how an API step ended.
@@ -90,7 +97,52 @@ func (s APIStep) Validate() error {
 	if s.Reply == "" {
 		return errors.New("api step: reply template is empty")
 	}
+	if s.MaxDigits < 0 || s.MaxDigits > MaxCollectDigits {
+		return fmt.Errorf("api step: max_digits %d outside 0-%d", s.MaxDigits, MaxCollectDigits)
+	}
 	return nil
+}
+
+// CollectDigits is the most keys a voice caller may press for the value.
+func (s APIStep) CollectDigits() int {
+	if s.MaxDigits <= 0 || s.MaxDigits > MaxCollectDigits {
+		return DefaultCollectDigits
+	}
+	return s.MaxDigits
+}
+
+// spokenDigits maps the words a caller says for digits.
+var spokenDigits = map[string]string{
+	"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "to": "2", "too": "2", "three": "3",
+	"four": "4", "for": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+
+// CollectedValue returns the value a user's message gives for an API
+// step: the message itself when it is one id ("1042", "BL-1042"), else the
+// digits it holds, spoken or written ("my order is one zero four two" and
+// "order 1042 please" give "1042"). A message with no digits is returned
+// trimmed (the step then answers its not-found reply).
+func CollectedValue(text string) string {
+	text = strings.TrimSpace(text)
+	if safeValue.MatchString(text) {
+		return text
+	}
+	var digits strings.Builder
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}) {
+		switch d, ok := spokenDigits[w]; {
+		case ok && (w != "to" && w != "too" && w != "for" && w != "o" || digits.Len() > 0):
+			// "to", "for" and "o" count only inside a run of digits.
+			digits.WriteString(d)
+		case strings.Trim(w, "0123456789") == "":
+			digits.WriteString(w)
+		}
+	}
+	if digits.Len() == 0 {
+		return text
+	}
+	return digits.String()
 }
 
 func newTemplate(name, text string) (*template.Template, error) {

@@ -27,6 +27,9 @@ type APISteps struct {
 	Caller   *APICaller
 	// Steps returns a business's API steps by node name.
 	Steps func(businessID int64) map[string]APIStep
+	// CallerFor, when set, gives a business its own caller (nil: Caller):
+	// the demo business's client may reach koel's own fake order API.
+	CallerFor func(businessID int64) *APICaller
 }
 
 // ErrAPIStepFailed is the error a failed step returns: the engine answers
@@ -39,8 +42,11 @@ const APINodeSuffix = "#api"
 // Reply implements bot.Bot.
 func (a *APISteps) Reply(ctx context.Context, req bot.Request) (bot.Response, error) {
 	steps := a.Steps(req.BusinessID)
-	if len(steps) == 0 || req.ConversationID == 0 {
+	if len(steps) == 0 {
 		return a.Inner.Reply(ctx, req)
+	}
+	if req.ConversationID == 0 {
+		return a.inner(ctx, req, steps)
 	}
 	msgs, err := a.Messages.ListMessages(ctx, req.ConversationID, 8)
 	if err != nil {
@@ -55,11 +61,30 @@ func (a *APISteps) Reply(ctx context.Context, req bot.Request) (bot.Response, er
 	}
 	step, ok := steps[node]
 	if !ok {
-		return a.Inner.Reply(ctx, req)
+		return a.inner(ctx, req, steps)
 	}
-	reply, outcome := a.Caller.Call(ctx, step, req.Text)
+	caller := a.Caller
+	if a.CallerFor != nil {
+		if c := a.CallerFor(req.BusinessID); c != nil {
+			caller = c
+		}
+	}
+	reply, outcome := caller.Call(ctx, step, CollectedValue(req.Text))
 	if outcome == APIFailed {
 		return bot.Response{}, ErrAPIStepFailed
 	}
 	return bot.Response{Messages: []bot.Message{{Text: reply}}, Node: node + APINodeSuffix, Confidence: 1}, nil
+}
+
+// inner asks the inner bot; an answer from a node with an API step asks
+// for the step's value, which a voice caller may key.
+func (a *APISteps) inner(ctx context.Context, req bot.Request, steps map[string]APIStep) (bot.Response, error) {
+	resp, err := a.Inner.Reply(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	if st, asks := steps[resp.Node]; asks {
+		resp.Collect = &bot.Collect{MaxDigits: st.CollectDigits()}
+	}
+	return resp, nil
 }

@@ -2,10 +2,12 @@ package faq_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/bot"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/outbox"
 	"github.com/koelvoice/koel/ivr/store/storetest"
@@ -67,6 +69,61 @@ func TestAPIStepsInTheDialogue(t *testing.T) {
 		r := say(turn.say)
 		if len(r.Messages) != 1 || r.Messages[0].Text != turn.want {
 			t.Fatalf("%q answered %+v, want %q", turn.say, r.Messages, turn.want)
+		}
+	}
+}
+
+// TestAPIStepsAskToCollect: the answer of a node with an API step says it
+// collects a value (so a voice caller may key it), with the step's key
+// count; other answers do not.
+func TestAPIStepsAskToCollect(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	ctx := context.Background()
+	if err := st.CreateBusiness(ctx, &ivr.Business{ID: 1, Name: "shop", ClientID: "c", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	csv := "node_name,user_says,bot_says\n" +
+		"order_status,where is my order|track my order,\"Sure, what is your order number?\"\n" +
+		"store_hours,what are your opening hours,We are open from nine to nine.\n"
+	if _, err := faq.Import(ctx, st, 1, strings.NewReader(csv), faq.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := &faq.APISteps{Inner: faq.New(st, faq.Options{}), Messages: st, Caller: &faq.APICaller{},
+		Steps: func(int64) map[string]faq.APIStep {
+			return map[string]faq.APIStep{"order_status": {Method: "GET", URL: "https://x.test/{{.value}}", Reply: "ok", MaxDigits: 6}}
+		}}
+	for _, tt := range []struct {
+		text string
+		want *bot.Collect
+	}{
+		{"where is my order", &bot.Collect{MaxDigits: 6}},
+		{"what are your opening hours", nil},
+	} {
+		r, err := b.Reply(ctx, bot.Request{BusinessID: 1, Text: tt.text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(r.Collect) != fmt.Sprint(tt.want) {
+			t.Errorf("%q: Collect = %+v, want %+v", tt.text, r.Collect, tt.want)
+		}
+	}
+}
+
+func TestCollectedValue(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"1042", "1042"},
+		{" BL-1042 ", "BL-1042"},
+		{"one zero four two", "1042"},
+		{"it is one oh four two", "1042"},
+		{"my order number is 1042", "1042"},
+		{"10 42", "1042"},
+		{"four two for one", "4241"},
+		{"what are your opening hours", "what are your opening hours"},
+		{"", ""},
+		{"../../admin", "../../admin"},
+	} {
+		if got := faq.CollectedValue(tt.in); got != tt.want {
+			t.Errorf("CollectedValue(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
