@@ -29,11 +29,22 @@ func (s *sqlStore) CreateTaskWithInput(ctx context.Context, t *ivr.Task, input [
 		return fmt.Errorf("%s: %w: input of %d bytes (limit %d)", op, ErrInvalid, len(input), MaxTaskInputBytes)
 	}
 	now := s.clock()
-	_, err := s.writer().exec(ctx, `INSERT INTO tasks (`+taskCols+`, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		task.ID, task.BusinessID, task.Kind, string(task.Status), task.Total, task.Done, listCol{&task.Errors},
-		timeValue(now), timeValue(now), bytesValue(input))
+	// The input has its own table (migration 00141): updates of the
+	// task's status never rewrite it.
+	err := s.inTx(ctx, op, func(c conn) error {
+		if _, err := c.exec(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			task.ID, task.BusinessID, task.Kind, string(task.Status), task.Total, task.Done, listCol{&task.Errors},
+			timeValue(now), timeValue(now)); err != nil {
+			return err
+		}
+		if len(input) == 0 {
+			return nil
+		}
+		_, err := c.exec(ctx, `INSERT INTO task_inputs (task_id, input) VALUES (?, ?)`, task.ID, bytesValue(input))
+		return err
+	})
 	if err != nil {
-		return s.fail(op, err)
+		return err
 	}
 	t.Status, t.CreatedAt, t.UpdatedAt = task.Status, now, now
 	return nil
@@ -44,7 +55,7 @@ func (s *sqlStore) GetTaskInput(ctx context.Context, id string) ([]byte, error) 
 	var input []byte
 	_, err := getRow(ctx, s, s.reader(), fmt.Sprintf("get input of task %.64q", id),
 		func(r rowScanner) (struct{}, error) { return struct{}{}, r.Scan(bytesCol{&input}) },
-		`SELECT input FROM tasks WHERE id = ?`, id)
+		`SELECT i.input FROM tasks t LEFT JOIN task_inputs i ON i.task_id = t.id WHERE t.id = ?`, id)
 	return input, err
 }
 
@@ -54,9 +65,15 @@ func (s *sqlStore) FinishTask(ctx context.Context, t ivr.Task) error {
 	if err := validateTask(&t); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	res, err := s.writer().exec(ctx, `UPDATE tasks SET status = ?, total = ?, done = ?, errors = ?, updated_at = ?, input = NULL WHERE id = ?`,
-		string(t.Status), t.Total, t.Done, listCol{&t.Errors}, timeValue(s.clock()), t.ID)
-	return s.mustAffect(op, res, err)
+	return s.inTx(ctx, op, func(c conn) error {
+		res, err := c.exec(ctx, `UPDATE tasks SET status = ?, total = ?, done = ?, errors = ?, updated_at = ? WHERE id = ?`,
+			string(t.Status), t.Total, t.Done, listCol{&t.Errors}, timeValue(s.clock()), t.ID)
+		if err := s.mustAffect(op, res, err); err != nil {
+			return err
+		}
+		_, err = c.exec(ctx, `DELETE FROM task_inputs WHERE task_id = ?`, t.ID)
+		return err
+	})
 }
 
 // ListTasks implements [Store].

@@ -44,52 +44,17 @@ func validateFAQ(nodes []ivr.FAQNode) error {
 	return nil
 }
 
-// ReplaceFAQ implements [Store]. Bumping the business's FAQ version first
-// locks the business row (PostgreSQL), so concurrent imports of one
-// business apply one after the other.
-func (s *sqlStore) ReplaceFAQ(ctx context.Context, businessID int64, nodes []ivr.FAQNode) (int64, error) {
-	op := fmt.Sprintf("replace FAQ of business %d", businessID)
-	if err := validateFAQ(nodes); err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
-	now := timeValue(s.clock())
-	var version int64
-	err := s.inTx(ctx, op, func(c conn) error {
-		if err := c.row(ctx, `UPDATE businesses SET faq_version = faq_version + 1 WHERE id = ? RETURNING faq_version`,
-			businessID).Scan(&version); err != nil {
-			return fmt.Errorf("business %d: %w", businessID, err)
-		}
-		if _, err := c.exec(ctx, `UPDATE faq_nodes SET active = FALSE, updated_at = ? WHERE business_id = ? AND active`,
-			now, businessID); err != nil {
-			return err
-		}
-		for i := range nodes {
-			n := &nodes[i]
-			if _, err := c.exec(ctx, `INSERT INTO faq_nodes (business_id, name, user_says, bot_says, active, updated_at)
-				VALUES (?, ?, ?, ?, TRUE, ?)
-				ON CONFLICT (business_id, name) DO UPDATE SET user_says = excluded.user_says, bot_says = excluded.bot_says,
-				active = TRUE, updated_at = excluded.updated_at`,
-				businessID, n.Name, listCol{&n.UserSays}, listCol{&n.BotSays}, now); err != nil {
-				return fmt.Errorf("node %d: %w", i+1, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return version, nil
-}
-
-// ListFAQ implements [Store]. Names sort by their bytes on both backends.
+// ListFAQ implements [Store]: the nodes of the business's live FAQ
+// generation (see faqgen.go). Names sort by their bytes on both backends.
 func (s *sqlStore) ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error) {
 	op := fmt.Sprintf("list FAQ of business %d", businessID)
+	live := `generation = COALESCE((SELECT live FROM faq_generations WHERE business_id = ?), 0)`
 	if activeOnly {
 		return listRows(ctx, s, s.reader(), op, scanFAQ,
-			`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? AND active ORDER BY name`, businessID)
+			`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? AND `+live+` AND active ORDER BY name`, businessID, businessID)
 	}
 	return listRows(ctx, s, s.reader(), op, scanFAQ,
-		`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? ORDER BY name`, businessID)
+		`SELECT `+faqCols+` FROM faq_nodes WHERE business_id = ? AND `+live+` ORDER BY name`, businessID, businessID)
 }
 
 const taskCols = `id, business_id, kind, status, total, done, errors, created_at, updated_at`
