@@ -156,6 +156,9 @@ func (s *sqlStore) insertFAQRows(ctx context.Context, op string, businessID, gen
 		if err != nil {
 			return fmt.Errorf("nodes %d-%d: %w", start+1, start+len(chunk), err)
 		}
+		if s.afterFAQChunk != nil {
+			s.afterFAQChunk()
+		}
 		// Yield the writer as long as the chunk held it: live traffic's
 		// writes queued meanwhile go first, and the import takes at most
 		// about half of the writer's time.

@@ -35,6 +35,10 @@ type sqlStore struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// afterFAQChunk, set by tests, runs after each committed chunk of an
+	// FAQ import.
+	afterFAQChunk func()
 }
 
 type stmtKey struct {
