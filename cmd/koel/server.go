@@ -107,6 +107,10 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		return err
 	}
 
+	// prov writes businesses, connections, teams, agents and API steps for
+	// the YAML, the demo and the admin API alike.
+	prov := &provision.Service{Store: st, Logger: logger.With("component", "provision")}
+
 	if s.bot, err = newBot(st, cfg.Bot, logger); err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	}
 
 	for _, b := range cfg.Businesses {
-		res, err := provision.Apply(ctx, st, b, provision.Options{Getenv: s.getenv, ReadFile: os.ReadFile, LoadFAQ: loadFAQ})
+		res, err := prov.Apply(ctx, b, provision.Options{Getenv: s.getenv, ReadFile: os.ReadFile, LoadFAQ: loadFAQ})
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +216,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	admin := s.router.PathPrefix("/admin/v1").Subrouter()
 	admin.Use(outbox.RequireAdminToken(cfg.AdminToken))
 	(&outbox.Admin{Store: st, Notifier: s.outbox, Logger: logger.With("component", "admin")}).Routes(admin)
-	(&api.Connections{Store: st, Logger: logger.With("component", "admin")}).Routes(admin)
+	(&api.Admin{Provision: prov, Logger: logger.With("component", "admin")}).Routes(admin)
 	(&liveHandler{store: st, now: time.Now, logger: logger.With("component", "live")}).routes(admin)
 
 	s.voice, err = newVoiceStack(ctx, s)

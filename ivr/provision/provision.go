@@ -13,13 +13,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
-	"github.com/koelvoice/koel/ivr/store"
 )
 
 // Business declares one bot and its connections.
@@ -67,12 +69,6 @@ type TeamDecl struct {
 	Agents   []string `yaml:"agents"`
 }
 
-// TeamStore writes teams and agents (store.Store implements it).
-type TeamStore interface {
-	PutTeam(ctx context.Context, t *ivr.Team) error
-	PutAgent(ctx context.Context, a *ivr.Agent) error
-}
-
 // BotDecl declares a business's bot:
 //
 //	bot:
@@ -108,17 +104,6 @@ type Connection struct {
 	SecretsEnv map[string]string `yaml:"secrets_env"`
 }
 
-// Store is what Apply needs from the store.
-type Store interface {
-	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
-	CreateBusiness(ctx context.Context, b *ivr.Business) error
-	UpdateBusiness(ctx context.Context, b ivr.Business) error
-	CreateConnection(ctx context.Context, c *ivr.Connection) error
-	GetConnection(ctx context.Context, channel ivr.Channel, identifier string) (ivr.Connection, error)
-	UpdateConnection(ctx context.Context, c ivr.Connection) error
-	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error)
-}
-
 // FAQLoader imports a business's FAQ from a CSV file's bytes.
 type FAQLoader func(ctx context.Context, businessID int64, csv []byte) error
 
@@ -130,6 +115,8 @@ type Options struct {
 	ReadFile func(name string) ([]byte, error)
 	// LoadFAQ imports an FAQ (nil: FAQ files are not imported).
 	LoadFAQ FAQLoader
+	// Logger records the writes (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Result says what Apply did.
@@ -157,172 +144,199 @@ var knownChannels = map[ivr.Channel]bool{
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
-// Validate checks a declaration without touching the store.
+// Validate checks a declaration without touching the store or the
+// environment: every record it declares is checked as the service would
+// check it, and the declaration's own rules (explicit ids, no duplicates,
+// environment variable names).
 func (b Business) Validate() error {
-	var errs []error
+	var p []string
+	add := func(prefix string, err error) {
+		var pe *Error
+		if errors.As(err, &pe) {
+			for _, m := range strings.Split(pe.Message, "; ") {
+				p = append(p, prefix+m)
+			}
+		} else if err != nil {
+			p = append(p, prefix+err.Error())
+		}
+	}
+	biz := fmt.Sprintf("business %d: ", b.ID)
 	if b.ID <= 0 {
-		errs = append(errs, fmt.Errorf("business id must be a positive number, got %d", b.ID))
-	}
-	if b.Name == "" {
-		errs = append(errs, fmt.Errorf("business %d: name is empty", b.ID))
-	}
-	if b.ClientID == "" {
-		errs = append(errs, fmt.Errorf("business %d: client_id is empty", b.ID))
+		p = append(p, fmt.Sprintf("business id must be a positive number, got %d", b.ID))
 	}
 	if b.Token != "" && b.TokenEnv != "" {
-		errs = append(errs, fmt.Errorf("business %d: give token or token_env, not both", b.ID))
+		p = append(p, biz+"give token or token_env, not both")
 	}
-	switch bd := b.Bot; bd.Kind {
-	case ivr.BotDefault, ivr.BotFAQ:
-		if bd.RemoteURL != "" || bd.RemoteURLEnv != "" {
-			errs = append(errs, fmt.Errorf("business %d: bot.remote_url needs bot.kind remote", b.ID))
-		}
-	case ivr.BotRemote:
-		switch {
-		case bd.RemoteURL != "" && bd.RemoteURLEnv != "":
-			errs = append(errs, fmt.Errorf("business %d: give bot.remote_url or bot.remote_url_env, not both", b.ID))
-		case bd.RemoteURL == "" && bd.RemoteURLEnv == "":
-			errs = append(errs, fmt.Errorf("business %d: bot.kind remote needs bot.remote_url or bot.remote_url_env", b.ID))
-		case bd.RemoteURLEnv != "" && !envNameRE.MatchString(bd.RemoteURLEnv):
-			errs = append(errs, fmt.Errorf("business %d: bot.remote_url_env %q is not an environment variable name", b.ID, bd.RemoteURLEnv))
-		case bd.RemoteURL != "":
-			if err := checkBotURL(bd.RemoteURL); err != nil {
-				errs = append(errs, fmt.Errorf("business %d: bot.remote_url: %w", b.ID, err))
-			}
-		}
-	default:
-		errs = append(errs, fmt.Errorf("business %d: bot.kind %q: want faq or remote", b.ID, bd.Kind))
+	if b.TokenEnv != "" && !envNameRE.MatchString(b.TokenEnv) {
+		p = append(p, fmt.Sprintf("%stoken_env %.64q is not an environment variable name", biz, b.TokenEnv))
 	}
+	spec := b.spec(b.Token, b.Bot.RemoteURL)
+	switch bd := b.Bot; {
+	case bd.RemoteURL != "" && bd.RemoteURLEnv != "":
+		p = append(p, biz+"give bot.remote_url or bot.remote_url_env, not both")
+	case bd.RemoteURLEnv != "":
+		if !envNameRE.MatchString(bd.RemoteURLEnv) {
+			p = append(p, fmt.Sprintf("%sbot.remote_url_env %q is not an environment variable name", biz, bd.RemoteURLEnv))
+		}
+		if bd.Kind != ivr.BotRemote {
+			p = append(p, biz+"bot.remote_url_env needs bot kind remote")
+		}
+		spec.BotURL = "" // checked once resolved
+		if bd.Kind == ivr.BotRemote {
+			spec.BotURL = "https://resolved.invalid/"
+		}
+	}
+	spec.ID = max(spec.ID, 1)
+	add(biz, spec.Validate())
+
 	seen := map[string]bool{}
 	for i, c := range b.Connections {
-		switch {
-		case !knownChannels[c.Channel]:
-			errs = append(errs, fmt.Errorf("business %d connection %d: unknown channel %q", b.ID, i+1, c.Channel))
-		case !identifierRE.MatchString(c.Identifier):
-			errs = append(errs, fmt.Errorf("business %d connection %d: identifier %q must be 1-64 letters, digits, '.', '_' or '-'", b.ID, i+1, c.Identifier))
-		case seen[string(c.Channel)+"/"+c.Identifier]:
-			errs = append(errs, fmt.Errorf("business %d: connection %s/%s declared twice", b.ID, c.Channel, c.Identifier))
+		key := string(c.Channel) + "/" + c.Identifier
+		prefix := fmt.Sprintf("business %d connection %d (%s): ", b.ID, i+1, key)
+		if seen[key] {
+			p = append(p, fmt.Sprintf("business %d: connection %s declared twice", b.ID, key))
 		}
-		seen[string(c.Channel)+"/"+c.Identifier] = true
-		if s := c.Settings; s.SilencePeriod < 0 || s.MaxRecordTime < 0 || s.MaxFailures < 0 {
-			errs = append(errs, fmt.Errorf("business %d connection %s/%s: negative voice settings", b.ID, c.Channel, c.Identifier))
-		}
+		seen[key] = true
+		probe := c.Settings
 		for name, env := range c.SecretsEnv {
-			var probe ivr.ConnectionSettings
 			if err := probe.SetSecret(name, "x"); err != nil {
-				errs = append(errs, fmt.Errorf("business %d connection %s/%s: secrets_env: %q is not a credential (one of %v)", b.ID, c.Channel, c.Identifier, name, ivr.SecretNames()))
+				p = append(p, fmt.Sprintf("%ssecrets_env: %q is not a credential (one of %v)", prefix, name, ivr.SecretNames()))
 			}
 			if !envNameRE.MatchString(env) {
-				errs = append(errs, fmt.Errorf("business %d connection %s/%s: secrets_env %s: %q is not an environment variable name", b.ID, c.Channel, c.Identifier, name, env))
+				p = append(p, fmt.Sprintf("%ssecrets_env %s: %q is not an environment variable name", prefix, name, env))
 			}
 		}
-	}
-	for node, st := range b.APISteps {
-		if err := st.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("business %d api_steps %s: %w", b.ID, node, err))
-		}
+		add(prefix, c.spec(b.ID, probe).Validate())
 	}
 	teams, agents := map[string]bool{}, map[string]bool{}
 	for i, t := range b.Teams {
-		if strings.TrimSpace(t.Name) == "" || teams[t.Name] {
-			errs = append(errs, fmt.Errorf("business %d team %d: name %q is empty or declared twice", b.ID, i+1, t.Name))
+		prefix := fmt.Sprintf("business %d team %d: ", b.ID, i+1)
+		if teams[t.Name] {
+			p = append(p, fmt.Sprintf("%sname %q declared twice", prefix, t.Name))
 		}
 		teams[t.Name] = true
+		add(prefix, TeamSpec{BusinessID: b.ID, Name: t.Name, Number: t.Number, Active: !t.Disabled}.Validate())
 		for _, a := range t.Agents {
-			if strings.TrimSpace(a) == "" || agents[a] {
-				errs = append(errs, fmt.Errorf("business %d team %q: agent %q is empty or declared twice", b.ID, t.Name, a))
+			if agents[a] {
+				p = append(p, fmt.Sprintf("%sagent %q declared twice", prefix, a))
 			}
 			agents[a] = true
+			add(prefix, AgentSpec{BusinessID: b.ID, TeamID: 1, Name: a, Active: true}.Validate())
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	for _, node := range slices.Sorted(maps.Keys(b.APISteps)) {
+		add(fmt.Sprintf("business %d api_steps %s: ", b.ID, node), APIStepSpec{BusinessID: b.ID, Node: node, Step: b.APISteps[node]}.Validate())
 	}
-	return nil
+	if len(p) == 0 {
+		return nil
+	}
+	return &Error{Kind: ErrInvalid, Message: "provision: invalid declaration: " + strings.Join(p, "; ")}
 }
 
-// Apply makes the store match the declaration.
+// spec is the business record the declaration writes, with its token and
+// bot URL resolved.
+func (b Business) spec(token, botURL string) BusinessSpec {
+	return BusinessSpec{ID: b.ID, Name: b.Name, Token: ivr.Secret(token), ClientID: b.ClientID,
+		FallbackMessage: b.FallbackMessage, Active: !b.Disabled, Bot: b.Bot.Kind, BotURL: ivr.Secret(botURL)}
+}
+
+// spec is the connection record the declaration writes.
+func (c Connection) spec(businessID int64, settings ivr.ConnectionSettings) ConnectionSpec {
+	return ConnectionSpec{BusinessID: businessID, Channel: c.Channel, Identifier: c.Identifier, Active: !c.Disabled, Settings: settings}
+}
+
+// Apply makes the store match the declaration, through [Service]: the
+// same writes the admin API makes.
 func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, error) {
+	return (&Service{Store: st, Logger: opts.Logger}).Apply(ctx, b, opts)
+}
+
+// Apply makes the store match the declaration: the business, then each
+// connection, team, agent and API step, then the FAQ file while the
+// business has none. Everything is checked — environment variables
+// resolved, connections' owners looked up, the FAQ file read — before the
+// first write.
+func (s *Service) Apply(ctx context.Context, b Business, opts Options) (Result, error) {
 	var res Result
 	if err := b.Validate(); err != nil {
 		return res, err
 	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	token := b.Token
-	if b.TokenEnv != "" && opts.Getenv != nil {
-		token = opts.Getenv(b.TokenEnv)
-		if token == "" {
-			return res, fmt.Errorf("%w: business %d: environment variable %s is empty", ErrInvalid, b.ID, b.TokenEnv)
+	if b.TokenEnv != "" {
+		if token = getenv(b.TokenEnv); token == "" {
+			return res, invalidf("provision: business %d: environment variable %s is empty", b.ID, b.TokenEnv)
 		}
 	}
-
 	botURL := b.Bot.RemoteURL
 	if b.Bot.RemoteURLEnv != "" {
-		if opts.Getenv != nil {
-			botURL = opts.Getenv(b.Bot.RemoteURLEnv)
+		if botURL = getenv(b.Bot.RemoteURLEnv); botURL == "" {
+			return res, invalidf("provision: business %d: environment variable %s is empty", b.ID, b.Bot.RemoteURLEnv)
 		}
-		if botURL == "" {
-			return res, fmt.Errorf("%w: business %d: environment variable %s is empty", ErrInvalid, b.ID, b.Bot.RemoteURLEnv)
-		}
-		if err := checkBotURL(botURL); err != nil {
-			return res, fmt.Errorf("%w: business %d: %s: %w", ErrInvalid, b.ID, b.Bot.RemoteURLEnv, err)
-		}
+	}
+	bspec := b.spec(token, botURL)
+	if err := bspec.Validate(); err != nil {
+		return res, invalidf("provision: business %d: %s", b.ID, err.Error())
 	}
 
 	// Resolve credentials from the environment before writing anything.
-	conns := make([]Connection, len(b.Connections))
+	cspecs := make([]ConnectionSpec, len(b.Connections))
 	for i, c := range b.Connections {
-		for name, env := range c.SecretsEnv {
-			var v string
-			if opts.Getenv != nil {
-				v = opts.Getenv(env)
-			}
+		settings := c.Settings
+		for _, name := range slices.Sorted(maps.Keys(c.SecretsEnv)) {
+			env := c.SecretsEnv[name]
+			v := getenv(env)
 			if v == "" {
-				return res, fmt.Errorf("%w: connection %s/%s: environment variable %s (%s) is empty", ErrInvalid, c.Channel, c.Identifier, env, name)
+				return res, invalidf("provision: connection %s/%s: environment variable %s (%s) is empty", c.Channel, c.Identifier, env, name)
 			}
-			if err := c.Settings.SetSecret(name, ivr.Secret(v)); err != nil {
-				return res, fmt.Errorf("%w: connection %s/%s: %w", ErrInvalid, c.Channel, c.Identifier, err)
+			if err := settings.SetSecret(name, ivr.Secret(v)); err != nil {
+				return res, invalidf("provision: connection %s/%s: %s", c.Channel, c.Identifier, err.Error())
 			}
 		}
-		conns[i] = c
-	}
-	b.Connections = conns
-
-	// Refuse before writing anything: a connection may not move between
-	// businesses.
-	for _, c := range b.Connections {
-		existing, err := st.GetConnection(ctx, c.Channel, c.Identifier)
+		cspecs[i] = c.spec(b.ID, settings)
+		if err := cspecs[i].Validate(); err != nil {
+			return res, invalidf("provision: connection %s/%s: %s", c.Channel, c.Identifier, err.Error())
+		}
+		// A connection may not move between businesses.
+		existing, err := s.Store.GetConnection(ctx, c.Channel, c.Identifier)
 		if err != nil && !errors.Is(err, ivr.ErrNotFound) {
 			return res, fmt.Errorf("provision: get connection %s/%s: %w", c.Channel, c.Identifier, err)
 		}
 		if err == nil && existing.BusinessID != b.ID {
-			return res, fmt.Errorf("%w: connection %s/%s belongs to business %d, not %d", ErrInvalid, c.Channel, c.Identifier, existing.BusinessID, b.ID)
+			return res, conflictf("provision: connection %s/%s belongs to business %d, not %d", c.Channel, c.Identifier, existing.BusinessID, b.ID)
 		}
 	}
 
-	// Every row must pass the store's checks before the first is written:
-	// the writes below are not one transaction.
-	probe := ivr.Business{ID: b.ID, Name: b.Name, TokenHash: ivr.HashToken(token), ClientID: b.ClientID,
-		FallbackMessage: b.FallbackMessage, Bot: b.Bot.Kind, BotURL: ivr.Secret(botURL)}
-	if err := store.ValidateBusiness(probe); err != nil {
-		return res, fmt.Errorf("%w: business %d: %w", ErrInvalid, b.ID, err)
-	}
-	for _, c := range b.Connections {
-		if err := store.ValidateConnection(ivr.Connection{BusinessID: b.ID, Channel: c.Channel, Identifier: c.Identifier, Settings: c.Settings}); err != nil {
-			return res, fmt.Errorf("%w: connection %s/%s: %w", ErrInvalid, c.Channel, c.Identifier, err)
+	cur, err := s.Store.GetBusiness(ctx, b.ID)
+	switch {
+	case errors.Is(err, ivr.ErrNotFound):
+		if token == "" {
+			return res, invalidf("provision: business %d is new and needs token or token_env", b.ID)
+		}
+		res.Created = true
+	case err != nil:
+		return res, fmt.Errorf("provision: get business %d: %w", b.ID, err)
+	default:
+		if token != "" && ivr.TokenMatches(cur.TokenHash, token) {
+			bspec.Token = "" // unchanged
 		}
 	}
+
 	// The FAQ file is read (while the business has no FAQ) before writing
-	// too, so a missing file refuses the declaration rather than leaving
-	// a business without its FAQ.
+	// too, so a missing file refuses the declaration rather than leaving a
+	// business without its FAQ.
 	var faqCSV []byte
 	if b.FAQFile != "" && opts.LoadFAQ != nil {
-		nodes, err := st.ListFAQ(ctx, b.ID, false)
+		nodes, err := s.Store.ListFAQ(ctx, b.ID, false)
 		if err != nil {
 			return res, fmt.Errorf("provision: list faq of business %d: %w", b.ID, err)
 		}
 		if len(nodes) == 0 {
 			if opts.ReadFile == nil {
-				return res, fmt.Errorf("%w: business %d: cannot read faq_file", ErrInvalid, b.ID)
+				return res, invalidf("provision: business %d: cannot read faq_file", b.ID)
 			}
 			if faqCSV, err = opts.ReadFile(b.FAQFile); err != nil {
 				return res, fmt.Errorf("provision: business %d faq_file: %w", b.ID, err)
@@ -330,69 +344,31 @@ func Apply(ctx context.Context, st Store, b Business, opts Options) (Result, err
 		}
 	}
 
-	cur, err := st.GetBusiness(ctx, b.ID)
-	switch {
-	case errors.Is(err, ivr.ErrNotFound):
-		if token == "" {
-			return res, fmt.Errorf("%w: business %d is new and needs token or token_env", ErrInvalid, b.ID)
-		}
-		nb := ivr.Business{ID: b.ID, Name: b.Name, TokenHash: ivr.HashToken(token), ClientID: b.ClientID,
-			FallbackMessage: b.FallbackMessage, Active: !b.Disabled, Bot: b.Bot.Kind, BotURL: ivr.Secret(botURL)}
-		if err := st.CreateBusiness(ctx, &nb); err != nil {
-			return res, fmt.Errorf("provision: create business %d: %w", b.ID, err)
-		}
-		res.Created, res.Token = true, token
-	case err != nil:
-		return res, fmt.Errorf("provision: get business %d: %w", b.ID, err)
-	default:
-		cur.Name, cur.ClientID, cur.Active = b.Name, b.ClientID, !b.Disabled
-		cur.Bot, cur.BotURL = b.Bot.Kind, ivr.Secret(botURL)
-		if b.FallbackMessage != "" {
-			cur.FallbackMessage = b.FallbackMessage
-		}
-		if token != "" && !ivr.TokenMatches(cur.TokenHash, token) {
-			cur.TokenHash, res.Token = ivr.HashToken(token), token
-		}
-		if err := st.UpdateBusiness(ctx, cur); err != nil {
-			return res, fmt.Errorf("provision: update business %d: %w", b.ID, err)
+	if _, _, err := s.PutBusiness(ctx, bspec); err != nil {
+		return res, err
+	}
+	if bspec.Token != "" {
+		res.Token = token
+	}
+	for _, c := range cspecs {
+		if _, _, err := s.PutConnection(ctx, c); err != nil {
+			return res, err
 		}
 	}
-
-	for _, c := range b.Connections {
-		existing, err := st.GetConnection(ctx, c.Channel, c.Identifier)
-		switch {
-		case errors.Is(err, ivr.ErrNotFound):
-			nc := ivr.Connection{BusinessID: b.ID, Channel: c.Channel, Identifier: c.Identifier, Active: !c.Disabled, Settings: c.Settings}
-			if err := st.CreateConnection(ctx, &nc); err != nil {
-				return res, fmt.Errorf("provision: create connection %s/%s: %w", c.Channel, c.Identifier, err)
-			}
-		case err != nil:
-			return res, fmt.Errorf("provision: get connection %s/%s: %w", c.Channel, c.Identifier, err)
-		case existing.BusinessID != b.ID:
-			return res, fmt.Errorf("%w: connection %s/%s belongs to business %d, not %d", ErrInvalid, c.Channel, c.Identifier, existing.BusinessID, b.ID)
-		default:
-			existing.Active, existing.Settings = !c.Disabled, c.Settings
-			if err := st.UpdateConnection(ctx, existing); err != nil {
-				return res, fmt.Errorf("provision: update connection %s/%s: %w", c.Channel, c.Identifier, err)
+	for _, t := range b.Teams {
+		team, err := s.PutTeam(ctx, TeamSpec{BusinessID: b.ID, Name: t.Name, Number: t.Number, Active: !t.Disabled})
+		if err != nil {
+			return res, err
+		}
+		for _, name := range t.Agents {
+			if _, err := s.PutAgent(ctx, AgentSpec{BusinessID: b.ID, TeamID: team.ID, Name: name, Active: true}); err != nil {
+				return res, err
 			}
 		}
 	}
-
-	if len(b.Teams) > 0 {
-		ts, ok := st.(TeamStore)
-		if !ok {
-			return res, fmt.Errorf("provision: business %d declares teams but the store keeps none", b.ID)
-		}
-		for _, t := range b.Teams {
-			team := ivr.Team{BusinessID: b.ID, Name: t.Name, Number: t.Number, Active: !t.Disabled}
-			if err := ts.PutTeam(ctx, &team); err != nil {
-				return res, fmt.Errorf("provision: team %q: %w", t.Name, err)
-			}
-			for _, name := range t.Agents {
-				if err := ts.PutAgent(ctx, &ivr.Agent{BusinessID: b.ID, TeamID: team.ID, Name: name, Active: true}); err != nil {
-					return res, fmt.Errorf("provision: agent %q: %w", name, err)
-				}
-			}
+	for _, node := range slices.Sorted(maps.Keys(b.APISteps)) {
+		if _, _, err := s.PutAPIStep(ctx, APIStepSpec{BusinessID: b.ID, Node: node, Step: b.APISteps[node]}); err != nil {
+			return res, err
 		}
 	}
 

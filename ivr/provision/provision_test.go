@@ -126,8 +126,12 @@ func TestApplyRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
-			if !errors.Is(err, provision.ErrInvalid) {
-				t.Fatalf("err = %v, want ErrInvalid", err)
+			want := provision.ErrInvalid
+			if tt.name == "someone else's connection" {
+				want = ivr.ErrConflict
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("err = %v, want %v", err, want)
 			}
 		})
 	}
