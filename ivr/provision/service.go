@@ -338,7 +338,12 @@ func ChannelNames() []string {
 // an identifier fit for a URL path, voice settings in range, settings and
 // credentials of the connection's own channel only, and everything the
 // store would refuse.
-func (c ConnectionSpec) Validate() error {
+func (c ConnectionSpec) Validate() error { return c.validate(nil) }
+
+// validate is Validate, tolerating a foreign channel's section or webhook
+// credentials that equal cur's (rows written before these checks): a
+// connection with such settings can still be switched off or edited.
+func (c ConnectionSpec) validate(cur *ivr.ConnectionSettings) error {
 	var p []string
 	if c.BusinessID < 0 {
 		p = append(p, fmt.Sprintf("business_id must be a positive number, got %d", c.BusinessID))
@@ -371,11 +376,13 @@ func (c ConnectionSpec) Validate() error {
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			if name != own && !reflect.ValueOf(sections(st)[name]).IsZero() {
+			v := sections(st)[name]
+			if name != own && !reflect.ValueOf(v).IsZero() && (cur == nil || !reflect.DeepEqual(v, sections(*cur)[name])) {
 				p = append(p, fmt.Sprintf("settings.%s do not apply to a %s connection", name, c.Channel))
 			}
 		}
-		if c.Channel != ivr.ChannelWebhook && (st.SecretKey != "" || st.AccessToken != "") {
+		if c.Channel != ivr.ChannelWebhook && (st.SecretKey != "" || st.AccessToken != "") &&
+			(cur == nil || st.SecretKey != cur.SecretKey || st.AccessToken != cur.AccessToken) {
 			p = append(p, fmt.Sprintf("secret_key and access_token are webhook credentials, not %s ones", c.Channel))
 		}
 	}
@@ -430,7 +437,17 @@ func (s *Service) CreateConnection(ctx context.Context, spec ConnectionSpec) (iv
 // that channel and identifier; 404 for an unknown business, 409 when the
 // connection belongs to another business.
 func (s *Service) PutConnection(ctx context.Context, spec ConnectionSpec) (c ivr.Connection, created bool, err error) {
-	if err := spec.Validate(); err != nil {
+	name := connName(spec.Channel, spec.Identifier)
+	var cur ivr.Connection
+	err = ErrInvalid
+	if identifierRE.MatchString(spec.Identifier) && knownChannels[spec.Channel] {
+		cur, err = s.Store.GetConnection(ctx, spec.Channel, spec.Identifier)
+	}
+	var curSettings *ivr.ConnectionSettings
+	if err == nil {
+		curSettings = &cur.Settings
+	}
+	if err := spec.validate(curSettings); err != nil {
 		return c, false, err
 	}
 	if spec.BusinessID == 0 {
@@ -439,8 +456,6 @@ func (s *Service) PutConnection(ctx context.Context, spec ConnectionSpec) (c ivr
 	if _, err := s.GetBusiness(ctx, spec.BusinessID); err != nil {
 		return c, false, err
 	}
-	name := connName(spec.Channel, spec.Identifier)
-	cur, err := s.Store.GetConnection(ctx, spec.Channel, spec.Identifier)
 	switch {
 	case errors.Is(err, ivr.ErrNotFound):
 		c = ivr.Connection{BusinessID: spec.BusinessID, Channel: spec.Channel, Identifier: spec.Identifier, Active: spec.Active, Settings: spec.Settings}
