@@ -27,12 +27,17 @@ func withAPISteps(b bot.Bot, st faq.StepMessages, cfg Config, getenv func(string
 			steps[biz.ID] = biz.APISteps
 		}
 	}
-	if len(steps) == 0 && orders == nil {
+	lookup := func(id int64) map[string]faq.APIStep { return steps[id] }
+	// The store holds the declared steps (provisioning writes them) and
+	// the admin API's: read it when it can be read.
+	if ls, ok := st.(apiStepLister); ok {
+		lookup = newStoredSteps(ls, storedStepsTTL, log).get
+	} else if len(steps) == 0 && orders == nil {
 		return b
 	}
 	client := faq.NewAPIClient(outbox.DialPolicy{AllowLoopback: cfg.Dev, AllowPrivate: cfg.Outbox.AllowPrivateDestinations}.Dialer())
 	a := &faq.APISteps{Inner: b, Messages: st, Caller: &faq.APICaller{Client: client, Getenv: getenv, Logger: log},
-		Steps: func(id int64) map[string]faq.APIStep { return steps[id] }}
+		Steps: lookup}
 	if orders != nil {
 		_, declared := steps[demo.BusinessID]
 		orders.log = log
@@ -40,7 +45,7 @@ func withAPISteps(b bot.Bot, st faq.StepMessages, cfg Config, getenv func(string
 			if id == demo.BusinessID && !declared {
 				return orders.steps()
 			}
-			return steps[id]
+			return lookup(id)
 		}
 		a.CallerFor = func(id int64) *faq.APICaller {
 			if id == demo.BusinessID && !declared {

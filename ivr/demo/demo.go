@@ -13,6 +13,7 @@ import (
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/demo/demofaq"
+	"github.com/koelvoice/koel/ivr/provision"
 )
 
 // FAQ returns a copy of the demo bot's FAQ in the seed's CSV format
@@ -54,16 +55,9 @@ func Settings(ch ivr.Channel) ivr.ConnectionSettings {
 	return s
 }
 
-// Store is what Bootstrap needs from the store.
-type Store interface {
-	GetBusiness(ctx context.Context, id int64) (ivr.Business, error)
-	CreateBusiness(ctx context.Context, b *ivr.Business) error
-	UpdateBusiness(ctx context.Context, b ivr.Business) error
-	CreateConnection(ctx context.Context, c *ivr.Connection) error
-	GetConnection(ctx context.Context, channel ivr.Channel, identifier string) (ivr.Connection, error)
-	UpdateConnection(ctx context.Context, c ivr.Connection) error
-	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error)
-}
+// Store is what Bootstrap needs from the store: what provisioning writes
+// with.
+type Store = provision.Store
 
 // FAQLoader imports a CSV FAQ for a business (faq.Import adapted).
 type FAQLoader func(ctx context.Context, businessID int64, csv []byte) error
@@ -90,81 +84,96 @@ type Result struct {
 	Created bool
 }
 
-// Bootstrap makes sure the demo business, its connections and its FAQ exist.
-// It is idempotent: an existing demo business keeps its data, but a token
-// given in Options replaces the stored one.
+// Name and FallbackMessage are the demo business's.
+const (
+	Name            = "Bluebird Electronics (demo)"
+	FallbackMessage = "Sorry, I did not understand that. You can ask about orders, deliveries, returns, payments or store hours."
+)
+
+// faqFile is the name Declaration gives the demo FAQ; Bootstrap's
+// ReadFile answers it with [FAQ].
+const faqFile = "demo-faq.csv"
+
+// Declaration is the demo business as a provisioning declaration, what
+// Bootstrap applies: the business, a connection named "demo" on every
+// channel of [Channels] with [Settings], and the demo FAQ. token is the
+// business token ("" keeps the stored one); hook holds the webhook
+// connection's URL and signing secret.
+func Declaration(token, webhookURL, webhookSecret string) provision.Business {
+	b := provision.Business{ID: BusinessID, Name: Name, Token: token, ClientID: ClientID,
+		FallbackMessage: FallbackMessage, FAQFile: faqFile}
+	for _, ch := range Channels {
+		s := Settings(ch)
+		if ch == ivr.ChannelWebhook {
+			s.WebhookURL, s.SecretKey = webhookURL, ivr.Secret(webhookSecret)
+		}
+		b.Connections = append(b.Connections, provision.Connection{Channel: ch, Identifier: Identifier, Settings: s})
+	}
+	return b
+}
+
+// Bootstrap makes sure the demo business, its connections and its FAQ
+// exist, through provision.Apply: the path YAML businesses and the admin
+// API take. It is idempotent: an existing demo business keeps its data
+// (name, messages, switches, connection settings and credentials), but a
+// token given in Options replaces the stored one and a webhook URL given
+// replaces the webhook connection's.
 func Bootstrap(ctx context.Context, st Store, opts Options) (Result, error) {
 	var res Result
-	b, err := st.GetBusiness(ctx, BusinessID)
+	token := opts.Token
+	cur, err := st.GetBusiness(ctx, BusinessID)
+	exists := err == nil
 	switch {
 	case errors.Is(err, ivr.ErrNotFound):
-		token := opts.Token
 		if token == "" {
 			if token, err = NewToken(); err != nil {
 				return res, err
 			}
 		}
-		b = ivr.Business{
-			ID:              BusinessID,
-			Name:            "Bluebird Electronics (demo)",
-			TokenHash:       ivr.HashToken(token),
-			ClientID:        ClientID,
-			FallbackMessage: "Sorry, I did not understand that. You can ask about orders, deliveries, returns, payments or store hours.",
-			Active:          true,
-		}
-		if err := st.CreateBusiness(ctx, &b); err != nil {
-			return res, fmt.Errorf("demo: create business: %w", err)
-		}
-		res.Token, res.Created = token, true
 	case err != nil:
 		return res, fmt.Errorf("demo: get business: %w", err)
-	case opts.Token != "":
-		b.TokenHash = ivr.HashToken(opts.Token)
-		if err := st.UpdateBusiness(ctx, b); err != nil {
-			return res, fmt.Errorf("demo: update token: %w", err)
-		}
-		res.Token = opts.Token
 	}
-
-	for _, ch := range Channels {
-		c, err := st.GetConnection(ctx, ch, Identifier)
-		if err == nil {
-			if ch == ivr.ChannelWebhook && opts.WebhookURL != "" && c.Settings.WebhookURL != opts.WebhookURL {
-				c.Settings.WebhookURL = opts.WebhookURL
-				if err := st.UpdateConnection(ctx, c); err != nil {
-					return res, fmt.Errorf("demo: update webhook url: %w", err)
-				}
-			}
+	secret := opts.WebhookSecret
+	if secret == "" {
+		if secret, err = NewToken(); err != nil {
+			return res, err
+		}
+	}
+	decl := Declaration(token, opts.WebhookURL, secret)
+	if exists {
+		decl.Name, decl.ClientID, decl.FallbackMessage, decl.Disabled = cur.Name, cur.ClientID, cur.FallbackMessage, !cur.Active
+		decl.Bot = provision.BotDecl{Kind: cur.Bot, RemoteURL: cur.BotURL.Reveal()}
+	}
+	// Connections that exist keep what they have.
+	for i, c := range decl.Connections {
+		got, err := st.GetConnection(ctx, c.Channel, c.Identifier)
+		switch {
+		case errors.Is(err, ivr.ErrNotFound):
 			continue
+		case err != nil:
+			return res, fmt.Errorf("demo: get %s connection: %w", c.Channel, err)
 		}
-		if !errors.Is(err, ivr.ErrNotFound) {
-			return res, fmt.Errorf("demo: get %s connection: %w", ch, err)
+		keep := got.Settings
+		if c.Channel == ivr.ChannelWebhook && opts.WebhookURL != "" {
+			keep.WebhookURL = opts.WebhookURL
 		}
-		s := Settings(ch)
-		if ch == ivr.ChannelWebhook {
-			s.WebhookURL = opts.WebhookURL
-			secret := opts.WebhookSecret
-			if secret == "" {
-				if secret, err = NewToken(); err != nil {
-					return res, err
-				}
+		decl.Connections[i].Settings, decl.Connections[i].Disabled = keep, !got.Active
+	}
+	r, err := provision.Apply(ctx, st, decl, provision.Options{
+		ReadFile: func(name string) ([]byte, error) {
+			if name != faqFile {
+				return nil, fmt.Errorf("demo: no file %q", name)
 			}
-			s.SecretKey = ivr.Secret(secret)
-		}
-		c = ivr.Connection{BusinessID: BusinessID, Channel: ch, Identifier: Identifier, Active: true, Settings: s}
-		if err := st.CreateConnection(ctx, &c); err != nil {
-			return res, fmt.Errorf("demo: create %s connection: %w", ch, err)
-		}
-	}
-
-	nodes, err := st.ListFAQ(ctx, BusinessID, false)
+			return FAQ(), nil
+		},
+		LoadFAQ: provision.FAQLoader(opts.LoadFAQ),
+	})
 	if err != nil {
-		return res, fmt.Errorf("demo: list faq: %w", err)
+		return res, fmt.Errorf("demo: %w", err)
 	}
-	if len(nodes) == 0 && opts.LoadFAQ != nil {
-		if err := opts.LoadFAQ(ctx, BusinessID, FAQ()); err != nil {
-			return res, fmt.Errorf("demo: load faq: %w", err)
-		}
+	res.Created = r.Created
+	if r.Created || opts.Token != "" {
+		res.Token = token
 	}
 	return res, nil
 }

@@ -297,13 +297,17 @@ func (s *Service) Apply(ctx context.Context, b Business, opts Options) (Result, 
 			}
 		}
 		cspecs[i] = c.spec(b.ID, settings)
-		if err := cspecs[i].Validate(); err != nil {
-			return res, invalidf("provision: connection %s/%s: %s", c.Channel, c.Identifier, err.Error())
-		}
 		// A connection may not move between businesses.
 		existing, err := s.Store.GetConnection(ctx, c.Channel, c.Identifier)
 		if err != nil && !errors.Is(err, ivr.ErrNotFound) {
 			return res, fmt.Errorf("provision: get connection %s/%s: %w", c.Channel, c.Identifier, err)
+		}
+		var cur *ivr.ConnectionSettings
+		if err == nil {
+			cur = &existing.Settings
+		}
+		if verr := cspecs[i].validate(cur); verr != nil {
+			return res, invalidf("provision: connection %s/%s: %s", c.Channel, c.Identifier, verr.Error())
 		}
 		if err == nil && existing.BusinessID != b.ID {
 			return res, conflictf("provision: connection %s/%s belongs to business %d, not %d", c.Channel, c.Identifier, existing.BusinessID, b.ID)
