@@ -315,6 +315,7 @@ func (s *Sphinx) newPooled(files vocabFiles) (*pooled, error) {
 		args = append(args, s.tune.lmArgs...)
 	}
 	args = append(args, s.tune.args...)
+	args = append(args, s.cfg.DecoderArgs...)
 	d, err := newDecoder(args)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,6 +87,10 @@ type SphinxConfig struct {
 	// NBestScale scales hypothesis path scores (natural log) before they
 	// are normalised into posteriors. Default DefaultNBestScale.
 	NBestScale float64
+	// DecoderArgs are pocketsphinx options ("-maxwpf", "10") appended
+	// after the measured decoder options, so they override them. For
+	// measuring decoder levers; empty in production.
+	DecoderArgs []string
 }
 
 // Measured defaults of the front-end options of [SphinxConfig].
@@ -163,6 +168,15 @@ func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
 	if out.NBestScale == 0 {
 		out.NBestScale = DefaultNBestScale
 	}
+	if len(out.DecoderArgs)%2 != 0 {
+		return out, fmt.Errorf("stt: DecoderArgs %q: want option/value pairs", out.DecoderArgs)
+	}
+	for i := 0; i < len(out.DecoderArgs); i += 2 {
+		if !strings.HasPrefix(out.DecoderArgs[i], "-") {
+			return out, fmt.Errorf("stt: DecoderArgs: %q is not an option name", out.DecoderArgs[i])
+		}
+	}
+	out.DecoderArgs = slices.Clone(out.DecoderArgs)
 	if out.NBestScale < 0 || math.IsNaN(out.NBestScale) || math.IsInf(out.NBestScale, 0) {
 		return out, fmt.Errorf("stt: NBestScale %g must be positive", out.NBestScale)
 	}

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,6 +161,8 @@ type evalReport struct {
 	off, rejected          map[string]int // by off-topic file
 	correctLow             int            // exact transcripts below DefaultMinConfidence
 	audioSec, decodeSec    float64
+	decodeCPU              time.Duration // process CPU time while decoding
+	decodes                int
 }
 
 func (r *evalReport) wordAcc(k string) float64 { return 1 - float64(r.errs[k])/float64(r.words[k]) }
@@ -177,7 +180,8 @@ func (r *evalReport) String() string {
 	for _, k := range sortedKeys(r.off) {
 		fmt.Fprintf(&b, "%s rejected %.1f%% (%d) | ", k, 100*r.rejRate(k), r.off[k])
 	}
-	fmt.Fprintf(&b, "exact but low confidence %d | RTF %.3f", r.correctLow, r.decodeSec/r.audioSec)
+	fmt.Fprintf(&b, "exact but low confidence %d | RTF %.3f | CPU %.1f ms/utterance, CPU RTF %.3f", r.correctLow, r.decodeSec/r.audioSec,
+		float64(r.decodeCPU.Microseconds())/1000/float64(max(1, r.decodes)), r.decodeCPU.Seconds()/r.audioSec)
 	return b.String()
 }
 
@@ -203,6 +207,7 @@ func evaluate(t *testing.T, s *Sphinx, speak func(text, voice string) audio.PCM,
 			}
 		}
 	}
+	cpu0 := processCPU(t)
 	ch := make(chan *evalJob)
 	var wg sync.WaitGroup
 	for range workers {
@@ -224,7 +229,7 @@ func evaluate(t *testing.T, s *Sphinx, speak func(text, voice string) audio.PCM,
 	close(ch)
 	wg.Wait()
 	rep := &evalReport{words: map[string]int{}, errs: map[string]int{}, sents: map[string]int{}, ok: map[string]int{},
-		off: map[string]int{}, rejected: map[string]int{}}
+		off: map[string]int{}, rejected: map[string]int{}, decodeCPU: processCPU(t) - cpu0, decodes: len(jobs)}
 	for _, j := range jobs {
 		rep.audioSec += float64(len(j.pcm)) / audio.SampleRate
 		rep.decodeSec += j.decoded.Seconds()
@@ -506,4 +511,14 @@ func rssBytes(tb testing.TB) int64 {
 		pages = pages*10 + int64(c-'0')
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

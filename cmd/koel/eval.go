@@ -17,7 +17,7 @@ import (
 // evalCommand runs `koel eval voice`: the spoken-corpus evaluation of the
 // voice stack (see package voiceeval).
 func evalCommand(args []string, stdout, stderr io.Writer) error {
-	const use = "koel eval voice [-split tune|test|all] [-json] [-synth LIST] [-variants ulaw,noise] [-per-kind N] [-workers N] [-cache DIR] [-misses]"
+	const use = "koel eval voice [-split tune|test|all] [-json] [-synth LIST] [-variants ulaw,noise] [-per-kind N] [-workers N] [-cache DIR] [-misses] [-sphinx-args \"-opt value ...\"]"
 	if len(args) == 0 || args[0] != "voice" {
 		return fmt.Errorf("%w: %s", errUsage, use)
 	}
@@ -41,12 +41,14 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	genWeight := fs.Float64("general-weight", 0, "their share of the unigram mass (default the tuning's)")
 	botThreshold := fs.Float64("bot-threshold", 0, "FAQ match threshold (default the bot's)")
 	minSTT := fs.Float64("min-stt", 0, "transcript confidence asked again under (default the recogniser's)")
+	sphinxArgs := fs.String("sphinx-args", "", "extra pocketsphinx decoder options, \"-name value\" pairs (for measuring decoder levers)")
 	answer := fs.Float64("answer", 0, "direct path: bot confidence answered without confirming (default 0.6; above 1 confirms every match and prints a threshold sweep)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: %v (%s)", errUsage, err, use)
 	}
 	cfg := voiceeval.Config{Split: *split, PerKind: *perKind, Workers: *workers, CacheDir: *cache, Progress: stderr, Path: *path}
-	cfg.Stack.Sphinx = stt.SphinxConfig{BandFillDBFS: *bandFill, NoBandFill: *noBandFill, NBest: *nbest, NBestScale: *nbestScale, GeneralWords: *genWords, GeneralWeight: *genWeight}
+	cfg.Stack.Sphinx = stt.SphinxConfig{BandFillDBFS: *bandFill, NoBandFill: *noBandFill, NBest: *nbest, NBestScale: *nbestScale, GeneralWords: *genWords, GeneralWeight: *genWeight,
+		DecoderArgs: strings.Fields(*sphinxArgs)}
 	if *cmn != "" {
 		m, ok := stt.ParseCMNMode(*cmn)
 		if !ok {

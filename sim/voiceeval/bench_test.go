@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +27,12 @@ const maxBenchSpeech = 4 * time.Second
 // and per synthesizer, and the recogniser's real-time factor (stt_ms /
 // speech_ms as stored on the turns) for pocketsphinx, the only engine that
 // runs here without a downloaded model. Target: p95 ≤ 250 ms on 2 cores.
+//
+// It also reports the process CPU time per event (user + system, the
+// whole in-process stack), which a shared machine inflates far less than
+// wall time, and that CPU time per second of speech (cpu-rtf). The
+// environment variable KOEL_BENCH_SPHINX_ARGS adds pocketsphinx options
+// ("-maxwpf 10") for measuring decoder levers.
 func BenchmarkRecordEvent(b *testing.B) {
 	for _, e := range []string{EngineEspeak, EngineFlite} {
 		if err := Available(e); err != nil {
@@ -66,7 +74,8 @@ func BenchmarkRecordEvent(b *testing.B) {
 			recs = append(recs, rec{e, Telephone(sp, VariantClean, Seed(s, it.Text))})
 		}
 	}
-	st, err := NewStack(b.Context(), StackConfig{DataDir: b.TempDir(), PoolSize: 2})
+	sc := stt.SphinxConfig{DecoderArgs: strings.Fields(os.Getenv("KOEL_BENCH_SPHINX_ARGS"))}
+	st, err := NewStack(b.Context(), StackConfig{DataDir: b.TempDir(), PoolSize: 2, Sphinx: sc})
 	if errors.Is(err, stt.ErrUnavailable) {
 		b.Skipf("pocketsphinx unavailable: %v", err)
 	}
@@ -82,6 +91,7 @@ func BenchmarkRecordEvent(b *testing.B) {
 	var all []float64
 	speech := map[string]time.Duration{}
 	recog := map[string]time.Duration{}
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for _, r := range recs {
@@ -89,10 +99,12 @@ func BenchmarkRecordEvent(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cpu0 := processCPU(b)
 			_, took, err := c.Say(b.Context(), r.pcm)
 			if err != nil {
 				b.Fatal(err)
 			}
+			cpu += processCPU(b) - cpu0
 			ms := float64(took.Microseconds()) / 1000
 			lat[r.engine] = append(lat[r.engine], ms)
 			all = append(all, ms)
@@ -111,6 +123,7 @@ func BenchmarkRecordEvent(b *testing.B) {
 	b.ReportMetric(percentile(all, 0.50), "p50-ms")
 	b.ReportMetric(percentile(all, 0.95), "p95-ms")
 	b.ReportMetric(float64(len(recs)), "utterances")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/event")
 	var sp, rc time.Duration
 	for _, e := range engines {
 		b.ReportMetric(percentile(lat[e], 0.50), e+"-p50-ms")
@@ -120,5 +133,16 @@ func BenchmarkRecordEvent(b *testing.B) {
 	}
 	if sp > 0 {
 		b.ReportMetric(rc.Seconds()/sp.Seconds(), "sphinx-rtf")
+		b.ReportMetric(cpu.Seconds()/sp.Seconds(), "cpu-rtf")
 	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
