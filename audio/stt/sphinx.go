@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -314,8 +315,7 @@ func (s *Sphinx) newPooled(files vocabFiles) (*pooled, error) {
 		args = append(args, "-lm", files.LM)
 		args = append(args, s.tune.lmArgs...)
 	}
-	args = append(args, s.tune.args...)
-	args = append(args, s.cfg.DecoderArgs...)
+	args = mergeArgs(append(args, s.tune.args...), s.cfg.DecoderArgs)
 	d, err := newDecoder(args)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -486,4 +486,22 @@ func cleanHyp(h string, words map[string]bool) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// mergeArgs returns base with each "-name value" pair of extra applied: an
+// option base already has takes extra's value, others are appended
+// (pocketsphinx refuses an option given twice).
+func mergeArgs(base, extra []string) []string {
+	out := slices.Clone(base)
+next:
+	for i := 0; i+1 < len(extra); i += 2 {
+		for j := 0; j+1 < len(out); j += 2 {
+			if out[j] == extra[i] {
+				out[j+1] = extra[i+1]
+				continue next
+			}
+		}
+		out = append(out, extra[i], extra[i+1])
+	}
+	return out
 }

@@ -87,9 +87,9 @@ type SphinxConfig struct {
 	// NBestScale scales hypothesis path scores (natural log) before they
 	// are normalised into posteriors. Default DefaultNBestScale.
 	NBestScale float64
-	// DecoderArgs are pocketsphinx options ("-maxwpf", "10") appended
-	// after the measured decoder options, so they override them. For
-	// measuring decoder levers; empty in production.
+	// DecoderArgs are pocketsphinx options ("-maxwpf", "10") applied over
+	// the measured decoder options: one already set takes the new value.
+	// For measuring decoder levers; empty in production.
 	DecoderArgs []string
 }
 

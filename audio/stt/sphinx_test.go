@@ -522,3 +522,21 @@ func processCPU(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestMergeArgs(t *testing.T) {
+	base := []string{"-topn", "12", "-fwdflat", "no"}
+	for _, tc := range []struct {
+		extra, want []string
+	}{
+		{nil, []string{"-topn", "12", "-fwdflat", "no"}},
+		{[]string{"-topn", "8"}, []string{"-topn", "8", "-fwdflat", "no"}},
+		{[]string{"-maxwpf", "10", "-fwdflat", "yes"}, []string{"-topn", "12", "-fwdflat", "yes", "-maxwpf", "10"}},
+	} {
+		if got := mergeArgs(base, tc.extra); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("mergeArgs(%q, %q) = %q, want %q", base, tc.extra, got, tc.want)
+		}
+	}
+	if base[1] != "12" {
+		t.Errorf("mergeArgs changed its base: %q", base)
+	}
+}
