@@ -97,6 +97,8 @@ func boards() []board {
 						queries: []query{{"sum(koel_calls_active)", "active"}}},
 					{title: "Nodes up", description: "koel nodes Prometheus scrapes successfully.", single: true,
 						queries: []query{{`sum(up{job="koel"})`, "up"}}},
+					{title: "Nodes ready", description: "koel nodes taking new work (koel_ready 1); a draining node counts 0.", single: true,
+						queries: []query{{"sum(koel_ready)", "ready"}}},
 					{title: "Calls ended / s", description: "Voice calls ended, all outcomes.", single: true, unit: "reqps",
 						queries: []query{{rate("koel_calls_total", ""), "calls"}}},
 				}},
@@ -109,6 +111,15 @@ func boards() []board {
 						queries: []query{{rate("koel_transfers_total", "result"), "{{result}}"}}},
 					{title: "Break messages by reason", description: "The caller heard the break message: fetch, decode, stt, bot, bot_timeout, invalid, internal.", unit: "reqps",
 						queries: []query{{rate("koel_break_messages_total", "reason"), "{{reason}}"}}},
+				}},
+				{"Call length and handoffs", []panel{
+					latency("Call duration", "Length of ended voice calls, from the first event to the end.", "koel_call_duration_seconds"),
+					{title: "Turns per call", description: "Caller turns in one call, observed when it ends.", queries: []query{
+						{quantile(0.5, "koel_call_turns", ""), "p50"},
+						{quantile(0.95, "koel_call_turns", ""), "p95"},
+					}},
+					{title: "Handoffs by kind", description: "requested (send_chat_to_agent), bot_node, phone, queued, taken, handed_back.", unit: "reqps",
+						queries: []query{{rate("koel_handoffs_total", "kind"), "{{kind}}"}}},
 				}},
 				{"KooKoo", []panel{
 					{title: "KooKoo requests by event", description: "Requests KooKoo made to the app URL, by event.", unit: "reqps",
@@ -128,6 +139,7 @@ func boards() []board {
 					latency("Utterance to answer", "From a recorded utterance to its answer (fetch, decode, STT, bot).", "koel_voice_turn_seconds"),
 					{title: "Utterance to answer p95", description: "The 95th percentile of the whole voice turn.", single: true, unit: "s",
 						queries: []query{{quantile(0.95, "koel_voice_turn_seconds", ""), "p95"}}},
+					latency("Utterance length", "Length of the caller's audio in one utterance.", "koel_utterance_seconds"),
 				}},
 				{"Stages", []panel{
 					latency("Recording fetch", "Time to start downloading the caller's recording.", "koel_recording_fetch_seconds"),

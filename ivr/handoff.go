@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Team is a group of human agents of a business that chats are sent to.
@@ -137,7 +139,20 @@ type HandoffsConfig struct {
 	// Poll is how often [Handoffs.Run] looks for handoffs whose countdown
 	// ended (0: 250 ms).
 	Poll time.Duration
+	// Registerer, when set, gets koel_handoffs_total.
+	Registerer prometheus.Registerer
 }
+
+// Kinds of koel_handoffs_total: how a conversation moved between the bot
+// and people.
+const (
+	handoffRequested = "requested"   // send_chat_to_agent, with a countdown
+	handoffBotNode   = "bot_node"    // the bot's own talk-to-an-agent node
+	handoffPhone     = "phone"       // a caller transferred to a team's number
+	handoffQueued    = "queued"      // a countdown ended; the chat is in the queue
+	handoffTaken     = "taken"       // an agent took the chat
+	handoffBack      = "handed_back" // the chat went back to the bot
+)
 
 // Handoffs moves conversations between the bot and human agents: a
 // countdown to the team's queue, an agent taking the chat, the agent's
@@ -145,9 +160,16 @@ type HandoffsConfig struct {
 // handoff state ([Conversation].Handoff) is what the engine reads: pending
 // or agent keeps the bot silent.
 type Handoffs struct {
-	cfg HandoffsConfig
-	log *slog.Logger
-	now func() time.Time
+	cfg   HandoffsConfig
+	log   *slog.Logger
+	now   func() time.Time
+	moves *prometheus.CounterVec // nil: not counted
+}
+
+func (h *Handoffs) count(kind string, n int) {
+	if h.moves != nil && n > 0 {
+		h.moves.WithLabelValues(kind).Add(float64(n))
+	}
 }
 
 // NewHandoffs returns the service; Store is required.
@@ -164,6 +186,18 @@ func NewHandoffs(cfg HandoffsConfig) (*Handoffs, error) {
 	}
 	if h.cfg.Poll <= 0 {
 		h.cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.Registerer != nil {
+		h.moves = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_handoffs_total",
+			Help: "Conversations moved between the bot and agents, by kind (requested, bot_node, phone, queued, taken, handed_back).",
+		}, []string{"kind"})
+		if err := cfg.Registerer.Register(h.moves); err != nil {
+			return nil, fmt.Errorf("ivr: handoff metrics: %w", err)
+		}
+		for _, k := range []string{handoffRequested, handoffBotNode, handoffPhone, handoffQueued, handoffTaken, handoffBack} {
+			h.moves.WithLabelValues(k)
+		}
 	}
 	return h, nil
 }
@@ -199,6 +233,7 @@ func (h *Handoffs) Request(ctx context.Context, conv Conversation, team Team, co
 		}
 		return Handoff{}, fmt.Errorf("ivr: create handoff: %w", err)
 	}
+	h.count(handoffRequested, 1)
 	h.log.LogAttrs(ctx, slog.LevelInfo, "chat sent to a team", slog.Int64("conversation_id", conv.ID),
 		slog.Int64("team_id", team.ID), slog.Int("countdown_s", countdown))
 	return ho, nil
@@ -220,6 +255,7 @@ func (h *Handoffs) RequestNow(ctx context.Context, conv Conversation) (bool, err
 		if _, err := h.cfg.Store.MoveHandoff(ctx, ho.ID, []HandoffStatus{HandoffWaiting}, HandoffQueued, 0); err != nil {
 			return false, fmt.Errorf("ivr: queue handoff: %w", err)
 		}
+		h.count(handoffBotNode, 1)
 	}
 	return true, nil
 }
@@ -254,6 +290,7 @@ func (h *Handoffs) Transferred(ctx context.Context, call Call, ch Channel) error
 			if err := h.cfg.Store.SetHandoff(ctx, conv.ID, HandoffAgent); err != nil {
 				return fmt.Errorf("ivr: record transfer: %w", err)
 			}
+			h.count(handoffPhone, 1)
 			return nil
 		}
 		live = Handoff{BusinessID: conv.BusinessID, ConversationID: conv.ID, UserID: conv.UserID,
@@ -261,12 +298,16 @@ func (h *Handoffs) Transferred(ctx context.Context, call Call, ch Channel) error
 		if err := h.cfg.Store.CreateHandoff(ctx, &live); err != nil {
 			return fmt.Errorf("ivr: create handoff: %w", err)
 		}
+		h.count(handoffPhone, 1)
 		return nil
 	case err != nil:
 		return fmt.Errorf("ivr: live handoff: %w", err)
 	}
 	_, err = h.cfg.Store.MoveHandoff(ctx, live.ID, []HandoffStatus{HandoffWaiting, HandoffQueued, HandoffTaken}, HandoffPhone, live.AgentID)
-	if err != nil && !errors.Is(err, ErrHandoffState) {
+	switch {
+	case err == nil:
+		h.count(handoffPhone, 1)
+	case !errors.Is(err, ErrHandoffState):
 		return fmt.Errorf("ivr: record transfer: %w", err)
 	}
 	return nil
@@ -307,6 +348,7 @@ func (h *Handoffs) MoveDue(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("ivr: queue due handoffs: %w", err)
 		}
 		n += len(moved)
+		h.count(handoffQueued, len(moved))
 		for _, ho := range moved {
 			h.log.LogAttrs(ctx, slog.LevelInfo, "chat queued for a team", slog.Int64("handoff_id", ho.ID),
 				slog.Int64("conversation_id", ho.ConversationID), slog.Int64("team_id", ho.TeamID))
@@ -372,7 +414,11 @@ func (h *Handoffs) Take(ctx context.Context, businessID, id int64, agentName str
 	if ho.Status == HandoffTaken && ho.AgentID == a.ID {
 		return ho, nil
 	}
-	return h.cfg.Store.MoveHandoff(ctx, id, []HandoffStatus{HandoffQueued}, HandoffTaken, a.ID)
+	taken, err := h.cfg.Store.MoveHandoff(ctx, id, []HandoffStatus{HandoffQueued}, HandoffTaken, a.ID)
+	if err == nil {
+		h.count(handoffTaken, 1)
+	}
+	return taken, err
 }
 
 // HandBack closes the chat: the bot answers the conversation again.
@@ -380,7 +426,11 @@ func (h *Handoffs) HandBack(ctx context.Context, businessID, id int64) (Handoff,
 	if _, err := h.Chat(ctx, businessID, id); err != nil {
 		return Handoff{}, err
 	}
-	return h.cfg.Store.MoveHandoff(ctx, id, []HandoffStatus{HandoffWaiting, HandoffQueued, HandoffTaken, HandoffPhone}, HandoffClosed, 0)
+	back, err := h.cfg.Store.MoveHandoff(ctx, id, []HandoffStatus{HandoffWaiting, HandoffQueued, HandoffTaken, HandoffPhone}, HandoffClosed, 0)
+	if err == nil {
+		h.count(handoffBack, 1)
+	}
+	return back, err
 }
 
 // SendAsAgent stores text as a message of the agent who holds the chat

@@ -127,7 +127,21 @@ type voiceMetrics struct {
 	// understanding counts steps by repair band.
 	understanding *prometheus.CounterVec
 	holds         prometheus.Counter
+	// duration and turnsPerCall are observed when a call ends; utterance
+	// for every caller utterance that carried audio.
+	duration     prometheus.Histogram
+	turnsPerCall prometheus.Histogram
+	utterance    prometheus.Histogram
 }
+
+// callDurationBuckets are call lengths in seconds (5 s to 1 h).
+var callDurationBuckets = []float64{5, 10, 20, 30, 60, 120, 180, 300, 600, 1200, 3600}
+
+// turnsPerCallBuckets count caller turns in one call.
+var turnsPerCallBuckets = []float64{0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30}
+
+// utteranceBuckets are utterance lengths in seconds (0.25 s to 60 s).
+var utteranceBuckets = []float64{.25, .5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 60}
 
 // stepBuckets are latency buckets for the steps of a voice turn, in
 // seconds (1 ms to 10 s).
@@ -192,9 +206,24 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 			Name: "koel_call_holds_total",
 			Help: "Recordings put on hold because every recording slot was busy.",
 		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_call_duration_seconds",
+			Help:    "Length of ended voice calls, from the first event to the end (any outcome).",
+			Buckets: callDurationBuckets,
+		}),
+		turnsPerCall: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_call_turns",
+			Help:    "Recordings koel asked for in one voice call (its caller turns), observed when the call ends.",
+			Buckets: turnsPerCallBuckets,
+		}),
+		utterance: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "koel_utterance_seconds",
+			Help:    "Length of the caller's audio in one utterance (recording or streamed speech), observed when it is heard.",
+			Buckets: utteranceBuckets,
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.active, m.calls, m.turns, m.fetch, m.decode, m.stt, m.bot,
-		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding, m.holds} {
+		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding, m.holds, m.duration, m.turnsPerCall, m.utterance} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -638,6 +638,10 @@ func (v *VoiceService) step(ctx context.Context, call Call, create bool, ev Call
 // closed, one log line.
 func (v *VoiceService) ended(ctx context.Context, c Call, log *slog.Logger) {
 	v.callEnded(c.Outcome)
+	if !c.StartedAt.IsZero() && !c.EndedAt.Before(c.StartedAt) {
+		v.m.duration.Observe(c.EndedAt.Sub(c.StartedAt).Seconds())
+	}
+	v.m.turnsPerCall.Observe(float64(c.Turn))
 	if c.ConversationID != 0 {
 		if err := v.store.CloseConversation(ctx, c.ConversationID); err != nil {
 			log.LogAttrs(ctx, slog.LevelError, "close conversation failed", slog.Int64("conversation_id", c.ConversationID), slog.String("error", err.Error()))

@@ -228,6 +228,9 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		defer release()
 	}
 	h := v.hear(ctx, call.BusinessID, u)
+	if h.speech > 0 {
+		v.m.utterance.Observe(h.speech.Seconds())
+	}
 	fillTurn(turn, h)
 	switch {
 	case h.fail != "":
@@ -563,6 +566,9 @@ func (v *VoiceService) lastWords(ctx context.Context, call *Call, ev VoiceEvent,
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus), EndReason: "hangup"}
 	defer func() { turn.TotalMS = v.now().Sub(start).Milliseconds() }()
 	h := v.hear(ctx, call.BusinessID, u)
+	if h.speech > 0 {
+		v.m.utterance.Observe(h.speech.Seconds())
+	}
 	fillTurn(turn, h)
 	v.m.turns.WithLabelValues(turnHangup).Inc()
 	if h.fail != "" || h.noSpeech || h.unclear {

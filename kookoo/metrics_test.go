@@ -56,6 +56,27 @@ func TestAppMetrics(t *testing.T) {
 			t.Errorf("%s{%s=%q} = %v, want %v", c.name, c.label, c.value, got, c.want)
 		}
 	}
+	// One call ended after six recordings were asked for (Call.Turn): its
+	// length and its turn count. (The harness's transcripts carry no audio
+	// length; koel_utterance_seconds is asserted by the dashboard test on
+	// real recordings.)
+	histograms := []struct {
+		name      string
+		wantCount uint64
+		wantSum   float64 // < 0: only > 0 is checked
+	}{
+		{"koel_call_duration_seconds", 1, -1},
+		{"koel_call_turns", 1, 6},
+	}
+	for _, hc := range histograms {
+		count, sum := gatheredHistogram(t, h.reg, hc.name)
+		if count != hc.wantCount {
+			t.Errorf("%s count = %d, want %d", hc.name, count, hc.wantCount)
+		}
+		if (hc.wantSum < 0 && sum < 0) || (hc.wantSum >= 0 && sum != hc.wantSum) {
+			t.Errorf("%s sum = %v, want %v", hc.name, sum, hc.wantSum)
+		}
+	}
 	if n := testutil.CollectAndCount(h.app.m.requests); n < 6 {
 		t.Errorf("request histogram has %d event series, want one per event seen", n)
 	}
@@ -81,6 +102,23 @@ func TestAppMetrics(t *testing.T) {
 
 // gatheredValue returns the value of the counter or gauge name (with the
 // label pair, when label is set) gathered from reg.
+// gatheredHistogram returns the sample count and sum of the unlabelled
+// histogram name (0, -1 when it is missing).
+func gatheredHistogram(t *testing.T, reg prometheus.Gatherer, name string) (uint64, float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			hist := mf.GetMetric()[0].GetHistogram()
+			return hist.GetSampleCount(), hist.GetSampleSum()
+		}
+	}
+	return 0, -1
+}
+
 func gatheredValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()

@@ -80,6 +80,15 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "koel_ready",
+			Help: "1 while this node takes new work (/readyz may still fail its store or engine check), 0 before it listens and while it drains.",
+		}, func() float64 {
+			if s.ready.Load() {
+				return 1
+			}
+			return 0
+		}),
 	)
 	ok := false
 	defer func() {
@@ -124,7 +133,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 			if s.outbox != nil {
 				s.outbox.Notify()
 			}
-		}), Logger: logger.With("component", "handoff")})
+		}), Logger: logger.With("component", "handoff"), Registerer: s.registry})
 	if err != nil {
 		return nil, err
 	}

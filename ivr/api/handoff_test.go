@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/api"
@@ -46,6 +48,8 @@ type handoffFixture struct {
 	engine   *ivr.Engine
 	clock    *fakeClock
 	webhook  ivr.Connection
+	// reg holds the handoff service's koel_handoffs_total.
+	reg *prometheus.Registry
 }
 
 func newHandoffFixture(t testing.TB, open func(testing.TB, ...store.Option) store.Store) *handoffFixture {
@@ -77,7 +81,8 @@ func newHandoffFixture(t testing.TB, open func(testing.TB, ...store.Option) stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ivr.NewHandoffs(ivr.HandoffsConfig{Store: st, Now: clock.Now,
+	reg := prometheus.NewRegistry()
+	h, err := ivr.NewHandoffs(ivr.HandoffsConfig{Store: st, Now: clock.Now, Registerer: reg,
 		Deliver: func(c ivr.Connection, u ivr.User, m *ivr.Message, now time.Time) ([]*ivr.OutboxItem, error) {
 			return []*ivr.OutboxItem{{ConnectionID: c.ID, Channel: c.Channel, Recipient: u.ExternalID,
 				IdempotencyKey: "agent-" + time.Now().String(), URL: c.Settings.WebhookURL, Body: []byte(m.Text),
@@ -99,7 +104,7 @@ func newHandoffFixture(t testing.TB, open func(testing.TB, ...store.Option) stor
 	r := mux.NewRouter()
 	(&api.Handoff{Store: st, Handoffs: h, AdminToken: "admin-secret"}).Routes(r)
 	(&api.History{Store: st}).Routes(r)
-	return &handoffFixture{st: st, router: r, handoffs: h, engine: eng, clock: clock, webhook: conn}
+	return &handoffFixture{st: st, router: r, handoffs: h, engine: eng, clock: clock, webhook: conn, reg: reg}
 }
 
 func (f *handoffFixture) do(t *testing.T, method, path, body string, hdr map[string]string) (int, map[string]any) {
@@ -299,6 +304,21 @@ func TestHandoffLifecycle(t *testing.T) {
 			_, out = f.do(t, http.MethodGet, api.HistoryV1Path+"?user_name=u1&business_id=1&conversation_no=1&limit=2", "", auth)
 			if items, _ := out["chat_json"].([]any); len(items) != 2 || items[1].(map[string]any)["sender"] != "bot" {
 				t.Fatalf("limit 2: %v", out)
+			}
+			// Each move was counted once by the service that made it (the
+			// restarted service, without a registry, queued the chat).
+			wantMetrics := strings.NewReader(`
+# HELP koel_handoffs_total Conversations moved between the bot and agents, by kind (requested, bot_node, phone, queued, taken, handed_back).
+# TYPE koel_handoffs_total counter
+koel_handoffs_total{kind="bot_node"} 0
+koel_handoffs_total{kind="handed_back"} 1
+koel_handoffs_total{kind="phone"} 0
+koel_handoffs_total{kind="queued"} 0
+koel_handoffs_total{kind="requested"} 1
+koel_handoffs_total{kind="taken"} 1
+`)
+			if err := testutil.GatherAndCompare(f.reg, wantMetrics, "koel_handoffs_total"); err != nil {
+				t.Error(err)
 			}
 		})
 	}
