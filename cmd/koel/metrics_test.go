@@ -118,6 +118,10 @@ var (
 // fixed sets (channels, outcomes, reasons), never per caller or per call.
 const maxLabelValues = 40
 
+// countHistograms are the histograms whose unit is a count of things named
+// by the metric (no base unit applies): turns in one call.
+var countHistograms = map[string]bool{"koel_call_turns": true}
+
 // metricProblems audits every metric family reg gathers: the koel_ prefix
 // (Go and process collectors aside), counters ending in _total, time and
 // size in base units, help texts present, and label values that are never
@@ -145,7 +149,8 @@ func metricProblems(reg prometheus.Gatherer, identifiers ...string) []string {
 				bad(name, "a counter's name must end in _total")
 			}
 		case dto.MetricType_HISTOGRAM, dto.MetricType_SUMMARY:
-			if !strings.HasSuffix(name, "_seconds") && !strings.HasSuffix(name, "_bytes") && !strings.HasSuffix(name, "_ratio") {
+			if !strings.HasSuffix(name, "_seconds") && !strings.HasSuffix(name, "_bytes") && !strings.HasSuffix(name, "_ratio") &&
+				!countHistograms[name] {
 				bad(name, "a histogram's name ends in a base unit (_seconds, _bytes) or _ratio")
 			}
 		default:
