@@ -90,7 +90,11 @@ func (c *call) run(parent context.Context) {
 	c.start = time.Now()
 	c.leg.goTracked(func() { c.leg.sendEvents(ctx) })
 
-	result, reason, why := c.converse(ctx)
+	converse := c.converse
+	if c.opts.echo {
+		converse = c.echo
+	}
+	result, reason, why := converse(ctx)
 	c.flushTurn()
 	st := &c.leg.pacer.stats
 	c.leg.emit(Event{Type: EventHangup, Reason: reason, Text: why, FramesSent: st.sent.Load(), FramesLate: st.late.Load()})

@@ -34,6 +34,11 @@ type clientConfig struct {
 	ConferenceDuration float64
 	HTTPClient         *http.Client
 	Logger             *slog.Logger
+	// Echo calls the echo app (no Connection or AppURL).
+	Echo bool
+	// onFrame, when set, receives what the caller hears instead of the
+	// client keeping it (an echo call checks each frame as it arrives).
+	onFrame func(pcm []int16)
 }
 
 // client is a pion offerer that talks to a Sim like the page does.
@@ -70,6 +75,9 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 	l := newLeg(pc, cfg.Logger, randomUint32())
 	c := &client{leg: l, events: make(chan Event, 1024)}
 	l.onFrame = c.heard
+	if cfg.onFrame != nil {
+		l.onFrame = cfg.onFrame
+	}
 	l.wire()
 	fail := func(err error) (*client, error) {
 		_ = l.close()
@@ -115,7 +123,7 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 		SDP: pc.LocalDescription().SDP, Type: "offer", Connection: cfg.Connection, AppURL: cfg.AppURL,
 		SilencePeriod: cfg.SilencePeriod, MaxRecordTime: cfg.MaxRecordTime, Caller: cfg.Caller,
 		Strict: cfg.Strict, DialOutcome: cfg.DialOutcome, DialDuration: cfg.DialDuration,
-		ConferenceDuration: cfg.ConferenceDuration,
+		ConferenceDuration: cfg.ConferenceDuration, Echo: cfg.Echo,
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.Server, "/")+"/sim/offer", bytes.NewReader(body))
 	if err != nil {

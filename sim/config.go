@@ -70,6 +70,11 @@ type Config struct {
 	PublicBaseURL string
 	// MaxCalls caps concurrent calls (default 100); more get 503.
 	MaxCalls int
+	// MaxHandshakes caps the offers negotiating at once, from the offer
+	// to the media connected (ICE and DTLS); more wait for a slot, up to
+	// 15 s, then get 503 (default 8). A burst of new calls so queues
+	// instead of starving the media of the calls in progress.
+	MaxHandshakes int
 	// DialOutcome is the simulated result of <dial> when the offer does
 	// not choose one: [DialAnswered], [DialNotAnswered] (default) or
 	// [DialBusy].
@@ -148,6 +153,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxCalls == 0 {
 		c.MaxCalls = DefaultMaxCalls
+	}
+	if c.MaxHandshakes < 0 {
+		return fmt.Errorf("%w: config: MaxHandshakes %d < 0", ErrBadRequest, c.MaxHandshakes)
+	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
 	}
 	switch c.DialOutcome {
 	case "":

@@ -40,6 +40,7 @@ type Sim struct {
 	wg     sync.WaitGroup
 
 	limits *offerLimits
+	hs     *handshakes
 
 	mu       sync.Mutex
 	closed   bool
@@ -61,8 +62,13 @@ func New(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
+	hs, err := newHandshakes(cfg.MaxHandshakes, connectTimeout, cfg.Registerer, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sim{
+		hs:     hs,
 		cfg:    cfg,
 		log:    cfg.Logger,
 		m:      m,
@@ -210,6 +216,10 @@ type offerRequest struct {
 	// ConferenceDuration is how long the caller stays in a <conference>
 	// before leaving, in seconds; 0 stays until the caller presses #.
 	ConferenceDuration float64 `json:"conference_duration,omitempty"`
+	// Echo calls the echo app instead of a KooKoo app: the caller's
+	// audio is played back to it (koel load echo). No connection or
+	// app_url with it.
+	Echo bool `json:"echo,omitempty"`
 }
 
 // offerResponse is the answer to POST /sim/offer.
@@ -231,6 +241,7 @@ type callOptions struct {
 	dialOutcome  string
 	dialDuration time.Duration
 	confDuration time.Duration
+	echo         bool
 }
 
 // parseOfferRequest validates everything in an offer request but the SDP.
@@ -241,6 +252,10 @@ func (s *Sim) parseOfferRequest(req offerRequest) (callOptions, error) {
 	}
 	var err error
 	switch {
+	case req.Echo && (req.Connection != "" || req.AppURL != ""):
+		return o, fmt.Errorf("%w: an echo call takes no connection or app_url", ErrBadRequest)
+	case req.Echo:
+		o.echo = true
 	case req.Connection != "" && req.AppURL != "":
 		return o, fmt.Errorf("%w: give a connection or an app_url, not both", ErrBadRequest)
 	case req.Connection != "":
@@ -375,7 +390,15 @@ func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	resp, err := s.answer(r.Context(), req.SDP, opts)
+	release, err := s.hs.acquire(r.Context())
+	if err != nil {
+		s.release()
+		s.m.calls.WithLabelValues(resultRejected).Inc()
+		s.log.Warn("offer refused", "err", err)
+		httpError(w, err)
+		return
+	}
+	resp, err := s.answer(r.Context(), req.SDP, opts, release)
 	if err != nil {
 		s.release()
 		s.m.calls.WithLabelValues(resultRejected).Inc()
@@ -386,11 +409,13 @@ func (s *Sim) handleOffer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// answer builds the media leg for an offer and starts the call. On error
-// nothing is left running.
-func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offerResponse, error) {
+// answer builds the media leg for an offer and starts the call; release
+// frees the offer's handshake slot once the media is up (or failed). On
+// error nothing is left running.
+func (s *Sim) answer(ctx context.Context, offer string, opts callOptions, release func()) (offerResponse, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		release()
 		return offerResponse{}, fmt.Errorf("sim: new peer connection: %w", err)
 	}
 	sid := randomDigits("2", 17)
@@ -400,6 +425,7 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offer
 	l.pacer.onSent = s.m.framesSent.Inc
 	l.pacer.onLate = s.m.framesLate.Inc
 	l.wire()
+	l.holdUntilConnected(release)
 	fail := func(err error) (offerResponse, error) {
 		_ = l.close()
 		return offerResponse{}, err
@@ -441,7 +467,11 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions) (offer
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go c.run(s.ctx)
-	log.Info("call started", "app", opts.target.String(), "caller", kookoo.MaskNumber(opts.cid))
+	app := opts.target.String()
+	if opts.echo {
+		app = "echo"
+	}
+	log.Info("call started", "app", app, "caller", kookoo.MaskNumber(opts.cid))
 	return offerResponse{SDP: pc.LocalDescription().SDP, Type: "answer", CallID: id, SID: sid}, nil
 }
 

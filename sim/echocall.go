@@ -1,0 +1,301 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/koelvoice/koel/audio"
+)
+
+const (
+	// echoBits is what an echo frame carries: 8 sync bits, a 24-bit
+	// frame number and an 8-bit check, each bit in echoRepeat samples of
+	// ±echoLevel, so that it survives µ-law both ways.
+	echoBits   = 40
+	echoRepeat = audio.FrameSamples / echoBits
+	echoLevel  = 8000
+	echoSync   = 0xA5
+	// echoAhead is how many frames the caller keeps queued for its pacer.
+	echoAhead = 3
+	// echoTail is how long the caller waits for the last frames to come
+	// back after it stops sending.
+	echoTail = time.Second
+	// DefaultEchoHold is how long an echo call streams by default.
+	DefaultEchoHold = 10 * time.Second
+)
+
+// echoFrame is frame number n of an echo call.
+func echoFrame(n uint32) []int16 {
+	n &= 0xFFFFFF
+	bits := uint64(echoSync)<<32 | uint64(n)<<8 | uint64(echoCheck(n))
+	f := make([]int16, audio.FrameSamples)
+	for i := range echoBits {
+		v := int16(-echoLevel)
+		if bits>>(echoBits-1-i)&1 == 1 {
+			v = echoLevel
+		}
+		for j := range echoRepeat {
+			f[i*echoRepeat+j] = v
+		}
+	}
+	return f
+}
+
+func echoCheck(n uint32) uint8 { return uint8(n) ^ uint8(n>>8) ^ uint8(n>>16) ^ 0x5A }
+
+// readEchoFrame decodes an echo frame's number (each bit by majority of
+// its samples' signs); false for anything else, silence included.
+func readEchoFrame(f []int16) (uint32, bool) {
+	if len(f) != audio.FrameSamples {
+		return 0, false
+	}
+	var bits uint64
+	for i := range echoBits {
+		pos := 0
+		for _, s := range f[i*echoRepeat : (i+1)*echoRepeat] {
+			if s > 0 {
+				pos++
+			}
+		}
+		bits <<= 1
+		if 2*pos > echoRepeat {
+			bits |= 1
+		}
+	}
+	n := uint32(bits>>8) & 0xFFFFFF
+	if bits>>32 != echoSync || uint8(bits) != echoCheck(n) {
+		return 0, false
+	}
+	return n, true
+}
+
+// EchoConfig configures one [EchoCall].
+type EchoConfig struct {
+	// Server is koel's base URL; Token the softphone token outside
+	// development mode.
+	Server, Token string
+	// Until is when the caller stops sending; zero streams for Hold
+	// (default [DefaultEchoHold]) from when the echo starts.
+	Until time.Time
+	Hold  time.Duration
+	// HTTPClient posts the offer (nil: a client with a 30 s timeout).
+	HTTPClient *http.Client
+	// Logger receives the call's warnings (nil: discard).
+	Logger *slog.Logger
+}
+
+// EchoResult is what one echo call measured.
+type EchoResult struct {
+	// Handshake is the time from posting the offer to the echo app's
+	// call event: the server's handshake queue, ICE, DTLS and SCTP.
+	Handshake time.Duration
+	// Sent is how many numbered frames the caller sent; Echoed how many
+	// of them came back, Lost how many did not.
+	Sent, Echoed, Lost int
+	// Duplicates counts frames heard back more than once; Corrupt, audio
+	// heard back that is neither silence nor a numbered frame.
+	Duplicates, Corrupt int
+	// Late counts echoed frames whose round trip was more than 40 ms
+	// longer than the call's fastest.
+	Late int
+	// RTT is each echoed frame's round trip (sent → heard back).
+	RTT []time.Duration
+	// CallerLate counts frames the caller's own pacer sent more than 40 ms
+	// late while streaming: the load generator falling behind, not koel.
+	CallerLate int64
+}
+
+// echoLog is the caller's record of its numbered frames. The pacer notes
+// a frame sent and the reader hears it back on different goroutines,
+// either first.
+type echoLog struct {
+	mu        sync.Mutex
+	sentAt    []time.Time
+	heardAt   []time.Time
+	echoed    int
+	dups      int
+	corrupt   int
+	armed     bool
+	lastHeard time.Time
+}
+
+func (e *echoLog) arm(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sentAt, e.heardAt, e.armed = make([]time.Time, n), make([]time.Time, n), true
+}
+
+func (e *echoLog) sent(i int, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if i >= 0 && i < len(e.sentAt) {
+		e.sentAt[i] = at
+	}
+}
+
+// heard is the client's frame tap (reader goroutine).
+func (e *echoLog) heard(f []int16) {
+	now := time.Now()
+	n, ok := readEchoFrame(f)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.armed {
+		return
+	}
+	switch {
+	case !ok && !quiet(f):
+		e.corrupt++
+	case !ok:
+	case int(n) >= len(e.heardAt):
+		e.corrupt++
+	case !e.heardAt[n].IsZero():
+		e.dups++
+	default:
+		e.heardAt[n] = now
+		e.echoed++
+		e.lastHeard = now
+	}
+}
+
+func (e *echoLog) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.echoed
+}
+
+// result fills res from the frames sent so far (sent of them).
+func (e *echoLog) result(res *EchoResult, sent int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	res.Sent, res.Duplicates, res.Corrupt = sent, e.dups, e.corrupt
+	for i := range min(sent, len(e.sentAt)) {
+		if e.heardAt[i].IsZero() || e.sentAt[i].IsZero() {
+			continue
+		}
+		res.Echoed++
+		res.RTT = append(res.RTT, e.heardAt[i].Sub(e.sentAt[i]))
+	}
+	res.Lost = sent - res.Echoed
+	if len(res.RTT) > 0 {
+		fastest := slices.Min(res.RTT)
+		for _, d := range res.RTT {
+			if d-fastest > lateThreshold {
+				res.Late++
+			}
+		}
+	}
+}
+
+// EchoCall places one softphone call to the echo app over WebRTC: once the
+// echo is up, the caller sends a numbered frame every 20 ms until
+// cfg.Until (or for cfg.Hold), waits a second for the last ones to come
+// back, and hangs up. It reports the handshake time and, per frame, whether
+// it came back and how long it took. ctx bounds the call.
+func EchoCall(ctx context.Context, cfg EchoConfig) (res EchoResult, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Hold <= 0 {
+		cfg.Hold = DefaultEchoHold
+	}
+	api, err := newAPI(log)
+	if err != nil {
+		return res, err
+	}
+	var el echoLog
+	start := time.Now()
+	c, err := dialSim(ctx, api, clientConfig{Server: cfg.Server, Token: cfg.Token, Echo: true, HTTPClient: cfg.HTTPClient,
+		Logger: log, onFrame: el.heard})
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = c.hangup() }()
+	if err := waitEchoUp(ctx, c); err != nil {
+		return res, err
+	}
+	res.Handshake = time.Since(start)
+
+	until := cfg.Until
+	if until.IsZero() {
+		until = time.Now().Add(cfg.Hold)
+	}
+	n := max(int(time.Until(until)/audio.FrameDuration), 1)
+	el.arm(n)
+	stats := &c.leg.pacer.stats
+	lateBefore := stats.late.Load()
+	sent, queued := 0, 0
+	defer func() { el.result(&res, sent) }()
+	for sent < n || queued > 0 {
+		for queued < echoAhead && sent+queued < n {
+			i := sent + queued
+			if !c.leg.pacer.enqueue(ctx, &playItem{id: uint64(i + 1), pcm: echoFrame(uint32(i))}) {
+				return res, fmt.Errorf("%w: after %d of %d frames: %w", ErrCallFailed, sent, n, ctx.Err())
+			}
+			queued++
+		}
+		select {
+		case note := <-c.leg.notes:
+			if note.started {
+				el.sent(int(note.id-1), note.at)
+				continue
+			}
+			queued--
+			sent++
+		case <-c.events:
+		case <-c.leg.ended:
+			return res, fmt.Errorf("%w: media ended after %d of %d frames: %w", ErrCallFailed, sent, n, c.leg.endCause())
+		case <-ctx.Done():
+			return res, fmt.Errorf("%w: after %d of %d frames: %w", ErrCallFailed, sent, n, ctx.Err())
+		}
+	}
+	res.CallerLate = stats.late.Load() - lateBefore
+
+	// The last frames are still on their way back.
+	tail := time.NewTimer(echoTail)
+	defer tail.Stop()
+	poll := time.NewTicker(audio.FrameDuration)
+	defer poll.Stop()
+	for el.count() < n {
+		select {
+		case <-poll.C:
+		case <-tail.C:
+			return res, nil
+		case <-c.leg.ended:
+			return res, nil
+		case <-ctx.Done():
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// waitEchoUp waits for the echo app's call event: the media is up and the
+// server echoes from now on.
+func waitEchoUp(ctx context.Context, c *client) error {
+	for {
+		select {
+		case ev := <-c.events:
+			switch ev.Type {
+			case EventCall:
+				return nil
+			case EventError, EventHangup:
+				return fmt.Errorf("%w: %s %s", ErrCallFailed, ev.Type, ev.Text)
+			}
+		case <-c.leg.ended:
+			cause := c.leg.endCause()
+			if cause == nil {
+				cause = errors.New("ended")
+			}
+			return fmt.Errorf("%w: media ended before the echo started: %w", ErrCallFailed, cause)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: echo did not start: %w", ErrCallFailed, ctx.Err())
+		}
+	}
+}
