@@ -102,6 +102,14 @@
 //	 "strict": false, "dial_outcome": "answered", "dial_duration": 20,
 //	 "conference_duration": 0}
 //
+// or, for the echo app, {"sdp": "…", "echo": true}: no KooKoo app, the
+// caller's 20 ms frames are played back through the call's pacer (koel
+// load echo measures the media path with it). At most Config.MaxHandshakes
+// offers negotiate at once, from the offer to the media connected (ICE and
+// DTLS); the others wait for a slot (koel_sim_handshakes_queued_total, an
+// info log) and get 503 after 15 s, so a burst of new calls does not take
+// the CPU from the media of the calls in progress.
+//
 // and answers {"sdp", "type": "answer", "call_id", "sid"}, or
 // {"error_message": "…"} with 400 (malformed SDP, no PCMU audio, bad
 // settings, a URL the policy refuses), 401 (no valid token outside

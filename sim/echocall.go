@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -88,6 +87,9 @@ type EchoConfig struct {
 	HTTPClient *http.Client
 	// Logger receives the call's warnings (nil: discard).
 	Logger *slog.Logger
+	// OnUp, when set, is called once the echo is up, before the caller
+	// starts sending (not at all when the call fails first).
+	OnUp func()
 }
 
 // EchoResult is what one echo call measured.
@@ -101,8 +103,9 @@ type EchoResult struct {
 	// Duplicates counts frames heard back more than once; Corrupt, audio
 	// heard back that is neither silence nor a numbered frame.
 	Duplicates, Corrupt int
-	// Late counts echoed frames whose round trip was more than 40 ms
-	// longer than the call's fastest.
+	// Late counts frames (echo or silence) that reached the caller more
+	// than 40 ms after their slot behind the frame before: a gap over
+	// 60 ms in the server's 20 ms stream, however the echo was queued.
 	Late int
 	// RTT is each echoed frame's round trip (sent → heard back).
 	RTT []time.Duration
@@ -115,14 +118,17 @@ type EchoResult struct {
 // a frame sent and the reader hears it back on different goroutines,
 // either first.
 type echoLog struct {
-	mu        sync.Mutex
-	sentAt    []time.Time
-	heardAt   []time.Time
-	echoed    int
-	dups      int
-	corrupt   int
-	armed     bool
-	lastHeard time.Time
+	mu      sync.Mutex
+	sentAt  []time.Time
+	heardAt []time.Time
+	echoed  int
+	dups    int
+	corrupt int
+	armed   bool
+	// last is when the previous frame arrived; late counts gaps over
+	// one slot plus lateThreshold.
+	last time.Time
+	late int
 }
 
 func (e *echoLog) arm(n int) {
@@ -148,6 +154,10 @@ func (e *echoLog) heard(f []int16) {
 	if !e.armed {
 		return
 	}
+	if !e.last.IsZero() && now.Sub(e.last) > audio.FrameDuration+lateThreshold {
+		e.late++
+	}
+	e.last = now
 	switch {
 	case !ok && !quiet(f):
 		e.corrupt++
@@ -159,7 +169,6 @@ func (e *echoLog) heard(f []int16) {
 	default:
 		e.heardAt[n] = now
 		e.echoed++
-		e.lastHeard = now
 	}
 }
 
@@ -173,7 +182,7 @@ func (e *echoLog) count() int {
 func (e *echoLog) result(res *EchoResult, sent int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	res.Sent, res.Duplicates, res.Corrupt = sent, e.dups, e.corrupt
+	res.Sent, res.Duplicates, res.Corrupt, res.Late = sent, e.dups, e.corrupt, e.late
 	for i := range min(sent, len(e.sentAt)) {
 		if e.heardAt[i].IsZero() || e.sentAt[i].IsZero() {
 			continue
@@ -182,14 +191,6 @@ func (e *echoLog) result(res *EchoResult, sent int) {
 		res.RTT = append(res.RTT, e.heardAt[i].Sub(e.sentAt[i]))
 	}
 	res.Lost = sent - res.Echoed
-	if len(res.RTT) > 0 {
-		fastest := slices.Min(res.RTT)
-		for _, d := range res.RTT {
-			if d-fastest > lateThreshold {
-				res.Late++
-			}
-		}
-	}
 }
 
 // EchoCall places one softphone call to the echo app over WebRTC: once the
@@ -221,6 +222,9 @@ func EchoCall(ctx context.Context, cfg EchoConfig) (res EchoResult, err error) {
 		return res, err
 	}
 	res.Handshake = time.Since(start)
+	if cfg.OnUp != nil {
+		cfg.OnUp()
+	}
 
 	until := cfg.Until
 	if until.IsZero() {

@@ -178,6 +178,9 @@ type SimConfig struct {
 	Disabled bool `yaml:"disabled"`
 	// MaxCalls caps concurrent softphone calls (default 100).
 	MaxCalls int `yaml:"max_calls"`
+	// MaxHandshakes caps the softphone offers negotiating (ICE, DTLS) at
+	// once; more queue for a slot (default 8).
+	MaxHandshakes int `yaml:"max_handshakes"`
 	// Token lets callers use the softphone outside development mode
 	// (KOEL_SIM_TOKEN): `koel call --token`, or links from GET /sim/link.
 	// Secret.

@@ -14,13 +14,15 @@ import (
 	"github.com/koelvoice/koel/sim/loadgen"
 )
 
-const loadUsage = `koel load kookoo|softphone|bot|webhook [flags]
+const loadUsage = `koel load kookoo|softphone|echo|bot|webhook [flags]
   -target URL          koel base URL (http://127.0.0.1:8080)
   -app URL             kookoo: any KooKoo application URL instead of <target>/kookoo/<identifier>
   -sessions N          calls or conversations in all (10); -c N at once (1); -turns N each (3)
   -duration D          bound of the run (1m)
   -pace                kookoo: pace as a real call (prompt, think time, speech, silence period) (true)
   -think D -silence D  kookoo pacing (700ms, 1s)
+  -burst N -ramp R     echo: of the -c calls (all at once; -sessions defaults to -c), N arrive at once
+                       when the others are up; those arrive R a second (25); each streams to -duration
   -utterances N        kookoo: corpus recordings to render with espeak-ng (40; 0 = all)
   -token T             text: the business API token ($KOEL_DEMO_TOKEN); -business ID (1); -client-id (demo)
                        softphone: the softphone token outside development mode ($KOEL_SIM_TOKEN)
@@ -36,7 +38,7 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	cfg := loadgen.Config{Scenario: args[0]}
 	switch cfg.Scenario {
-	case loadgen.ScenarioKooKoo, loadgen.ScenarioSoftphone, loadgen.ScenarioBot, loadgen.ScenarioWebhook:
+	case loadgen.ScenarioKooKoo, loadgen.ScenarioSoftphone, loadgen.ScenarioEcho, loadgen.ScenarioBot, loadgen.ScenarioWebhook:
 	default:
 		return fmt.Errorf("%w: unknown scenario %q\n%s", errUsage, args[0], loadUsage)
 	}
@@ -49,6 +51,8 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	fs.IntVar(&cfg.Concurrency, "c", 1, "sessions at once")
 	fs.IntVar(&cfg.Turns, "turns", 3, "turns per session")
 	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "bound of the run")
+	fs.IntVar(&cfg.Burst, "burst", 0, "echo: calls arriving at once")
+	fs.Float64Var(&cfg.RampRate, "ramp", 0, "echo: calls a second before the burst")
 	fs.BoolVar(&cfg.Pace, "pace", true, "pace calls as real ones")
 	fs.DurationVar(&cfg.ThinkTime, "think", 0, "think time")
 	fs.DurationVar(&cfg.SilencePeriod, "silence", 0, "silence period")
@@ -71,7 +75,14 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	if cfg.Token == "" && cfg.Scenario == loadgen.ScenarioSoftphone {
+	if cfg.Scenario == loadgen.ScenarioEcho {
+		sessionsSet := false
+		fs.Visit(func(f *flag.Flag) { sessionsSet = sessionsSet || f.Name == "sessions" })
+		if !sessionsSet {
+			cfg.Sessions = cfg.Concurrency
+		}
+	}
+	if cfg.Token == "" && (cfg.Scenario == loadgen.ScenarioSoftphone || cfg.Scenario == loadgen.ScenarioEcho) {
 		cfg.Token = getenv("KOEL_SIM_TOKEN")
 	} else if cfg.Token == "" {
 		cfg.Token = getenv("KOEL_DEMO_TOKEN")
@@ -92,8 +103,10 @@ func loadCommand(args []string, stdout, stderr io.Writer, getenv func(string) st
 		if cfg.Utterances, err = loadgen.RenderUtterances(ctx, *utterances, *cache); err != nil {
 			return err
 		}
-	} else if cfg.Texts, err = loadgen.Texts(); err != nil {
-		return err
+	} else if cfg.Scenario == loadgen.ScenarioBot || cfg.Scenario == loadgen.ScenarioWebhook {
+		if cfg.Texts, err = loadgen.Texts(); err != nil {
+			return err
+		}
 	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if errors.Is(err, loadgen.ErrNotLoopback) {

@@ -146,6 +146,7 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 			AllowURL:      softphoneURLPolicy(cfg.Dev),
 			PublicBaseURL: publicURL,
 			MaxCalls:      cfg.Sim.MaxCalls,
+			MaxHandshakes: cfg.Sim.MaxHandshakes,
 			Voice:         tts.Voice{Name: cfg.TTS.Voice, Rate: cfg.TTS.Rate},
 			Open:          cfg.Dev,
 			Token:         cfg.Sim.Token,

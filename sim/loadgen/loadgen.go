@@ -13,6 +13,11 @@
 //   - softphone: softphone calls over WebRTC (the same corpus spoken into
 //     the server's emulator), measuring end of speech → first reply audio
 //     and the frames the server sent late.
+//   - echo: softphone calls over WebRTC to the server's echo app, which
+//     plays each caller's audio back (no app, no speech-to-text, no bot):
+//     the media path alone. Calls arrive at a ramp rate, then a burst
+//     arrives at once; every call streams numbered frames to the run's
+//     end, and the report counts frames lost and late each way.
 //   - bot: the synchronous bot API, POST /api/bots/{id}/converse.
 //   - webhook: the webhook API, POST /v1.0/log_message_from_user/; with a
 //     receiver address given, the generator also receives the replies and
@@ -49,6 +54,9 @@ const (
 	// ScenarioSoftphone places softphone calls over WebRTC (the server's
 	// /sim endpoints; koel serve --dev or a softphone token).
 	ScenarioSoftphone = "softphone"
+	// ScenarioEcho places softphone calls to the echo app (sim's offer
+	// "echo": true).
+	ScenarioEcho = "echo"
 )
 
 // Bounds of a run.
@@ -65,7 +73,7 @@ var ErrNotLoopback = errors.New("loadgen: target is not on loopback (pass -allow
 
 // Config configures a [Run].
 type Config struct {
-	// Scenario is kookoo, bot or webhook.
+	// Scenario is kookoo, softphone, echo, bot or webhook.
 	Scenario string
 	// Target is the koel base URL (http://127.0.0.1:8080).
 	Target string
@@ -91,6 +99,11 @@ type Config struct {
 	// sessions under way start no new turn and end (a call hangs up), and
 	// any request still running two request timeouts later is cut off.
 	Duration time.Duration
+	// Burst, for the echo scenario, is how many of the calls arrive at
+	// once, when the others are up; RampRate is how many a second arrive
+	// before (default 25).
+	Burst    int
+	RampRate float64
 	// Pace makes the kookoo scenario wait as a real call would between
 	// events; off, events follow each other at once (a stress test).
 	Pace bool
@@ -214,6 +227,9 @@ type Report struct {
 	// koel_sim_frames_late_total), -1 when /metrics could not be read; 0
 	// for the other scenarios, which stream no media.
 	LateFrames int `json:"late_frames"`
+	// Frames, for the echo scenario, is what the calls measured of their
+	// media.
+	Frames *Frames `json:"frames,omitempty"`
 	// ErrorSamples are up to ten distinct error texts.
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }
@@ -372,8 +388,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		sc, err = newText(cfg)
 	case ScenarioSoftphone:
 		sc, err = newSoftphone(cfg)
+	case ScenarioEcho:
+		sc, err = newEcho(cfg)
 	default:
-		return Report{}, fmt.Errorf("loadgen: unknown scenario %q (kookoo, softphone, bot or webhook)", cfg.Scenario)
+		return Report{}, fmt.Errorf("loadgen: unknown scenario %q (kookoo, softphone, echo, bot or webhook)", cfg.Scenario)
 	}
 	if err != nil {
 		return Report{}, err
@@ -469,6 +487,11 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\nsessions %d (%d ok), turns %d (%d answered), errors %d, late frames %d, in %.1f s\n",
 		r.Sessions, r.SessionsOK, r.Turns, r.Answered, r.Errors, r.LateFrames, r.ElapsedS)
 	fmt.Fprintf(&b, "%.2f sessions/s, %.2f turns/s\n", r.SessionsPS, r.TurnsPS)
+	if f := r.Frames; f != nil {
+		fmt.Fprintf(&b, "calls up %d (burst %d), peak %d at once; handshakes queued %d\n", f.Connected, f.BurstConnected, f.PeakCalls, f.HandshakesQueued)
+		fmt.Fprintf(&b, "frames sent %d, echoed %d, lost %d, late arrivals %d, duplicates %d, corrupt %d, generator late %d\n",
+			f.Sent, f.Echoed, f.Lost, f.Late, f.Duplicates, f.Corrupt, f.GeneratorLate)
+	}
 	kinds := make([]string, 0, len(r.Latency))
 	for k := range r.Latency {
 		kinds = append(kinds, k)

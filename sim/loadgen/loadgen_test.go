@@ -8,12 +8,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/koelvoice/koel/audio"
+	"github.com/koelvoice/koel/audio/tts"
+	"github.com/koelvoice/koel/sim"
 )
 
 // fakeApp is a strict KooKoo application: it checks each event's
@@ -200,4 +207,76 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("parsed %q without a response element: %+v", b, r)
 		}
 	})
+}
+
+// startSoftphone is koel's softphone server in process: a sim on a real
+// HTTP server with its /metrics, taking every offer (development mode)
+// with at most handshakes negotiating at once.
+func startSoftphone(t *testing.T, handshakes int) string {
+	t.Helper()
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		t.Skip("espeak-ng is not installed (make test installs it)")
+	}
+	synth, err := tts.NewEspeak(tts.EspeakConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mux.NewRouter()
+	srv := httptest.NewServer(r)
+	reg := prometheus.NewRegistry()
+	s, err := sim.New(sim.Config{TTS: synth, Registerer: reg, PublicBaseURL: srv.URL, Open: true, MaxHandshakes: handshakes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Routes(r)
+	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(func() {
+		_ = s.Close()
+		srv.Close()
+	})
+	return srv.URL
+}
+
+// TestEchoScenario: softphone calls over real WebRTC on loopback to the
+// echo app, two arriving on a ramp and a burst of three at once through a
+// single handshake slot: every call connects, and every frame the callers
+// sent is accounted for (echoed or lost), none heard twice or corrupt.
+func TestEchoScenario(t *testing.T) {
+	target := startSoftphone(t, 1)
+	rep, err := Run(context.Background(), Config{Scenario: ScenarioEcho, Target: target, Sessions: 5, Concurrency: 5, Burst: 3, RampRate: 20,
+		Duration: 4 * time.Second, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_ = rep.WriteText(&buf)
+	t.Log("\n" + buf.String())
+	f := rep.Frames
+	if rep.Errors != 0 || rep.SessionsOK != 5 || f == nil || f.Connected != 5 || f.BurstConnected != 3 {
+		t.Fatalf("report %+v, frames %+v", rep, f)
+	}
+	if f.Sent == 0 || f.Echoed == 0 || f.Echoed+f.Lost != f.Sent || f.Duplicates != 0 || f.Corrupt != 0 {
+		t.Fatalf("frames %+v", f)
+	}
+	if rep.LateFrames < 0 || f.HandshakesQueued < 0 || f.PeakCalls < 1 {
+		t.Fatalf("server metrics not read: late %d, queued %d, peak %d", rep.LateFrames, f.HandshakesQueued, f.PeakCalls)
+	}
+	if rep.Latency["handshake"].Count != 2 || rep.Latency["handshake_burst"].Count != 3 || rep.Latency["echo_rtt"].Count != f.Echoed {
+		t.Fatalf("latencies %+v", rep.Latency)
+	}
+	if !strings.Contains(buf.String(), "calls up 5 (burst 3)") {
+		t.Fatalf("text report %q", buf.String())
+	}
+}
+
+func TestEchoScenarioRefusesBadShapes(t *testing.T) {
+	for _, cfg := range []Config{
+		{Scenario: ScenarioEcho, Target: "http://127.0.0.1:1", Sessions: 5, Concurrency: 2},
+		{Scenario: ScenarioEcho, Target: "http://127.0.0.1:1", Sessions: 2, Concurrency: 2, Burst: 3},
+		{Scenario: ScenarioEcho, Target: "http://127.0.0.1:1", Sessions: 2, Concurrency: 2, RampRate: -1},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
 }

@@ -25,7 +25,7 @@ func newSoftphone(cfg Config) (*softphone, error) {
 		return nil, errors.New("loadgen: the softphone scenario needs recordings (RenderUtterances)")
 	}
 	s := &softphone{cfg: cfg}
-	s.lateBefore, s.lateOK = s.framesLate(context.Background())
+	s.lateBefore, s.lateOK = metricValue(context.Background(), cfg, "koel_sim_frames_late_total")
 	return s, nil
 }
 
@@ -54,7 +54,7 @@ func (s *softphone) session(ctx context.Context, n int, rec *recorder) error {
 
 // finish adds the frames the server sent late during the run.
 func (s *softphone) finish(ctx context.Context, rep *Report) {
-	after, ok := s.framesLate(ctx)
+	after, ok := metricValue(ctx, s.cfg, "koel_sim_frames_late_total")
 	if !ok || !s.lateOK {
 		rep.LateFrames = -1
 		return
@@ -62,15 +62,16 @@ func (s *softphone) finish(ctx context.Context, rep *Report) {
 	rep.LateFrames = int(after - s.lateBefore)
 }
 
-// framesLate reads koel_sim_frames_late_total from the target's /metrics.
-func (s *softphone) framesLate(ctx context.Context) (float64, bool) {
+// metricValue reads an unlabelled counter or gauge from the target's
+// /metrics (koel_sim_frames_late_total).
+func metricValue(ctx context.Context, cfg Config, name string) (float64, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(s.cfg.Target, "/")+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Target, "/")+"/metrics", nil)
 	if err != nil {
 		return 0, false
 	}
-	resp, err := s.cfg.Client.Do(req)
+	resp, err := cfg.Client.Do(req)
 	if err != nil {
 		return 0, false
 	}
@@ -81,7 +82,7 @@ func (s *softphone) framesLate(ctx context.Context) (float64, bool) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "koel_sim_frames_late_total "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return f, err == nil
 		}
