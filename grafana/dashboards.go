@@ -121,6 +121,14 @@ func boards() []board {
 					{title: "Handoffs by kind", description: "requested (send_chat_to_agent), bot_node, phone, queued, taken, handed_back.", unit: "reqps",
 						queries: []query{{rate("koel_handoffs_total", "kind"), "{{kind}}"}}},
 				}},
+				{"Softphone", []panel{
+					{title: "RTP packets by direction", description: "Softphone RTP packets read from callers (in) and sent to them (out).", unit: "pps",
+						queries: []query{{rate("koel_sim_rtp_packets_total", "direction"), "{{direction}}"}}},
+					{title: "Late and lost frames", description: "Frames sent over 40 ms late, and caller packets missing by sequence number.", unit: "pps", queries: []query{
+						{rate("koel_sim_frames_late_total", ""), "late"},
+						{rate("koel_sim_frames_lost_total", ""), "lost"},
+					}},
+				}},
 				{"KooKoo", []panel{
 					{title: "KooKoo requests by event", description: "Requests KooKoo made to the app URL, by event.", unit: "reqps",
 						queries: []query{{rate("koel_kookoo_request_duration_seconds_count", "event"), "{{event}}"}}},
@@ -146,6 +154,7 @@ func boards() []board {
 					latency("Recording decode", "Downloading and decoding the recording to 8 kHz PCM.", "koel_recording_decode_seconds"),
 					latency("Speech-to-text", "Time to transcribe the recording.", "koel_stt_seconds"),
 					latency("Bot (voice)", "Time the engine took to answer a voice turn (store and bot).", "koel_voice_bot_seconds"),
+					latency("Text-to-speech", "Time to synthesize one reply text for a caller (softphone and stream mode; cache hits included).", "koel_tts_seconds"),
 				}},
 				{"Speech-to-text engine", []panel{
 					{title: "Decoders alive", description: "Pocketsphinx decoders alive (idle or in use).", single: true,
@@ -207,6 +216,14 @@ func boards() []board {
 						queries: []query{{rate("koel_channel_delivery_failures_total", "channel, class"), "{{channel}} {{class}}"}}},
 					{title: "Platform delivery p95", description: "From a reply stored to the platform accepting it, retries included.", unit: "s",
 						queries: []query{{quantile(0.95, "koel_channel_delivery_seconds", "channel"), "{{channel}}"}}},
+				}},
+				{"Store", []panel{
+					{title: "Store transaction p95 by kind", description: "Begin to commit or rollback, by the operation's verb (create, append, open, ...).", unit: "s",
+						queries: []query{{quantile(0.95, "koel_store_transaction_seconds", "kind"), "{{kind}}"}}},
+					{title: "Store transactions by result", description: "Transactions committed and rolled back.", unit: "reqps",
+						queries: []query{{rate("koel_store_transaction_seconds_count", "result"), "{{result}}"}}},
+					{title: "Call-lock lease conflicts", description: "PostgreSQL call-lock leases refused because another request or node held them.", unit: "reqps",
+						queries: []query{{rate("koel_store_lease_conflicts_total", ""), "conflicts"}}},
 				}},
 			},
 		},

@@ -26,6 +26,9 @@ type metrics struct {
 	appRequest    *prometheus.HistogramVec
 	appErrors     prometheus.Counter
 	endpointDelay prometheus.Histogram
+	rtpIn         prometheus.Counter
+	rtpOut        prometheus.Counter
+	framesLost    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -64,7 +67,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.5, 1, 2, 3, 5, 8, 13, 20, 30, 60},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.callsActive, m.calls, m.framesSent, m.framesLate, m.dtmfDigits, m.replyLatency, m.appRequest, m.appErrors, m.endpointDelay} {
+	rtp := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "koel_sim_rtp_packets_total",
+		Help: "RTP packets on softphone calls, by direction (in: read from callers, audio and DTMF; out: audio sent to callers).",
+	}, []string{"direction"})
+	m.rtpIn, m.rtpOut = rtp.WithLabelValues("in"), rtp.WithLabelValues("out")
+	m.framesLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "koel_sim_frames_lost_total",
+		Help: "RTP packets from softphone callers missing by sequence number when a later one arrived (gaps under 1000).",
+	})
+	for _, c := range []prometheus.Collector{m.callsActive, m.calls, m.framesSent, m.framesLate, m.dtmfDigits, m.replyLatency, m.appRequest, m.appErrors, m.endpointDelay, rtp, m.framesLost} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -77,4 +89,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.calls.WithLabelValues(r)
 	}
 	return m, nil
+}
+
+// packetIn counts an RTP packet read from a caller and the packets lost
+// before it.
+func (m *metrics) packetIn(lost int) {
+	m.rtpIn.Inc()
+	if lost > 0 {
+		m.framesLost.Add(float64(lost))
+	}
 }

@@ -133,6 +133,9 @@ type leg struct {
 	dcOpen   chan *webrtc.DataChannel
 	flushReq chan chan struct{}
 	onFrame  func(pcm []int16) // optional tap (client: bot audio)
+	// onPacket, when set, is told of every RTP packet read and of the
+	// packets missing before it by sequence number (server legs: metrics).
+	onPacket func(lost int)
 }
 
 func newLeg(pc *webrtc.PeerConnection, log *slog.Logger, seed uint32) *leg {
@@ -254,10 +257,22 @@ func (l *leg) readTrack(tr *webrtc.TrackRemote) {
 	var det dtmfDetector
 	buf := make([]int16, 0, audio.FrameSamples)
 	dec := make([]int16, 1500)
+	var lastSeq uint16
+	seen := false
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			return
+		}
+		if l.onPacket != nil {
+			lost := 0
+			// A gap of less than 1000 is loss; larger jumps are a restart
+			// or reordering, not counted.
+			if gap := pkt.SequenceNumber - lastSeq; seen && gap > 1 && gap < 1000 {
+				lost = int(gap) - 1
+			}
+			lastSeq, seen = pkt.SequenceNumber, true
+			l.onPacket(lost)
 		}
 		switch {
 		case pkt.PayloadType == pcmuPT && tr.Codec().MimeType == webrtc.MimeTypePCMU, pkt.PayloadType == ptPCMU:

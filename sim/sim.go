@@ -422,7 +422,8 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions, releas
 	id := randomHex(8)
 	log := s.log.With("call_id", id, "sid", sid)
 	l := newLeg(pc, log, randomUint32())
-	l.pacer.onSent = s.m.framesSent.Inc
+	l.pacer.onSent = func() { s.m.framesSent.Inc(); s.m.rtpOut.Inc() }
+	l.onPacket = s.m.packetIn
 	l.pacer.onLate = s.m.framesLate.Inc
 	l.wire()
 	l.holdUntilConnected(release)

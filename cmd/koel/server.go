@@ -100,7 +100,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, logger.With("component", "store"))
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, logger.With("component", "store"), store.WithMetrics(s.registry))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

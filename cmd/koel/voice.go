@@ -127,7 +127,9 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text-to-speech cache: %w", err)
 	}
-	v.tts = cache
+	if v.tts, err = tts.NewMetered(cache, s.registry); err != nil {
+		return nil, fmt.Errorf("text-to-speech metrics: %w", err)
+	}
 
 	vocab, _ := s.bot.(bot.Vocabulary)
 	publicURL := cfg.PublicURL

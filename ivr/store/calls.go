@@ -171,6 +171,9 @@ func (s *sqlStore) AcquireCallLock(ctx context.Context, sid, owner string, ttl t
 		return s.fail(op, err)
 	}
 	if n == 0 {
+		if s.d.name == "postgres" {
+			s.metrics.leaseConflict()
+		}
 		return fmt.Errorf("%s: %w", op, ErrLocked)
 	}
 	return nil

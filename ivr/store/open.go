@@ -23,7 +23,8 @@ var migrations embed.FS
 type Option func(*options) error
 
 type options struct {
-	now func() time.Time
+	now     func() time.Time
+	metrics *storeMetrics
 }
 
 // WithClock sets the clock the store stamps rows with and measures call

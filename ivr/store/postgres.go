@@ -59,11 +59,12 @@ func OpenPostgres(ctx context.Context, databaseURL string, logger *slog.Logger, 
 		return nil, errors.Join(err, db.Close())
 	}
 	return &sqlStore{
-		d:     postgresDialect(),
-		read:  db,
-		write: db,
-		log:   logger,
-		now:   o.now,
+		d:       postgresDialect(),
+		read:    db,
+		write:   db,
+		log:     logger,
+		now:     o.now,
+		metrics: o.metrics,
 	}, nil
 }
 

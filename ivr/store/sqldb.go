@@ -28,6 +28,8 @@ type sqlStore struct {
 	stmts   sync.Map // stmtKey → *sql.Stmt
 	log     *slog.Logger
 	now     func() time.Time
+	// metrics records transactions and lease conflicts; nil records nothing.
+	metrics *storeMetrics
 
 	// stopBackground stops goroutines the store runs (SQLite's
 	// checkpointer); nil when there are none.
@@ -178,7 +180,11 @@ func (s *sqlStore) fail(op string, err error) error {
 
 // inTx runs fn in a transaction on the writer and commits; when fn fails
 // the transaction is rolled back and fn's error returned, wrapped with op.
-func (s *sqlStore) inTx(ctx context.Context, op string, fn func(c conn) error) error {
+func (s *sqlStore) inTx(ctx context.Context, op string, fn func(c conn) error) (err error) {
+	if s.metrics != nil {
+		start := time.Now()
+		defer func() { s.metrics.transaction(op, err == nil, time.Since(start)) }()
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op+": begin", err)

@@ -86,6 +86,7 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger, opts ...O
 		prepare: true,
 		log:     logger,
 		now:     o.now,
+		metrics: o.metrics,
 	}
 	st.stopBackground = startCheckpointer(ckpt, checkpointInterval, logger)
 	return st, nil

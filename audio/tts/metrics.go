@@ -1,0 +1,49 @@
+package tts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/koelvoice/koel/audio"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metered wraps a Synthesizer and measures every synthesis on an injected
+// registry: koel_tts_seconds (by result: ok, error).
+type Metered struct {
+	next    Synthesizer
+	seconds *prometheus.HistogramVec
+}
+
+// NewMetered wraps next and registers its histogram on reg. Wrap the
+// outermost synthesizer (the cache) to measure what callers wait for.
+func NewMetered(next Synthesizer, reg prometheus.Registerer) (*Metered, error) {
+	if next == nil || reg == nil {
+		return nil, errors.New("tts: metered synthesizer needs a synthesizer and a registerer")
+	}
+	m := &Metered{next: next, seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "koel_tts_seconds",
+		Help:    "Time to synthesize one text for a caller (cache hits included), by result (ok, error).",
+		Buckets: []float64{.0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"result"})}
+	if err := reg.Register(m.seconds); err != nil {
+		return nil, fmt.Errorf("tts: register metrics: %w", err)
+	}
+	m.seconds.WithLabelValues("ok")
+	m.seconds.WithLabelValues("error")
+	return m, nil
+}
+
+// Synthesize implements [Synthesizer].
+func (m *Metered) Synthesize(ctx context.Context, text string, v Voice) (audio.PCM, error) {
+	start := time.Now()
+	pcm, err := m.next.Synthesize(ctx, text, v)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.seconds.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return pcm, err
+}
