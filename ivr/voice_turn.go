@@ -29,6 +29,9 @@ type heard struct {
 	speech                time.Duration
 	fetch, decode, recog  time.Duration
 	transcribed, streamed bool
+	// pcm is the utterance's audio, kept when asked for (the yes/no pass
+	// decodes it again).
+	pcm []int16
 }
 
 // pcmChunk is how many samples are read and written to the recogniser at a
@@ -38,8 +41,9 @@ const pcmChunk = 4000
 // maxUtteranceSamples caps the audio transcribed per turn (8 kHz).
 const maxUtteranceSamples = stt.MaxUtteranceSeconds * 8000
 
-// hear turns an utterance into a transcript.
-func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance) heard {
+// hear turns an utterance into a transcript. keep keeps the audio it
+// transcribed in the result.
+func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance, keep bool) heard {
 	var h heard
 	if u.Transcript != nil {
 		h.result, h.streamed = *u.Transcript, true
@@ -68,7 +72,7 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance)
 	}
 	defer rd.Close()
 	h.transcribed = true
-	v.transcribe(ctx, businessID, rd, &h)
+	v.transcribe(ctx, businessID, rd, &h, keep)
 	v.m.decode.Observe(h.decode.Seconds())
 	if h.recog > 0 {
 		v.m.stt.Observe(h.recog.Seconds())
@@ -80,7 +84,7 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance)
 // The stream is started only once there is audio; audio past the
 // recogniser's cap is read (so the recording's length is known) but not
 // transcribed.
-func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMReader, h *heard) {
+func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMReader, h *heard, keep bool) {
 	buf := make([]int16, pcmChunk)
 	var s stt.Stream
 	var samples int
@@ -95,6 +99,9 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 		h.decode += v.now().Sub(t0)
 		if n > 0 && samples < maxUtteranceSamples {
 			chunk := buf[:min(n, maxUtteranceSamples-samples)]
+			if keep {
+				h.pcm = append(h.pcm, chunk...)
+			}
 			t1 := v.now()
 			if s == nil {
 				vocab, verr := v.vocabulary(ctx, businessID)
@@ -152,6 +159,66 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 	default:
 		h.result = res
 		v.judge(h)
+	}
+}
+
+// yesNoPass decodes the reply to a confirmation again with the closed
+// yes/no vocabulary, when the open pass heard neither a yes nor a no: with
+// the whole FAQ's words to choose from, a lone "yes" comes back as "you"
+// or nothing. A yes or a no heard at the recogniser's minimum confidence
+// replaces the open pass's result; anything else (a new question, noise)
+// leaves it as it was. The audio is h's, or the transport's recording when
+// the transport transcribed it itself.
+func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
+	if v.stt == nil {
+		return
+	}
+	pcm := h.pcm
+	t0 := v.now()
+	if pcm == nil && u.Transcript != nil && u.Audio != nil && u.RecordingURL != "" {
+		rd, err := u.Audio.OpenAudio(ctx, u.RecordingURL)
+		if err != nil {
+			return
+		}
+		pcm, err = readAllPCM(rd, maxUtteranceSamples)
+		_ = rd.Close()
+		if err != nil {
+			return
+		}
+	}
+	if len(pcm) == 0 {
+		return
+	}
+	res, err := stt.Transcribe(ctx, v.stt, YesNoVocabulary(), pcm)
+	h.recog += v.now().Sub(t0)
+	if err != nil {
+		v.log.LogAttrs(ctx, slog.LevelDebug, "yes/no pass failed", slog.String("error", err.Error()))
+		return
+	}
+	if YesNo(res.Text) == "" || res.Confidence < v.minConfidence {
+		return
+	}
+	h.result, h.noSpeech, h.unclear = res, false, false
+	if h.speech == 0 {
+		h.speech = time.Duration(len(pcm)) * time.Second / 8000
+	}
+}
+
+// readAllPCM reads rd to the end, keeping at most limit samples.
+func readAllPCM(rd PCMReader, limit int) ([]int16, error) {
+	buf := make([]int16, pcmChunk)
+	var out []int16
+	for {
+		n, err := rd.ReadPCM(buf)
+		if n > 0 && len(out) < limit {
+			out = append(out, buf[:min(n, limit-len(out))]...)
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -227,9 +294,13 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		}
 		defer release()
 	}
-	h := v.hear(ctx, call.BusinessID, u)
+	confirming := call.State == CallStateConfirming
+	h := v.hear(ctx, call.BusinessID, u, confirming)
 	if h.speech > 0 {
 		v.m.utterance.Observe(h.speech.Seconds())
+	}
+	if confirming && h.fail == "" && YesNo(h.result.Text) == "" {
+		v.yesNoPass(ctx, u, &h)
 	}
 	fillTurn(turn, h)
 	switch {
@@ -565,7 +636,7 @@ func (v *VoiceService) lastWords(ctx context.Context, call *Call, ev VoiceEvent,
 	u := ev.Speech
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus), EndReason: "hangup"}
 	defer func() { turn.TotalMS = v.now().Sub(start).Milliseconds() }()
-	h := v.hear(ctx, call.BusinessID, u)
+	h := v.hear(ctx, call.BusinessID, u, false)
 	if h.speech > 0 {
 		v.m.utterance.Observe(h.speech.Seconds())
 	}

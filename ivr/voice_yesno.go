@@ -1,8 +1,11 @@
 package ivr
 
 import (
+	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/koelvoice/koel/audio/stt"
 )
 
 // The yes/no grammar of a confirmation: a small, closed set of phrasings
@@ -62,4 +65,26 @@ func YesNo(text string) string {
 		return AnswerNo
 	}
 	return ""
+}
+
+// yesNoPhrases are what a caller may answer to a confirmation, for the
+// recogniser's yes/no pass: each reads as a yes or a no ([YesNo]). They
+// were written from common telephone phrasing, not from the voice corpus.
+var yesNoPhrases = []string{
+	"yes", "yeah", "yep", "yup", "yes please", "yes it is", "yes that is right", "that is right",
+	"right", "correct", "that is correct", "sure", "okay", "okay yes", "absolutely", "exactly",
+	"no", "nope", "no thank you", "no thanks", "not that", "no not that", "wrong", "that is wrong",
+	"no that is wrong", "no no", "cancel", "cancel it", "never",
+}
+
+// yesNoVocabularyKey names the yes/no vocabulary; change it with the
+// phrases.
+const yesNoVocabularyKey = "koel-yesno-v1"
+
+// YesNoVocabulary is the closed vocabulary of the recogniser's yes/no pass
+// in the confirming state: yes, no and cancel phrasings only. Speech that is
+// none of them (a new question) comes back empty or under the recogniser's
+// minimum confidence.
+func YesNoVocabulary() stt.Vocabulary {
+	return stt.Vocabulary{Key: yesNoVocabularyKey, Phrases: slices.Clone(yesNoPhrases), Closed: true}
 }

@@ -71,6 +71,11 @@ type Vocabulary struct {
 	Key string
 	// Phrases are what users of the bot say (FAQ user-says, menu words).
 	Phrases []string
+	// Closed restricts recognition to Phrases alone: no carrier phrases
+	// ("can you tell me", digits, yes/no) are added. A closed vocabulary
+	// suits a narrow question such as a confirmation's yes or no; speech
+	// outside it comes back empty or under DefaultMinConfidence.
+	Closed bool
 }
 
 // Result is the final transcript of one utterance.

@@ -24,7 +24,7 @@ const (
 
 // vocabFormat changes whenever the files built from a vocabulary change
 // shape, so stale builds in the data dir are not reused.
-const vocabFormat = "koel-vocab-4"
+const vocabFormat = "koel-vocab-5"
 
 // Carrier phrases: the general words callers wrap around a bot's phrases
 // ("can you tell me ...", "... please"), plus answers every voice menu
@@ -100,7 +100,7 @@ func validateVocabulary(v Vocabulary) error {
 // files depend on, so a changed phrase list never reuses a stale build.
 func vocabDirName(v Vocabulary, t tuning) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", vocabFormat, t.vocabKey(), v.Key)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%t\x00", vocabFormat, t.vocabKey(), v.Key, v.Closed)
 	for _, p := range v.Phrases {
 		fmt.Fprintf(h, "%s\x00", p)
 	}
@@ -120,8 +120,8 @@ func vocabDirName(v Vocabulary, t tuning) string {
 
 // corpus returns the sentences the language model is trained on and the
 // phrases of the grammar, all normalised and restricted to words with a
-// pronunciation.
-func corpus(phrases []string, t lmTuning) (lm [][]string, gram []string) {
+// pronunciation. A closed corpus is the phrases alone, without carriers.
+func corpus(phrases []string, t lmTuning, closed bool) (lm [][]string, gram []string) {
 	seen := map[string]bool{}
 	var bot [][]string
 	for _, p := range phrases {
@@ -138,6 +138,14 @@ func corpus(phrases []string, t lmTuning) (lm [][]string, gram []string) {
 		gram = append(gram, s)
 	}
 	sort.Strings(gram)
+	if closed {
+		for _, ws := range bot {
+			for range max(t.botWeight, 1) {
+				lm = append(lm, ws)
+			}
+		}
+		return lm, gram
+	}
 	// The bot's phrases count botWeight times on their own, and once more
 	// wrapped in each carrier.
 	for _, ws := range bot {
@@ -179,7 +187,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 		return vocabFiles{}, err
 	}
 	final := filepath.Join(root, vocabDirName(v, t))
-	lmSents, gram := corpus(v.Phrases, t.lm)
+	lmSents, gram := corpus(v.Phrases, t.lm, v.Closed)
 
 	// Dictionary: every word of the corpus that has (or can be spelled
 	// into) a pronunciation. Words that cannot are dropped from the LM and
@@ -213,7 +221,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 		}
 	}
 	gen := map[string]float64{}
-	if t.lm.generalWeight > 0 {
+	if t.lm.generalWeight > 0 && !v.Closed {
 		for w, p := range general {
 			if _, in := words[w]; in || len(lex[w]) == 0 {
 				continue
@@ -280,7 +288,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 	if err := model.writeARPA(&arpa); err != nil {
 		return vocabFiles{}, fmt.Errorf("stt: write language model: %w", err)
 	}
-	grammar := buildJSGF(gram, words)
+	grammar := buildJSGF(gram, words, v.Closed)
 
 	files := vocabFiles{
 		Dir: final, Dict: filepath.Join(final, "koel.dict"), LM: filepath.Join(final, "koel.lm"),
@@ -318,8 +326,9 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 }
 
 // buildJSGF writes a grammar accepting one bot phrase, optionally wrapped
-// in a carrier prefix and suffix, or one carrier sentence.
-func buildJSGF(phrases []string, words map[string]bool) string {
+// in a carrier prefix and suffix, or one carrier sentence; closed, one
+// phrase only.
+func buildJSGF(phrases []string, words map[string]bool, closed bool) string {
 	ok := func(s string) bool {
 		for _, w := range strings.Fields(s) {
 			if !words[w] {
@@ -342,6 +351,10 @@ func buildJSGF(phrases []string, words map[string]bool) string {
 	}
 	var b strings.Builder
 	b.WriteString("#JSGF V1.0;\ngrammar koel;\n")
+	if closed {
+		fmt.Fprintf(&b, "public <utterance> = %s;\n", alt(phrases))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "<prefix> = %s;\n", alt(carrierPrefixes))
 	fmt.Fprintf(&b, "<suffix> = %s;\n", alt(carrierSuffixes))
 	fmt.Fprintf(&b, "<phrase> = %s;\n", alt(phrases))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -171,5 +172,51 @@ func TestBuildVocab(t *testing.T) {
 	}
 	if f2.Dir == files.Dir {
 		t.Error("changed phrases reused the old build")
+	}
+}
+
+// A closed vocabulary is its phrases alone: no carrier word joins the
+// dictionary, the grammar accepts only the phrases, and it builds apart
+// from the open vocabulary of the same phrases.
+func TestBuildVocabClosed(t *testing.T) {
+	lex := lexicon{}
+	for _, e := range []struct{ w, p string }{
+		{"yes", "Y EH S"}, {"no", "N OW"}, {"please", "P L IY Z"}, {"tell", "T EH L"}, {"me", "M IY"},
+	} {
+		lex[e.w] = [][]string{strings.Fields(e.p)}
+	}
+	root := t.TempDir()
+	closed := Vocabulary{Key: "yesno", Phrases: []string{"yes", "yes please", "no"}, Closed: true}
+	files, err := buildVocab(root, closed, lex, defaultTuning(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for w := range files.Words {
+		got = append(got, w)
+	}
+	sort.Strings(got)
+	if strings.Join(got, " ") != "no please yes" {
+		t.Errorf("closed vocabulary words %q, want no please yes", got)
+	}
+	dict, _ := os.ReadFile(files.Dict)
+	if strings.Contains(string(dict), "tell ") || !strings.Contains(string(dict), garbagePrefix+"aa AA\n") {
+		t.Errorf("closed dictionary (carriers out, garbage model in):\n%s", dict)
+	}
+	gram, _ := os.ReadFile(files.Grammar)
+	if want := "public <utterance> = ( no | yes | yes please );"; !strings.Contains(string(gram), want) {
+		t.Errorf("closed grammar:\n%s\nwant %q", gram, want)
+	}
+	open := closed
+	open.Closed = false
+	f2, err := buildVocab(root, open, lex, defaultTuning(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f2.Dir == files.Dir {
+		t.Error("open and closed vocabularies share a build")
+	}
+	if !f2.Words["tell"] {
+		t.Error("open vocabulary lacks the carrier word tell")
 	}
 }
