@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/koelvoice/koel/ivr/bot"
 )
 
@@ -134,6 +137,9 @@ type EngineConfig struct {
 	// human agent (the "talk to an agent" node) for the business's team;
 	// from then on the bot stays silent in it (*Handoffs).
 	Handoff TextHandoff
+	// TracerProvider, when set, gets a span per turn (SpanEngineTurn, with
+	// SpanBot); nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // TextHandoff queues a conversation for a human agent at once.
@@ -157,6 +163,7 @@ type Engine struct {
 	metrics      *Metrics
 	now          func() time.Time
 	handoff      TextHandoff
+	tracer       trace.Tracer
 
 	seed    maphash.Seed
 	stripes [256]sync.Mutex
@@ -179,6 +186,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		metrics:      cfg.Metrics,
 		now:          cfg.Now,
 		handoff:      cfg.Handoff,
+		tracer:       tracerFrom(cfg.TracerProvider),
 		seed:         maphash.MakeSeed(),
 	}
 	if e.botTimeout <= 0 {
@@ -213,8 +221,16 @@ func (e *Engine) lockUser(in Inbound) func() {
 // or invalid UTF-8 in the text or ids, [ErrUserNotRegistered]); invalid input
 // is refused before anything is written, and on any error nothing of the
 // reply was stored.
-func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
+func (e *Engine) Handle(ctx context.Context, in Inbound) (_ Reply, err error) {
 	start := e.now()
+	ctx, span := e.tracer.Start(ctx, SpanEngineTurn, trace.WithAttributes(
+		AttrChannel.String(string(in.Channel)), AttrBusinessID.Int64(in.BusinessID)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	if err := CheckInbound(in); err != nil {
 		return Reply{}, err
 	}
@@ -240,6 +256,7 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	if err != nil {
 		return Reply{}, fmt.Errorf("ivr: open conversation: %w", err)
 	}
+	span.SetAttributes(AttrConversationID.Int64(conv.ID))
 
 	inbound := &Message{
 		BusinessID:     in.BusinessID,
@@ -361,6 +378,8 @@ func (e *Engine) user(ctx context.Context, in Inbound) (User, error) {
 func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversation) (bot.Response, string) {
 	ctx, cancel := context.WithTimeout(ctx, e.botTimeout)
 	defer cancel()
+	ctx, span := e.tracer.Start(ctx, SpanBot, trace.WithAttributes(AttrConversationID.Int64(conv.ID)))
+	defer span.End()
 	start := e.now()
 	resp, err := e.bot.Reply(ctx, bot.Request{
 		BusinessID:     in.BusinessID,
@@ -392,6 +411,7 @@ func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversati
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		reason = "timeout"
 	}
+	span.SetStatus(codes.Error, reason)
 	e.metrics.botFailure(reason)
 	e.log.LogAttrs(ctx, slog.LevelWarn, "bot failed; answering with the break message",
 		slog.Int64("business_id", in.BusinessID),

@@ -14,6 +14,8 @@ import (
 
 	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/ivr/bot"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The voice turn service.
@@ -51,6 +53,7 @@ import (
 // a large recording is never held whole; at most [VoiceConfig].MaxWork
 // recordings are fetched and transcribed at once.
 type VoiceService struct {
+	tracer        trace.Tracer
 	store         VoiceStore
 	engine        VoiceEngine
 	stt           stt.Transcriber
@@ -259,6 +262,10 @@ type VoiceConfig struct {
 	// Handoff, when set, gives transfers the team's number and records
 	// them on the conversation (*Handoffs).
 	Handoff VoiceHandoff
+	// TracerProvider, when set, gets a span per recorded turn
+	// (SpanVoiceTurn, with SpanFetch, SpanDecode, SpanSTT and the engine's
+	// spans); nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // VoiceHandoff is what a voice transfer needs of the handoff service.
@@ -298,6 +305,7 @@ func NewVoiceService(cfg VoiceConfig) (*VoiceService, error) {
 		log:           cfg.Logger,
 		mask:          cfg.MaskCaller,
 		handoff:       cfg.Handoff,
+		tracer:        tracerFrom(cfg.TracerProvider),
 		now:           cfg.Now,
 		locks:         map[string]*sidLock{},
 	}

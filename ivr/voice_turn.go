@@ -14,6 +14,9 @@ import (
 
 	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/ivr/bot"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The work of one caller utterance: hear it (transcript, or fetch, decode
@@ -56,7 +59,12 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance,
 		return h
 	}
 	start := v.now()
-	rd, err := u.Audio.OpenAudio(ctx, u.RecordingURL)
+	fctx, fspan := v.tracer.Start(ctx, SpanFetch)
+	rd, err := u.Audio.OpenAudio(fctx, u.RecordingURL)
+	if err != nil {
+		fspan.SetStatus(codes.Error, "recording not fetched")
+	}
+	fspan.End()
 	h.fetch = v.now().Sub(start)
 	v.m.fetch.Observe(h.fetch.Seconds())
 	if err != nil {
@@ -72,7 +80,20 @@ func (v *VoiceService) hear(ctx context.Context, businessID int64, u *Utterance,
 	}
 	defer rd.Close()
 	h.transcribed = true
+	tstart := time.Now()
 	v.transcribe(ctx, businessID, rd, &h, keep)
+	// Decoding and recognition interleave chunk by chunk: each span starts
+	// with the transcription and lasts the time spent in its stage.
+	for _, st := range []struct {
+		name string
+		d    time.Duration
+	}{{SpanDecode, h.decode}, {SpanSTT, h.recog}} {
+		_, sp := v.tracer.Start(ctx, st.name, trace.WithTimestamp(tstart))
+		if (st.name == SpanDecode && (h.fail == FailDecode || h.fail == FailFetch)) || (st.name == SpanSTT && h.fail == FailSTT) {
+			sp.SetStatus(codes.Error, h.fail)
+		}
+		sp.End(trace.WithTimestamp(tstart.Add(st.d)))
+	}
 	v.m.decode.Observe(h.decode.Seconds())
 	if h.recog > 0 {
 		v.m.stt.Observe(h.recog.Seconds())
@@ -277,9 +298,16 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	start := v.now()
 	u := ev.Speech
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus)}
+	ctx, span := v.tracer.Start(ctx, SpanVoiceTurn, trace.WithAttributes(AttrCallID.String(call.SID),
+		AttrBusinessID.Int64(call.BusinessID), AttrChannel.String(string(v.channel)), AttrTurn.Int(call.Turn)))
 	defer func() {
 		turn.TotalMS = v.now().Sub(start).Milliseconds()
 		v.m.turnTotal.Observe(v.now().Sub(start).Seconds())
+		span.SetAttributes(AttrConversationID.Int64(call.ConversationID), AttrResult.String(turnResult(turn)))
+		if turn.Error != "" {
+			span.SetStatus(codes.Error, "turn failed")
+		}
+		span.End()
 	}()
 	if u.Transcript == nil && u.RecordingURL == "" {
 		turn.Error = "no recording url"
@@ -753,4 +781,16 @@ func (v *VoiceService) collected(ctx context.Context, call *Call, ev VoiceEvent,
 	}
 	turn.Reply = strings.Join(texts, "\n")
 	return Collected{Digits: digits, Reply: texts, Node: reply.Node}, turn
+}
+
+// turnResult is the result a turn's span carries: its end reason, or
+// "failed" or "done".
+func turnResult(t *Turn) string {
+	switch {
+	case t.EndReason != "":
+		return t.EndReason
+	case t.Error != "":
+		return "failed"
+	}
+	return "done"
 }

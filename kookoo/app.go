@@ -1,6 +1,8 @@
 package kookoo
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -86,6 +88,9 @@ type AppConfig struct {
 	// Handoff gives transfers the team's number and records them on the
 	// conversation; may be nil.
 	Handoff ivr.VoiceHandoff
+	// TracerProvider, when set, gets the voice service's spans per turn;
+	// nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// MinConfidence is the transcript confidence under which the caller is
 	// re-prompted (0 = stt.DefaultMinConfidence).
 	MinConfidence float64
@@ -196,24 +201,25 @@ func NewApp(cfg AppConfig) (*App, error) {
 	}
 	a.m = m
 	a.voice, err = ivr.NewVoiceService(ivr.VoiceConfig{
-		Store:         cfg.Store,
-		Engine:        cfg.Engine,
-		STT:           cfg.STT,
-		Vocabulary:    cfg.Vocabulary,
-		Channel:       ivr.ChannelKooKoo,
-		MinConfidence: cfg.MinConfidence,
-		NodeID:        node,
-		IdleLimit:     cfg.CallIdleLimit,
-		MaxWork:       cfg.MaxRecordingWork,
-		QueueWait:     cfg.RecordingQueueWait,
-		LockTTL:       cfg.LockTTL,
-		LockWait:      cfg.LockWait,
-		TurnTimeout:   cfg.TurnTimeout,
-		Logger:        a.log,
-		MaskCaller:    MaskNumber,
-		Registerer:    reg,
-		Now:           a.now,
-		Handoff:       cfg.Handoff,
+		Store:          cfg.Store,
+		Engine:         cfg.Engine,
+		STT:            cfg.STT,
+		Vocabulary:     cfg.Vocabulary,
+		Channel:        ivr.ChannelKooKoo,
+		MinConfidence:  cfg.MinConfidence,
+		NodeID:         node,
+		IdleLimit:      cfg.CallIdleLimit,
+		MaxWork:        cfg.MaxRecordingWork,
+		QueueWait:      cfg.RecordingQueueWait,
+		LockTTL:        cfg.LockTTL,
+		LockWait:       cfg.LockWait,
+		TurnTimeout:    cfg.TurnTimeout,
+		Logger:         a.log,
+		MaskCaller:     MaskNumber,
+		Registerer:     reg,
+		Now:            a.now,
+		Handoff:        cfg.Handoff,
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kookoo: %w", err)

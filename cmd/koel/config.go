@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -65,6 +67,10 @@ type Config struct {
 	Recordings RecordingsConfig `yaml:"recordings"`
 	Outbox     OutboxConfig     `yaml:"outbox"`
 	Sim        SimConfig        `yaml:"sim"`
+	Tracing    TracingConfig    `yaml:"tracing"`
+	// TracerProvider, set in code (tests), receives the spans instead of
+	// an OTLP exporter built from Tracing.
+	TracerProvider trace.TracerProvider `yaml:"-"`
 	// Businesses are bots declared in the file, applied at every start
 	// (see package provision).
 	Businesses []provision.Business `yaml:"businesses"`
@@ -355,6 +361,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	boolean("KOEL_DEV", &c.Dev, false)
 	str("KOEL_LOG_LEVEL", &c.LogLevel)
 	str("KOEL_LOG_FORMAT", &c.LogFormat)
+	str("KOEL_OTLP_ENDPOINT", &c.Tracing.OTLPEndpoint)
 	duration("KOEL_DRAIN_TIMEOUT", &c.DrainTimeout)
 	duration("KOEL_DRAIN_DELAY", &c.DrainDelay)
 	boolean("KOEL_DEMO", &c.Demo.Disabled, true)

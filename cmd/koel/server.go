@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"bytes"
 	"context"
 	"errors"
@@ -36,20 +38,24 @@ import (
 // and the HTTP server, wired from a Config. Tests start it on a random
 // loopback port with a temp data dir.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	registry *prometheus.Registry
-	store    store.Store
-	bot      bot.Bot
-	engine   *ivr.Engine
-	outbox   *outbox.Dispatcher
-	router   *mux.Router
-	http     *http.Server
-	listener net.Listener
-	metrics  *httpMetrics
-	voice    *voiceStack
-	handoffs *ivr.Handoffs
-	getenv   func(string) string
+	cfg Config
+	// tracing gets the spans per turn (a no-op provider when off);
+	// stopTracing flushes and stops it.
+	tracing     trace.TracerProvider
+	stopTracing func(context.Context) error
+	log         *slog.Logger
+	registry    *prometheus.Registry
+	store       store.Store
+	bot         bot.Bot
+	engine      *ivr.Engine
+	outbox      *outbox.Dispatcher
+	router      *mux.Router
+	http        *http.Server
+	listener    net.Listener
+	metrics     *httpMetrics
+	voice       *voiceStack
+	handoffs    *ivr.Handoffs
+	getenv      func(string) string
 
 	// faqImport serves the FAQ import API; its worker runs in Start.
 	faqImport *api.FAQImport
@@ -100,6 +106,10 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	var err error
+	if s.tracing, s.stopTracing, err = newTracing(ctx, cfg); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, logger.With("component", "store"), store.WithMetrics(s.registry))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -149,6 +159,8 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		Logger:     logger.With("component", "engine"),
 		Metrics:    engineMetrics,
 		Handoff:    s.handoffs,
+		// s.tracing is a no-op provider unless tracing is configured.
+		TracerProvider: s.tracing,
 	})
 	if err != nil {
 		return nil, err
@@ -341,6 +353,13 @@ func (s *Server) closeComponents() error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
+	}
+	if s.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.stopTracing(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tracing: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

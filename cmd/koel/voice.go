@@ -184,6 +184,8 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 		NodeID:     nodeID(),
 		Logger:     log.With("channel", "kookoo"),
 		Registerer: s.registry,
+		// s.tracing is a no-op provider unless tracing is configured.
+		TracerProvider: s.tracing,
 	}
 	if s.handoffs != nil {
 		appCfg.Handoff = s.handoffs
