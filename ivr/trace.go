@@ -20,6 +20,9 @@ const (
 	SpanSTT        = "koel.stt"
 	SpanEngineTurn = "koel.engine.turn"
 	SpanBot        = "koel.bot"
+	// SpanDelivery is one outbox delivery attempt to a channel's platform
+	// (its own trace: a reply is delivered after the turn answered).
+	SpanDelivery = "koel.delivery"
 )
 
 // Span attribute keys. Spans carry ids koel assigned or the platform's call
@@ -31,6 +34,8 @@ const (
 	AttrChannel        = attribute.Key("koel.channel")
 	AttrTurn           = attribute.Key("koel.turn")
 	AttrResult         = attribute.Key("koel.result")
+	AttrOutboxItemID   = attribute.Key("koel.outbox.item_id")
+	AttrAttempt        = attribute.Key("koel.outbox.attempt")
 )
 
 // tracerFrom returns tp's tracer for the package, or a no-op tracer when tp

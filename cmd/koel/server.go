@@ -189,13 +189,14 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	}
 
 	s.outbox, err = outbox.New(outbox.Config{
-		Store:        st,
-		Logger:       logger.With("component", "outbox"),
-		Registerer:   s.registry,
-		BaseBackoff:  cfg.Outbox.BaseBackoff,
-		MaxBackoff:   cfg.Outbox.MaxBackoff,
-		RetryHorizon: cfg.Outbox.RetryHorizon,
-		Stats:        st,
+		Store:          st,
+		Logger:         logger.With("component", "outbox"),
+		Registerer:     s.registry,
+		TracerProvider: s.tracing,
+		BaseBackoff:    cfg.Outbox.BaseBackoff,
+		MaxBackoff:     cfg.Outbox.MaxBackoff,
+		RetryHorizon:   cfg.Outbox.RetryHorizon,
+		Stats:          st,
 	})
 	if err != nil {
 		return nil, err

@@ -56,6 +56,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/koelvoice/koel/ivr"
 )
@@ -107,6 +110,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the dispatcher's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// TracerProvider, when set, gets a span per delivery attempt
+	// ([ivr.SpanDelivery]); nil is a no-op.
+	TracerProvider trace.TracerProvider
 	// Stats, when set, is read at scrape time for the queue depth and
 	// oldest-item gauges (the store implements it).
 	Stats StatsSource
@@ -146,6 +152,7 @@ type Config struct {
 
 // Dispatcher delivers due outbox items until its context ends.
 type Dispatcher struct {
+	tracer  trace.Tracer
 	cfg     Config
 	log     *slog.Logger
 	wake    chan struct{}
@@ -202,7 +209,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
 	d := &Dispatcher{
+		tracer:  tp.Tracer(ivr.TracerName),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
@@ -838,8 +850,21 @@ func channelOf(it ivr.OutboxItem) ivr.Channel {
 	return it.Channel
 }
 
-// send hands one item to its channel's sender, within AttemptTimeout.
-func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Connection) error {
+// send hands one item to its channel's sender, within AttemptTimeout, in
+// a delivery span (ids only: never the recipient or the body).
+func (d *Dispatcher) send(ctx context.Context, it ivr.OutboxItem, conn ivr.Connection) (err error) {
+	ctx, span := d.tracer.Start(ctx, ivr.SpanDelivery, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		ivr.AttrChannel.String(string(channelOf(it))), ivr.AttrBusinessID.Int64(conn.BusinessID),
+		ivr.AttrOutboxItemID.Int64(it.ID), ivr.AttrAttempt.Int(it.Attempts+1)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, Class(err))
+			span.SetAttributes(ivr.AttrResult.String("failed"))
+		} else {
+			span.SetAttributes(ivr.AttrResult.String("delivered"))
+		}
+		span.End()
+	}()
 	s, ok := d.sender(it.Channel)
 	if !ok {
 		return WithClass(ClassConfig, fmt.Errorf("no sender for channel %q", it.Channel))
