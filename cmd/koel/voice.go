@@ -127,9 +127,11 @@ func newVoiceStack(ctx context.Context, s *Server) (*voiceStack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text-to-speech cache: %w", err)
 	}
-	if v.tts, err = tts.NewMetered(cache, s.registry); err != nil {
+	metered, err := tts.NewMetered(cache, s.registry)
+	if err != nil {
 		return nil, fmt.Errorf("text-to-speech metrics: %w", err)
 	}
+	v.tts = metered.Traced(s.tracing)
 
 	vocab, _ := s.bot.(bot.Vocabulary)
 	publicURL := cfg.PublicURL
