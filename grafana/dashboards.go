@@ -107,6 +107,8 @@ func boards() []board {
 						queries: []query{{rate("koel_calls_total", "outcome"), "{{outcome}}"}}},
 					{title: "Caller turns by result", description: "answered, no_speech, not_understood, failed, hangup.", unit: "reqps",
 						queries: []query{{rate("koel_call_turns_total", "result"), "{{result}}"}}},
+					{title: "Recordings by end reason", description: "How caller recordings ended: silence, max_duration, dtmf, hangup, no_input, barge_in, other.", unit: "reqps",
+						queries: []query{{rate("koel_record_ends_total", "reason"), "{{reason}}"}}},
 					{title: "Transfers to an agent", description: "started, answered, not_answered.", unit: "reqps",
 						queries: []query{{rate("koel_transfers_total", "result"), "{{result}}"}}},
 					{title: "Break messages by reason", description: "The caller heard the break message: fetch, decode, stt, bot, bot_timeout, invalid, internal.", unit: "reqps",

@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,26 @@ type voiceMetrics struct {
 	duration     prometheus.Histogram
 	turnsPerCall prometheus.Histogram
 	utterance    prometheus.Histogram
+	recordEnds   *prometheus.CounterVec
+}
+
+// Record end reasons of koel_record_ends_total: how a caller's recording
+// ended, as the transport reported it (KooKoo's record status, the
+// end-pointer's reason in stream mode and on the softphone).
+var recordEndReasons = []string{"silence", "max_duration", "dtmf", "hangup", "no_input", "barge_in", "other"}
+
+// recordEndReason folds a transport's record status into the closed set.
+func recordEndReason(status string) string {
+	s := strings.ToLower(strings.TrimSpace(status))
+	switch {
+	case strings.HasPrefix(s, "barge_in"):
+		return "barge_in"
+	case s == "silence" || s == "dtmf" || s == "hangup" || s == "no_input":
+		return s
+	case strings.Contains(s, "max"):
+		return "max_duration"
+	}
+	return "other"
 }
 
 // callDurationBuckets are call lengths in seconds (5 s to 1 h).
@@ -216,6 +237,10 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 			Help:    "Recordings koel asked for in one voice call (its caller turns), observed when the call ends.",
 			Buckets: turnsPerCallBuckets,
 		}),
+		recordEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koel_record_ends_total",
+			Help: "Caller recordings received, by how they ended (silence, max_duration, dtmf, hangup, no_input, barge_in, other).",
+		}, []string{"reason"}),
 		utterance: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "koel_utterance_seconds",
 			Help:    "Length of the caller's audio in one utterance (recording or streamed speech), observed when it is heard.",
@@ -223,7 +248,7 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.active, m.calls, m.turns, m.fetch, m.decode, m.stt, m.bot,
-		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding, m.holds, m.duration, m.turnsPerCall, m.utterance} {
+		m.turnTotal, m.breaks, m.transfers, m.duplicates, m.understanding, m.holds, m.duration, m.turnsPerCall, m.utterance, m.recordEnds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -238,6 +263,9 @@ func newVoiceMetrics(reg prometheus.Registerer) (*voiceMetrics, error) {
 	}
 	for _, r := range []string{turnAnswered, turnNoSpeech, turnNotUnderstood, turnFailed, turnHangup} {
 		m.turns.WithLabelValues(r)
+	}
+	for _, r := range recordEndReasons {
+		m.recordEnds.WithLabelValues(r)
 	}
 	for _, r := range []string{transferStarted, transferAnswered, transferNotAnswered} {
 		m.transfers.WithLabelValues(r)

@@ -298,6 +298,7 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	start := v.now()
 	u := ev.Speech
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus)}
+	v.m.recordEnds.WithLabelValues(recordEndReason(u.RecordStatus)).Inc()
 	ctx, span := v.tracer.Start(ctx, SpanVoiceTurn, trace.WithAttributes(AttrCallID.String(call.SID),
 		AttrBusinessID.Int64(call.BusinessID), AttrChannel.String(string(v.channel)), AttrTurn.Int(call.Turn)))
 	defer func() {
@@ -663,6 +664,7 @@ func (v *VoiceService) lastWords(ctx context.Context, call *Call, ev VoiceEvent,
 	start := v.now()
 	u := ev.Speech
 	turn := &Turn{CallSID: call.SID, Seq: call.Turn, RecordingURL: u.RecordingURL, RecordStatus: truncateKey(u.RecordStatus), EndReason: "hangup"}
+	v.m.recordEnds.WithLabelValues(recordEndReason(u.RecordStatus)).Inc()
 	defer func() { turn.TotalMS = v.now().Sub(start).Milliseconds() }()
 	h := v.hear(ctx, call.BusinessID, u, false)
 	if h.speech > 0 {

@@ -15,7 +15,7 @@ func TestAppMetrics(t *testing.T) {
 	const sid = "5000000000000001"
 	for _, q := range []string{
 		"event=NewCall&" + caller,
-		"event=Record&data=" + url.QueryEscape(h.recs.URL+"/q-hours.wav"),
+		"event=Record&status=silence&data=" + url.QueryEscape(h.recs.URL+"/q-hours.wav"),
 		"event=Record&data=" + url.QueryEscape(h.recs.URL+"/missing.wav"),
 		"event=Record&data=" + url.QueryEscape(h.recs.URL+"/empty.wav"),
 		"event=GotDTMF&data=0",
@@ -50,6 +50,9 @@ func TestAppMetrics(t *testing.T) {
 		{"koel_transfers_total", "result", "not_answered", 1},
 		{"koel_kookoo_invalid_requests_total", "", "", 1},
 		{"koel_calls_active", "", "", 0},
+		{"koel_record_ends_total", "reason", "silence", 1},
+		{"koel_record_ends_total", "reason", "other", 3},
+		{"koel_record_ends_total", "reason", "max_duration", 0},
 	}
 	for _, c := range counters {
 		if got := gatheredValue(t, h.reg, c.name, c.label, c.value); got != c.want {
