@@ -191,6 +191,23 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 // leaves it as it was. The audio is h's, or the transport's recording when
 // the transport transcribed it itself.
 func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
+	v.closedPass(ctx, u, h, YesNoVocabulary(), func(text string) bool { return YesNo(text) != "" })
+}
+
+// digitsPass decodes speech said while a value is collected
+// ([CallStateCollecting]) again with the closed digits vocabulary: with the
+// FAQ's words to choose from, "one zero four two" comes back as "and zero
+// for two". The pass's reading wins when it holds more digits than the open
+// pass's.
+func (v *VoiceService) digitsPass(ctx context.Context, u *Utterance, h *heard) {
+	open := CountDigits(h.result.Text)
+	v.closedPass(ctx, u, h, DigitsVocabulary(), func(text string) bool { return CountDigits(text) > open })
+}
+
+// closedPass decodes h's audio again with the closed vocabulary vocab; a
+// reading that accept takes, at the recogniser's minimum confidence,
+// replaces the open pass's result. Anything else leaves h as it was.
+func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, vocab stt.Vocabulary, accept func(string) bool) {
 	if v.stt == nil {
 		return
 	}
@@ -210,13 +227,13 @@ func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
 	if len(pcm) == 0 {
 		return
 	}
-	res, err := stt.Transcribe(ctx, v.stt, YesNoVocabulary(), pcm)
+	res, err := stt.Transcribe(ctx, v.stt, vocab, pcm)
 	h.recog += v.now().Sub(t0)
 	if err != nil {
-		v.log.LogAttrs(ctx, slog.LevelDebug, "yes/no pass failed", slog.String("error", err.Error()))
+		v.log.LogAttrs(ctx, slog.LevelDebug, "closed vocabulary pass failed", slog.String("vocabulary", vocab.Key), slog.String("error", err.Error()))
 		return
 	}
-	if YesNo(res.Text) == "" || res.Confidence < v.minConfidence {
+	if !accept(res.Text) || res.Confidence < v.minConfidence {
 		return
 	}
 	h.result, h.noSpeech, h.unclear = res, false, false
@@ -324,12 +341,16 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		defer release()
 	}
 	confirming := call.State == CallStateConfirming
-	h := v.hear(ctx, call.BusinessID, u, confirming)
+	collecting := call.State == CallStateCollecting
+	h := v.hear(ctx, call.BusinessID, u, confirming || collecting)
 	if h.speech > 0 {
 		v.m.utterance.Observe(h.speech.Seconds())
 	}
 	if confirming && h.fail == "" && YesNo(h.result.Text) == "" {
 		v.yesNoPass(ctx, u, &h)
+	}
+	if collecting && h.fail == "" {
+		v.digitsPass(ctx, u, &h)
 	}
 	fillTurn(turn, h)
 	switch {
