@@ -188,8 +188,8 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 // the whole FAQ's words to choose from, a lone "yes" comes back as "you"
 // or nothing. A yes or a no heard at the recogniser's minimum confidence
 // replaces the open pass's result; anything else (a new question, noise)
-// leaves it as it was. The audio is h's, or the transport's recording when
-// the transport transcribed it itself.
+// leaves it as it was. The audio is what this turn decoded (record mode);
+// a transport that transcribed the reply itself gets no second pass.
 func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
 	v.closedPass(ctx, u, h, YesNoVocabulary(), func(text string) bool { return YesNo(text) != "" })
 }
@@ -211,22 +211,14 @@ func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, v
 	if v.stt == nil {
 		return
 	}
+	// Only audio this turn decoded itself: a transport that transcribed
+	// the utterance (the softphone's fast path, stream mode) keeps its
+	// recording, and fetching it again would undo the fast path.
 	pcm := h.pcm
-	t0 := v.now()
-	if pcm == nil && u.Transcript != nil && u.Audio != nil && u.RecordingURL != "" {
-		rd, err := u.Audio.OpenAudio(ctx, u.RecordingURL)
-		if err != nil {
-			return
-		}
-		pcm, err = readAllPCM(rd, maxUtteranceSamples)
-		_ = rd.Close()
-		if err != nil {
-			return
-		}
-	}
 	if len(pcm) == 0 {
 		return
 	}
+	t0 := v.now()
 	res, err := stt.Transcribe(ctx, v.stt, vocab, pcm)
 	h.recog += v.now().Sub(t0)
 	if err != nil {
@@ -239,24 +231,6 @@ func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, v
 	h.result, h.noSpeech, h.unclear = res, false, false
 	if h.speech == 0 {
 		h.speech = time.Duration(len(pcm)) * time.Second / 8000
-	}
-}
-
-// readAllPCM reads rd to the end, keeping at most limit samples.
-func readAllPCM(rd PCMReader, limit int) ([]int16, error) {
-	buf := make([]int16, pcmChunk)
-	var out []int16
-	for {
-		n, err := rd.ReadPCM(buf)
-		if n > 0 && len(out) < limit {
-			out = append(out, buf[:min(n, limit-len(out))]...)
-		}
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 }
 
