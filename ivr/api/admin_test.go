@@ -509,3 +509,81 @@ func FuzzAdminRequests(f *testing.F) {
 		}
 	})
 }
+
+// TestAdminConcurrentCreatesOfOneName: simultaneous creates of one team
+// name, and of one agent name, give exactly one 201 and 409s for the rest,
+// and one record, on real SQLite and PostgreSQL. A check before an upsert
+// would let several succeed, each later one overwriting the first.
+func TestAdminConcurrentCreatesOfOneName(t *testing.T) {
+	const racers = 12
+	for _, be := range adminBackends {
+		t.Run(be.name, func(t *testing.T) {
+			f := newAdminFixture(t, be.open(t))
+			if code, body := f.do(t, "POST", "/admin/v1/businesses", `{"id":7,"name":"Acme","client_id":"acme","token":"biz-token-7f3a9c"}`); code != 201 {
+				t.Fatalf("business: %d %s", code, body)
+			}
+			for _, tc := range []struct {
+				name, path, body, want409 string
+				count                     func() int
+			}{
+				{"team", "/admin/v1/businesses/7/teams", `{"name":"support","number":"+9198%08d"}`, `team \"support\" already exists (id `, func() int {
+					l, err := f.st.ListTeams(context.Background(), 7)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return len(l)
+				}},
+				{"agent", "/admin/v1/businesses/7/agents", `{"name":"Asha","team_id":1}`, `agent \"Asha\" already exists (id `, func() int {
+					l, err := f.st.ListAgents(context.Background(), 7)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return len(l)
+				}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					type result struct {
+						code int
+						body string
+					}
+					results := make(chan result, racers)
+					start := make(chan struct{})
+					var wg sync.WaitGroup
+					for i := range racers {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							<-start
+							body := tc.body
+							if strings.Contains(body, "%") {
+								body = fmt.Sprintf(body, i)
+							}
+							code, b := f.do(t, "POST", tc.path, body)
+							results <- result{code, b}
+						}()
+					}
+					close(start)
+					wg.Wait()
+					close(results)
+					created, conflicts := 0, 0
+					for r := range results {
+						switch {
+						case r.code == 201:
+							created++
+						case r.code == 409 && strings.Contains(r.body, tc.want409):
+							conflicts++
+						default:
+							t.Errorf("unexpected answer %d %s", r.code, r.body)
+						}
+					}
+					if created != 1 || conflicts != racers-1 {
+						t.Errorf("%d creates and %d conflicts of %d racers; want exactly 1 create", created, conflicts, racers)
+					}
+					if n := tc.count(); n != 1 {
+						t.Errorf("%d %ss stored, want 1", n, tc.name)
+					}
+				})
+			}
+		})
+	}
+}

@@ -33,9 +33,11 @@ type Store interface {
 	UpdateConnection(ctx context.Context, c ivr.Connection) error
 	ListFAQ(ctx context.Context, businessID int64, activeOnly bool) ([]ivr.FAQNode, error)
 	PutTeam(ctx context.Context, t *ivr.Team) error
+	CreateTeam(ctx context.Context, t *ivr.Team) error
 	ListTeams(ctx context.Context, businessID int64) ([]ivr.Team, error)
 	GetTeamByName(ctx context.Context, businessID int64, name string) (ivr.Team, error)
 	PutAgent(ctx context.Context, a *ivr.Agent) error
+	CreateAgent(ctx context.Context, a *ivr.Agent) error
 	ListAgents(ctx context.Context, businessID int64) ([]ivr.Agent, error)
 	GetAgentByName(ctx context.Context, businessID int64, name string) (ivr.Agent, error)
 	GetAgent(ctx context.Context, id int64) (ivr.Agent, error)
@@ -525,23 +527,18 @@ func (s *Service) GetTeam(ctx context.Context, businessID, id int64) (ivr.Team, 
 }
 
 // CreateTeam creates a team; 409 when the business has one of that name.
+// The store's unique key decides, so of two simultaneous creates of one
+// name exactly one succeeds.
 func (s *Service) CreateTeam(ctx context.Context, spec TeamSpec) (ivr.Team, error) {
-	if err := spec.Validate(); err != nil {
-		return ivr.Team{}, err
-	}
-	if _, err := s.GetBusiness(ctx, spec.BusinessID); err != nil {
-		return ivr.Team{}, err
-	}
-	if cur, err := s.Store.GetTeamByName(ctx, spec.BusinessID, spec.Name); err == nil {
-		return ivr.Team{}, conflictf("team %.64q already exists (id %d)", spec.Name, cur.ID)
-	} else if !errors.Is(err, ivr.ErrNotFound) {
-		return ivr.Team{}, fmt.Errorf("provision: get team: %w", err)
-	}
-	return s.PutTeam(ctx, spec)
+	return s.saveTeam(ctx, spec, s.Store.CreateTeam)
 }
 
 // PutTeam creates the team or updates the business's team of that name.
 func (s *Service) PutTeam(ctx context.Context, spec TeamSpec) (ivr.Team, error) {
+	return s.saveTeam(ctx, spec, s.Store.PutTeam)
+}
+
+func (s *Service) saveTeam(ctx context.Context, spec TeamSpec, write func(context.Context, *ivr.Team) error) (ivr.Team, error) {
 	if err := spec.Validate(); err != nil {
 		return ivr.Team{}, err
 	}
@@ -549,8 +546,13 @@ func (s *Service) PutTeam(ctx context.Context, spec TeamSpec) (ivr.Team, error) 
 		return ivr.Team{}, err
 	}
 	t := ivr.Team{BusinessID: spec.BusinessID, Name: spec.Name, Number: spec.Number, Active: spec.Active}
-	if err := s.Store.PutTeam(ctx, &t); err != nil {
-		return t, storeErr(err, fmt.Sprintf("team %.64q", spec.Name))
+	if err := write(ctx, &t); err != nil {
+		if errors.Is(err, ivr.ErrConflict) {
+			if cur, gerr := s.Store.GetTeamByName(ctx, spec.BusinessID, spec.Name); gerr == nil {
+				return ivr.Team{}, conflictf("team %.64q already exists (id %d)", spec.Name, cur.ID)
+			}
+		}
+		return ivr.Team{}, storeErr(err, fmt.Sprintf("team %.64q", spec.Name))
 	}
 	s.log().InfoContext(ctx, "team saved", "business_id", t.BusinessID, "team_id", t.ID, "active", t.Active)
 	return t, nil
@@ -603,25 +605,18 @@ func (s *Service) GetAgent(ctx context.Context, businessID, id int64) (ivr.Agent
 }
 
 // CreateAgent creates an agent; 409 when the business has one of that
-// name.
+// name (the store's unique key decides, as for teams).
 func (s *Service) CreateAgent(ctx context.Context, spec AgentSpec) (ivr.Agent, error) {
-	if err := spec.Validate(); err != nil {
-		return ivr.Agent{}, err
-	}
-	if _, err := s.GetBusiness(ctx, spec.BusinessID); err != nil {
-		return ivr.Agent{}, err
-	}
-	if cur, err := s.Store.GetAgentByName(ctx, spec.BusinessID, spec.Name); err == nil {
-		return ivr.Agent{}, conflictf("agent %.64q already exists (id %d)", spec.Name, cur.ID)
-	} else if !errors.Is(err, ivr.ErrNotFound) {
-		return ivr.Agent{}, fmt.Errorf("provision: get agent: %w", err)
-	}
-	return s.PutAgent(ctx, spec)
+	return s.saveAgent(ctx, spec, s.Store.CreateAgent)
 }
 
 // PutAgent creates the agent or updates the business's agent of that
 // name; the team must be one of the business's (400 otherwise).
 func (s *Service) PutAgent(ctx context.Context, spec AgentSpec) (ivr.Agent, error) {
+	return s.saveAgent(ctx, spec, s.Store.PutAgent)
+}
+
+func (s *Service) saveAgent(ctx context.Context, spec AgentSpec, write func(context.Context, *ivr.Agent) error) (ivr.Agent, error) {
 	if err := spec.Validate(); err != nil {
 		return ivr.Agent{}, err
 	}
@@ -633,8 +628,13 @@ func (s *Service) PutAgent(ctx context.Context, spec AgentSpec) (ivr.Agent, erro
 		return ivr.Agent{}, err
 	}
 	a := ivr.Agent{BusinessID: spec.BusinessID, TeamID: spec.TeamID, Name: spec.Name, Active: spec.Active}
-	if err := s.Store.PutAgent(ctx, &a); err != nil {
-		return a, storeErr(err, fmt.Sprintf("agent %.64q", spec.Name))
+	if err := write(ctx, &a); err != nil {
+		if errors.Is(err, ivr.ErrConflict) {
+			if cur, gerr := s.Store.GetAgentByName(ctx, spec.BusinessID, spec.Name); gerr == nil {
+				return ivr.Agent{}, conflictf("agent %.64q already exists (id %d)", spec.Name, cur.ID)
+			}
+		}
+		return ivr.Agent{}, storeErr(err, fmt.Sprintf("agent %.64q", spec.Name))
 	}
 	s.log().InfoContext(ctx, "agent saved", "business_id", a.BusinessID, "agent_id", a.ID, "team_id", a.TeamID, "active", a.Active)
 	return a, nil

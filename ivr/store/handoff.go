@@ -14,6 +14,10 @@ type HandoffStore interface {
 	// PutTeam creates the team or, when the business has one of that name,
 	// updates its Number and Active; it sets t.ID and t.CreatedAt.
 	PutTeam(ctx context.Context, t *ivr.Team) error
+	// CreateTeam inserts a new team and sets t.ID and t.CreatedAt;
+	// ErrConflict when the business already has a team of that name, so
+	// of two simultaneous creates exactly one succeeds.
+	CreateTeam(ctx context.Context, t *ivr.Team) error
 	// ListTeams lists a business's teams ordered by id.
 	ListTeams(ctx context.Context, businessID int64) ([]ivr.Team, error)
 	// GetTeamByName finds a team by its name.
@@ -21,6 +25,9 @@ type HandoffStore interface {
 	// PutAgent creates the agent or, when the business has one of that
 	// name, updates its TeamID and Active; it sets a.ID and a.CreatedAt.
 	PutAgent(ctx context.Context, a *ivr.Agent) error
+	// CreateAgent inserts a new agent and sets a.ID and a.CreatedAt;
+	// ErrConflict when the business already has an agent of that name.
+	CreateAgent(ctx context.Context, a *ivr.Agent) error
 	// ListAgents lists a business's agents ordered by id.
 	ListAgents(ctx context.Context, businessID int64) ([]ivr.Agent, error)
 	// GetAgentByName finds an agent by name.
@@ -89,7 +96,18 @@ func scanTeam(r rowScanner) (ivr.Team, error) {
 
 // PutTeam implements [Store].
 func (s *sqlStore) PutTeam(ctx context.Context, t *ivr.Team) error {
-	op := fmt.Sprintf("put team %.64q", t.Name)
+	return s.insertTeam(ctx, fmt.Sprintf("put team %.64q", t.Name), t,
+		` ON CONFLICT (business_id, name) DO UPDATE SET number = excluded.number, active = excluded.active`)
+}
+
+// CreateTeam implements [Store].
+func (s *sqlStore) CreateTeam(ctx context.Context, t *ivr.Team) error {
+	return s.insertTeam(ctx, fmt.Sprintf("create team %.64q", t.Name), t, "")
+}
+
+// insertTeam validates t and inserts it with the given ON CONFLICT clause
+// (none: a duplicate name is ErrConflict).
+func (s *sqlStore) insertTeam(ctx context.Context, op string, t *ivr.Team, onConflict string) error {
 	var v validator
 	v.id("business", t.BusinessID)
 	v.key("team name", t.Name)
@@ -98,8 +116,7 @@ func (s *sqlStore) PutTeam(ctx context.Context, t *ivr.Team) error {
 		return fmt.Errorf("%s: %w", op, v.err)
 	}
 	got, err := getRow(ctx, s, s.writer(), op, scanTeam, `INSERT INTO teams (business_id, name, number, active, created_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (business_id, name) DO UPDATE SET number = excluded.number, active = excluded.active
+		VALUES (?, ?, ?, ?, ?)`+onConflict+`
 		RETURNING `+teamCols, t.BusinessID, t.Name, t.Number, t.Active, timeValue(s.clock()))
 	if err != nil {
 		return err
@@ -130,7 +147,18 @@ func scanAgent(r rowScanner) (ivr.Agent, error) {
 
 // PutAgent implements [Store].
 func (s *sqlStore) PutAgent(ctx context.Context, a *ivr.Agent) error {
-	op := fmt.Sprintf("put agent %.64q", a.Name)
+	return s.insertAgent(ctx, fmt.Sprintf("put agent %.64q", a.Name), a,
+		` ON CONFLICT (business_id, name) DO UPDATE SET team_id = excluded.team_id, active = excluded.active`)
+}
+
+// CreateAgent implements [Store].
+func (s *sqlStore) CreateAgent(ctx context.Context, a *ivr.Agent) error {
+	return s.insertAgent(ctx, fmt.Sprintf("create agent %.64q", a.Name), a, "")
+}
+
+// insertAgent validates a and inserts it with the given ON CONFLICT
+// clause (none: a duplicate name is ErrConflict).
+func (s *sqlStore) insertAgent(ctx context.Context, op string, a *ivr.Agent, onConflict string) error {
 	var v validator
 	v.id("business", a.BusinessID)
 	v.id("team", a.TeamID)
@@ -139,8 +167,7 @@ func (s *sqlStore) PutAgent(ctx context.Context, a *ivr.Agent) error {
 		return fmt.Errorf("%s: %w", op, v.err)
 	}
 	got, err := getRow(ctx, s, s.writer(), op, scanAgent, `INSERT INTO agents (business_id, team_id, name, active, created_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (business_id, name) DO UPDATE SET team_id = excluded.team_id, active = excluded.active
+		VALUES (?, ?, ?, ?, ?)`+onConflict+`
 		RETURNING `+agentCols, a.BusinessID, a.TeamID, a.Name, a.Active, timeValue(s.clock()))
 	if err != nil {
 		return err
