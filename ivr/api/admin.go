@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,29 +53,33 @@ type Admin struct {
 
 // Routes registers the API on r (the admin subrouter).
 func (h *Admin) Routes(r *mux.Router) {
-	r.HandleFunc("/businesses", h.wrap(h.listBusinesses)).Methods(http.MethodGet)
+	businesses := record[ivr.Business, BusinessView]{load: h.loadBusiness, view: businessView, save: h.saveBusiness}
+	r.HandleFunc("/businesses", h.wrap(listed("businesses", h.listBusinesses, businessView))).Methods(http.MethodGet)
 	r.HandleFunc("/businesses", h.wrap(h.createBusiness)).Methods(http.MethodPost)
-	r.HandleFunc("/businesses/{business_id}", h.wrap(h.getBusiness)).Methods(http.MethodGet)
+	r.HandleFunc("/businesses/{business_id}", h.wrap(businesses.get)).Methods(http.MethodGet)
 	r.HandleFunc("/businesses/{business_id}", h.wrap(h.patchBusiness)).Methods(http.MethodPatch)
-	r.HandleFunc("/businesses/{business_id}", h.wrap(h.deleteBusiness)).Methods(http.MethodDelete)
+	r.HandleFunc("/businesses/{business_id}", h.wrap(businesses.change(func(b *ivr.Business) error { b.Active = false; return nil }))).Methods(http.MethodDelete)
 
-	r.HandleFunc("/connections", h.wrap(h.listConnections)).Methods(http.MethodGet)
+	connections := record[ivr.Connection, ConnectionView]{load: h.loadConnection, view: connectionView, save: h.saveConnection}
+	r.HandleFunc("/connections", h.wrap(listed("connections", h.listConnections, connectionView))).Methods(http.MethodGet)
 	r.HandleFunc("/connections", h.wrap(h.createConnection)).Methods(http.MethodPost)
-	r.HandleFunc("/connections/{id}", h.wrap(h.getConnection)).Methods(http.MethodGet)
-	r.HandleFunc("/connections/{id}", h.wrap(h.patchConnection)).Methods(http.MethodPatch)
-	r.HandleFunc("/connections/{id}", h.wrap(h.deleteConnection)).Methods(http.MethodDelete)
+	r.HandleFunc("/connections/{id}", h.wrap(connections.get)).Methods(http.MethodGet)
+	r.HandleFunc("/connections/{id}", h.wrap(patched(connections, patchConnection))).Methods(http.MethodPatch)
+	r.HandleFunc("/connections/{id}", h.wrap(connections.change(func(c *ivr.Connection) error { c.Active = false; return nil }))).Methods(http.MethodDelete)
 
-	r.HandleFunc("/businesses/{business_id}/teams", h.wrap(h.listTeams)).Methods(http.MethodGet)
+	teams := record[ivr.Team, TeamView]{load: h.loadTeam, view: teamView, save: h.saveTeam}
+	r.HandleFunc("/businesses/{business_id}/teams", h.wrap(listed("teams", h.listTeams, teamView))).Methods(http.MethodGet)
 	r.HandleFunc("/businesses/{business_id}/teams", h.wrap(h.createTeam)).Methods(http.MethodPost)
-	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(h.getTeam)).Methods(http.MethodGet)
-	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(h.patchTeam)).Methods(http.MethodPatch)
-	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(h.deleteTeam)).Methods(http.MethodDelete)
+	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(teams.get)).Methods(http.MethodGet)
+	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(patched(teams, patchTeam))).Methods(http.MethodPatch)
+	r.HandleFunc("/businesses/{business_id}/teams/{team_id}", h.wrap(teams.change(func(t *ivr.Team) error { t.Active = false; return nil }))).Methods(http.MethodDelete)
 
-	r.HandleFunc("/businesses/{business_id}/agents", h.wrap(h.listAgents)).Methods(http.MethodGet)
+	agents := record[ivr.Agent, AgentView]{load: h.loadAgent, view: agentView, save: h.saveAgent}
+	r.HandleFunc("/businesses/{business_id}/agents", h.wrap(listed("agents", h.listAgents, agentView))).Methods(http.MethodGet)
 	r.HandleFunc("/businesses/{business_id}/agents", h.wrap(h.createAgent)).Methods(http.MethodPost)
-	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(h.getAgent)).Methods(http.MethodGet)
-	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(h.patchAgent)).Methods(http.MethodPatch)
-	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(h.deleteAgent)).Methods(http.MethodDelete)
+	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(agents.get)).Methods(http.MethodGet)
+	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(patched(agents, patchAgent))).Methods(http.MethodPatch)
+	r.HandleFunc("/businesses/{business_id}/agents/{agent_id}", h.wrap(agents.change(func(a *ivr.Agent) error { a.Active = false; return nil }))).Methods(http.MethodDelete)
 
 	r.HandleFunc("/businesses/{business_id}/api_steps", h.wrap(h.listAPISteps)).Methods(http.MethodGet)
 	r.HandleFunc("/businesses/{business_id}/api_steps/{node}", h.wrap(h.getAPIStep)).Methods(http.MethodGet)
@@ -82,11 +87,80 @@ func (h *Admin) Routes(r *mux.Router) {
 	r.HandleFunc("/businesses/{business_id}/api_steps/{node}", h.wrap(h.deleteAPIStep)).Methods(http.MethodDelete)
 }
 
-func (h *Admin) wrap(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+func (h *Admin) wrap(fn handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := fn(w, r); err != nil {
 			Fail(w, r, h.Logger, "admin API failed", err)
 		}
+	}
+}
+
+// handler is an admin endpoint; an error it returns is answered by Fail.
+type handler func(http.ResponseWriter, *http.Request) error
+
+// record is how the admin API loads the record a request's path names,
+// shows it, and writes it back through provisioning: the shape every
+// business, connection, team and agent endpoint shares.
+type record[T, V any] struct {
+	load func(*http.Request) (T, error)
+	view func(T) V
+	save func(context.Context, T) (T, error)
+}
+
+// get answers the record's view.
+func (k record[T, V]) get(w http.ResponseWriter, r *http.Request) error {
+	t, err := k.load(r)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, k.view(t))
+	return nil
+}
+
+// change loads the record, lets edit change it (or refuse), saves it and
+// answers its new view.
+func (k record[T, V]) change(edit func(*T) error) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t, err := k.load(r)
+		if err != nil {
+			return err
+		}
+		if err := edit(&t); err != nil {
+			return err
+		}
+		if t, err = k.save(r.Context(), t); err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, k.view(t))
+		return nil
+	}
+}
+
+// patched decodes a PATCH body before anything is loaded, then changes
+// the record with apply.
+func patched[T, V, Q any](k record[T, V], apply func(Q, *T) error) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var q Q
+		if err := DecodeJSON(w, r, MaxAdminBody, &q); err != nil {
+			return err
+		}
+		return k.change(func(t *T) error { return apply(q, t) })(w, r)
+	}
+}
+
+// listed answers {key: [views]} for the records list returns.
+func listed[T, V any](key string, list func(*http.Request) ([]T, error), view func(T) V) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		l, err := list(r)
+		if err != nil {
+			return err
+		}
+		out := make([]V, 0, len(l))
+		for _, t := range l {
+			out = append(out, view(t))
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{key: out})
+		return nil
 	}
 }
 
@@ -178,17 +252,8 @@ func (q BusinessRequest) apply(spec *provision.BusinessSpec) {
 	}
 }
 
-func (h *Admin) listBusinesses(w http.ResponseWriter, r *http.Request) error {
-	l, err := h.Provision.ListBusinesses(r.Context())
-	if err != nil {
-		return err
-	}
-	out := make([]BusinessView, 0, len(l))
-	for _, b := range l {
-		out = append(out, businessView(b))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"businesses": out})
-	return nil
+func (h *Admin) listBusinesses(r *http.Request) ([]ivr.Business, error) {
+	return h.Provision.ListBusinesses(r.Context())
 }
 
 func (h *Admin) createBusiness(w http.ResponseWriter, r *http.Request) error {
@@ -220,15 +285,6 @@ func (h *Admin) loadBusiness(r *http.Request) (ivr.Business, error) {
 	return h.Provision.GetBusiness(r.Context(), id)
 }
 
-func (h *Admin) getBusiness(w http.ResponseWriter, r *http.Request) error {
-	b, err := h.loadBusiness(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, businessView(b))
-	return nil
-}
-
 func (h *Admin) patchBusiness(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "business_id", "business id")
 	if err != nil {
@@ -255,19 +311,9 @@ func (h *Admin) patchBusiness(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Admin) deleteBusiness(w http.ResponseWriter, r *http.Request) error {
-	cur, err := h.loadBusiness(r)
-	if err != nil {
-		return err
-	}
-	spec := provision.SpecOfBusiness(cur)
-	spec.Active = false
-	b, _, err := h.Provision.PutBusiness(r.Context(), spec)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, businessView(b))
-	return nil
+func (h *Admin) saveBusiness(ctx context.Context, b ivr.Business) (ivr.Business, error) {
+	b, _, err := h.Provision.PutBusiness(ctx, provision.SpecOfBusiness(b))
+	return b, err
 }
 
 // ---- connections
@@ -450,21 +496,12 @@ func secretsByName(s ivr.ConnectionSettings) (map[string]ivr.Secret, error) {
 	return stored.Secrets, nil
 }
 
-func (h *Admin) listConnections(w http.ResponseWriter, r *http.Request) error {
+func (h *Admin) listConnections(r *http.Request) ([]ivr.Connection, error) {
 	bid, err := positiveID(r.URL.Query().Get("business_id"), "business_id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	conns, err := h.Provision.ListConnections(r.Context(), bid)
-	if err != nil {
-		return err
-	}
-	out := make([]ConnectionView, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, connectionView(c))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"connections": out})
-	return nil
+	return h.Provision.ListConnections(r.Context(), bid)
 }
 
 func (h *Admin) createConnection(w http.ResponseWriter, r *http.Request) error {
@@ -510,34 +547,15 @@ func (h *Admin) loadConnection(r *http.Request) (ivr.Connection, error) {
 	return h.Provision.GetConnection(r.Context(), id)
 }
 
-func (h *Admin) getConnection(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.loadConnection(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, connectionView(c))
-	return nil
-}
-
-func (h *Admin) saveConnection(w http.ResponseWriter, r *http.Request, c ivr.Connection) error {
-	c, _, err := h.Provision.PutConnection(r.Context(), provision.ConnectionSpec{BusinessID: c.BusinessID, Channel: c.Channel,
+func (h *Admin) saveConnection(ctx context.Context, c ivr.Connection) (ivr.Connection, error) {
+	c, _, err := h.Provision.PutConnection(ctx, provision.ConnectionSpec{BusinessID: c.BusinessID, Channel: c.Channel,
 		Identifier: c.Identifier, Active: c.Active, Settings: c.Settings})
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, connectionView(c))
-	return nil
+	return c, err
 }
 
-func (h *Admin) patchConnection(w http.ResponseWriter, r *http.Request) error {
-	var q ConnectionRequest
-	if err := DecodeJSON(w, r, MaxAdminBody, &q); err != nil {
-		return err
-	}
-	c, err := h.loadConnection(r)
-	if err != nil {
-		return err
-	}
+// patchConnection applies a PATCH body to c: active and a merge patch of
+// settings; the connection's keys cannot change.
+func patchConnection(q ConnectionRequest, c *ivr.Connection) error {
 	switch {
 	case q.BusinessID != nil && *q.BusinessID != c.BusinessID:
 		return Errorf(http.StatusBadRequest, "business_id cannot change")
@@ -552,23 +570,12 @@ func (h *Admin) patchConnection(w http.ResponseWriter, r *http.Request) error {
 		c.Active = *q.Active
 	}
 	if len(q.Settings) > 0 {
+		var err error
 		if c.Settings, err = patchSettings(c.Settings, q.Settings); err != nil {
 			return err
 		}
 	}
-	if err := checkStrings("settings", reflect.ValueOf(c.Settings)); err != nil {
-		return err
-	}
-	return h.saveConnection(w, r, c)
-}
-
-func (h *Admin) deleteConnection(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.loadConnection(r)
-	if err != nil {
-		return err
-	}
-	c.Active = false
-	return h.saveConnection(w, r, c)
+	return checkStrings("settings", reflect.ValueOf(c.Settings))
 }
 
 // ---- teams
@@ -595,21 +602,12 @@ type TeamRequest struct {
 	Active *bool   `json:"active"`
 }
 
-func (h *Admin) listTeams(w http.ResponseWriter, r *http.Request) error {
+func (h *Admin) listTeams(r *http.Request) ([]ivr.Team, error) {
 	bid, err := pathID(r, "business_id", "business id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l, err := h.Provision.ListTeams(r.Context(), bid)
-	if err != nil {
-		return err
-	}
-	out := make([]TeamView, 0, len(l))
-	for _, t := range l {
-		out = append(out, teamView(t))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"teams": out})
-	return nil
+	return h.Provision.ListTeams(r.Context(), bid)
 }
 
 func (h *Admin) createTeam(w http.ResponseWriter, r *http.Request) error {
@@ -651,33 +649,13 @@ func (h *Admin) loadTeam(r *http.Request) (ivr.Team, error) {
 	return h.Provision.GetTeam(r.Context(), bid, id)
 }
 
-func (h *Admin) getTeam(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.loadTeam(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, teamView(t))
-	return nil
+func (h *Admin) saveTeam(ctx context.Context, t ivr.Team) (ivr.Team, error) {
+	return h.Provision.PutTeam(ctx, provision.TeamSpec{BusinessID: t.BusinessID, Name: t.Name, Number: t.Number, Active: t.Active})
 }
 
-func (h *Admin) saveTeam(w http.ResponseWriter, r *http.Request, t ivr.Team) error {
-	t, err := h.Provision.PutTeam(r.Context(), provision.TeamSpec{BusinessID: t.BusinessID, Name: t.Name, Number: t.Number, Active: t.Active})
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, teamView(t))
-	return nil
-}
-
-func (h *Admin) patchTeam(w http.ResponseWriter, r *http.Request) error {
-	var q TeamRequest
-	if err := DecodeJSON(w, r, MaxAdminBody, &q); err != nil {
-		return err
-	}
-	t, err := h.loadTeam(r)
-	if err != nil {
-		return err
-	}
+// patchTeam applies a PATCH body to t: number and active; the name is the
+// team's key.
+func patchTeam(q TeamRequest, t *ivr.Team) error {
 	if q.Name != nil && *q.Name != t.Name {
 		return Errorf(http.StatusBadRequest, "name cannot change: create a new team")
 	}
@@ -687,16 +665,7 @@ func (h *Admin) patchTeam(w http.ResponseWriter, r *http.Request) error {
 	if q.Active != nil {
 		t.Active = *q.Active
 	}
-	return h.saveTeam(w, r, t)
-}
-
-func (h *Admin) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.loadTeam(r)
-	if err != nil {
-		return err
-	}
-	t.Active = false
-	return h.saveTeam(w, r, t)
+	return nil
 }
 
 // ---- agents
@@ -724,21 +693,12 @@ type AgentWriteRequest struct {
 	Active *bool   `json:"active"`
 }
 
-func (h *Admin) listAgents(w http.ResponseWriter, r *http.Request) error {
+func (h *Admin) listAgents(r *http.Request) ([]ivr.Agent, error) {
 	bid, err := pathID(r, "business_id", "business id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l, err := h.Provision.ListAgents(r.Context(), bid)
-	if err != nil {
-		return err
-	}
-	out := make([]AgentView, 0, len(l))
-	for _, a := range l {
-		out = append(out, agentView(a))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"agents": out})
-	return nil
+	return h.Provision.ListAgents(r.Context(), bid)
 }
 
 func (h *Admin) createAgent(w http.ResponseWriter, r *http.Request) error {
@@ -783,33 +743,13 @@ func (h *Admin) loadAgent(r *http.Request) (ivr.Agent, error) {
 	return h.Provision.GetAgent(r.Context(), bid, id)
 }
 
-func (h *Admin) getAgent(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadAgent(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, agentView(a))
-	return nil
+func (h *Admin) saveAgent(ctx context.Context, a ivr.Agent) (ivr.Agent, error) {
+	return h.Provision.PutAgent(ctx, provision.AgentSpec{BusinessID: a.BusinessID, TeamID: a.TeamID, Name: a.Name, Active: a.Active})
 }
 
-func (h *Admin) saveAgent(w http.ResponseWriter, r *http.Request, a ivr.Agent) error {
-	a, err := h.Provision.PutAgent(r.Context(), provision.AgentSpec{BusinessID: a.BusinessID, TeamID: a.TeamID, Name: a.Name, Active: a.Active})
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, agentView(a))
-	return nil
-}
-
-func (h *Admin) patchAgent(w http.ResponseWriter, r *http.Request) error {
-	var q AgentWriteRequest
-	if err := DecodeJSON(w, r, MaxAdminBody, &q); err != nil {
-		return err
-	}
-	a, err := h.loadAgent(r)
-	if err != nil {
-		return err
-	}
+// patchAgent applies a PATCH body to a: team_id and active; the name is
+// the agent's key.
+func patchAgent(q AgentWriteRequest, a *ivr.Agent) error {
 	if q.Name != nil && *q.Name != a.Name {
 		return Errorf(http.StatusBadRequest, "name cannot change: create a new agent")
 	}
@@ -819,16 +759,7 @@ func (h *Admin) patchAgent(w http.ResponseWriter, r *http.Request) error {
 	if q.Active != nil {
 		a.Active = *q.Active
 	}
-	return h.saveAgent(w, r, a)
-}
-
-func (h *Admin) deleteAgent(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadAgent(r)
-	if err != nil {
-		return err
-	}
-	a.Active = false
-	return h.saveAgent(w, r, a)
+	return nil
 }
 
 // ---- API steps
