@@ -444,7 +444,7 @@ func (s *sqlStore) ListMessages(ctx context.Context, conversationID int64, limit
 			`SELECT `+messageCols+` FROM messages WHERE conversation_id = ? ORDER BY id`, conversationID)
 	}
 	return listRows(ctx, s, s.reader(), op, scanMessage,
-		`SELECT `+messageCols+` FROM (SELECT `+messageCols+` FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?) newest ORDER BY id`,
+		`SELECT `+messageCols+` FROM (SELECT `+messageCols+` FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT `+limitParam+`) newest ORDER BY id`,
 		conversationID, limit)
 }
 

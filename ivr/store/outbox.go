@@ -182,7 +182,7 @@ func (s *sqlStore) ClaimOutbox(ctx context.Context, now time.Time, limit int, le
 			AND NOT EXISTS (SELECT 1 FROM outbox p
 				WHERE p.status = 'pending' AND p.connection_id = o.connection_id AND p.recipient = o.recipient AND p.id < o.id
 				AND (p.next_attempt_at > ? OR p.lease_until > ?))
-			ORDER BY o.id LIMIT ?`+s.d.skipLocked+`)
+			ORDER BY o.id LIMIT `+limitParam+s.d.skipLocked+`)
 		RETURNING `+outboxCols,
 		args...)
 	if err != nil {
