@@ -13,8 +13,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/koelvoice/koel/ivr/netguard"
 )
 
 // Errors of [Fetcher.Fetch]. They are wrapped with details; test with
@@ -46,9 +47,7 @@ const (
 )
 
 // Resolver resolves host names; *net.Resolver implements it.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
+type Resolver = netguard.Resolver
 
 // FetcherConfig configures a [Fetcher].
 type FetcherConfig struct {
@@ -96,7 +95,8 @@ type Fetcher struct {
 	maxBytes      int64
 	timeout       time.Duration
 	resolver      Resolver
-	dial          func(ctx context.Context, network, address string) (net.Conn, error)
+	policy        netguard.Policy
+	guard         func(ctx context.Context, network, address string) (net.Conn, error)
 	client        *http.Client
 	log           *slog.Logger
 }
@@ -108,7 +108,6 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		maxBytes:      cfg.MaxBytes,
 		timeout:       cfg.Timeout,
 		resolver:      cfg.Resolver,
-		dial:          cfg.Dial,
 		log:           cfg.Logger,
 	}
 	hosts := cfg.AllowedHosts
@@ -135,10 +134,8 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	if f.dial == nil {
-		d := &net.Dialer{Timeout: f.timeout, Control: f.control}
-		f.dial = d.DialContext
-	}
+	f.policy = netguard.Policy{AllowLoopback: f.allowLoopback, Resolver: f.resolver, Dial: cfg.Dial, DialTimeout: f.timeout}
+	f.guard = f.policy.Dialer()
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would connect on our behalf, past the address checks
 		DialContext:           f.dialContext,
@@ -301,110 +298,12 @@ func (f *Fetcher) fetchOnce(ctx context.Context, u *url.URL) (Recording, error) 
 	return Recording{Data: buf.Bytes(), ContentType: resp.Header.Get("Content-Type")}, nil
 }
 
-// dialContext resolves the host itself, refuses every disallowed address
-// and dials the first allowed one by IP, so what is checked is what is
-// connected to.
+// dialContext dials through the fetcher's address policy; a refusal is
+// ErrAddressRefused.
 func (f *Fetcher) dialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrURLNotAllowed, err)
+	c, err := f.guard(ctx, network, address)
+	if errors.Is(err, netguard.ErrRefused) {
+		return nil, fmt.Errorf("%w: %w", ErrAddressRefused, err)
 	}
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		ips, err = f.resolver.LookupNetIP(ctx, "ip", host)
-		if err != nil {
-			return nil, fmt.Errorf("kookoo: resolve %q: %w", host, err)
-		}
-	}
-	var lastErr error
-	for _, ip := range ips {
-		if reason := f.refused(ip); reason != "" {
-			lastErr = fmt.Errorf("%w: %s resolves to a %s address", ErrAddressRefused, host, reason)
-			continue
-		}
-		conn, err := f.dial(ctx, network, netip.AddrPortFrom(ip.Unmap(), mustPort(port)).String())
-		if err == nil {
-			return conn, nil
-		}
-		lastErr = err
-	}
-	if lastErr == nil {
-		lastErr = fmt.Errorf("kookoo: resolve %q: no addresses", host)
-	}
-	return nil, lastErr
-}
-
-func mustPort(p string) uint16 {
-	n, _ := strconv.ParseUint(p, 10, 16)
-	return uint16(n)
-}
-
-// control is the dialer's last check, on the exact address being connected.
-func (f *Fetcher) control(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAddressRefused, err)
-	}
-	if reason := f.refused(ap.Addr()); reason != "" {
-		return fmt.Errorf("%w: %s address %s", ErrAddressRefused, reason, ap.Addr())
-	}
-	return nil
-}
-
-// Address ranges refused besides those netip classifies.
-var refusedPrefixes = []struct {
-	p      netip.Prefix
-	reason string
-}{
-	{netip.MustParsePrefix("0.0.0.0/8"), "this-network"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol"},
-	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
-	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
-	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
-	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
-	{netip.MustParsePrefix("64:ff9b::/96"), "NAT64"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), "NAT64"},
-	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
-	{netip.MustParsePrefix("2002::/16"), "6to4"},
-	{netip.MustParsePrefix("2001::/32"), "Teredo"},
-	{netip.MustParsePrefix("fec0::/10"), "site-local"},
-}
-
-// refused returns why ip may not be connected to, or "" when it may.
-func (f *Fetcher) refused(ip netip.Addr) string {
-	if !ip.IsValid() {
-		return "invalid"
-	}
-	if ip.Zone() != "" {
-		return "scoped"
-	}
-	ip = ip.Unmap()
-	switch {
-	case ip.IsLoopback():
-		if f.allowLoopback {
-			return ""
-		}
-		return "loopback"
-	case ip.IsUnspecified():
-		return "unspecified"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast():
-		return "link-local"
-	case ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
-		return "multicast"
-	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return "broadcast"
-	}
-	for _, r := range refusedPrefixes {
-		if r.p.Contains(ip) {
-			return r.reason
-		}
-	}
-	return ""
+	return c, err
 }

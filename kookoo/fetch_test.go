@@ -184,21 +184,6 @@ func TestFetcherRefuses(t *testing.T) {
 	}
 }
 
-func TestFetcherControlRefusesAtConnect(t *testing.T) {
-	f, err := NewFetcher(FetcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, addr := range []string{"10.0.0.5:80", "[::ffff:10.0.0.5]:80", "127.0.0.1:80", "[fe80::1]:80", "[::1]:443", "garbage"} {
-		if err := f.control("tcp", addr, nil); !errors.Is(err, ErrAddressRefused) {
-			t.Errorf("control(%q) = %v, want ErrAddressRefused", addr, err)
-		}
-	}
-	if err := f.control("tcp", "93.184.215.14:80", nil); err != nil {
-		t.Errorf("control(public) = %v", err)
-	}
-}
-
 func TestFetcherRefusedRanges(t *testing.T) {
 	f, err := NewFetcher(FetcherConfig{})
 	if err != nil {
@@ -209,13 +194,13 @@ func TestFetcherRefusedRanges(t *testing.T) {
 		"255.255.255.255", "240.0.0.1", "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1",
 		"::ffff:10.0.0.1", "::ffff:127.0.0.1", "::ffff:169.254.1.1", "::10.0.0.1", "64:ff9b::7f00:1", "2002:a00:1::1"}
 	for _, s := range refused {
-		if f.refused(netip.MustParseAddr(s)) == "" {
+		if f.policy.Refused(netip.AddrPortFrom(netip.MustParseAddr(s), 443)) == "" {
 			t.Errorf("%s not refused", s)
 		}
 	}
 	allowed := []string{"8.8.8.8", "100.63.255.255", "100.128.0.0", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"}
 	for _, s := range allowed {
-		if r := f.refused(netip.MustParseAddr(s)); r != "" {
+		if r := f.policy.Refused(netip.AddrPortFrom(netip.MustParseAddr(s), 443)); r != "" {
 			t.Errorf("%s refused as %s", s, r)
 		}
 	}

@@ -1,13 +1,14 @@
 package platform
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
-	"syscall"
 	"time"
+
+	"github.com/koelvoice/koel/ivr/netguard"
 )
 
 // ErrAddressRefused is returned when a send would connect to an address
@@ -24,28 +25,26 @@ type ClientOptions struct {
 	Timeout time.Duration
 }
 
-// NewClient returns the HTTP client senders use: every address is checked at
-// dial time (so DNS answers cannot smuggle an internal address), no proxy, no
-// redirects, pooled keep-alive connections.
+// NewClient returns the HTTP client senders use: the host is resolved and
+// every address checked by koel's one address policy ([netguard.Policy]),
+// again at dial time (so DNS answers cannot smuggle an internal address),
+// no proxy, no redirects, pooled keep-alive connections.
 func NewClient(opts ClientOptions) *http.Client {
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrAddressRefused, err)
-		}
-		if reason := refused(ap.Addr(), opts.AllowLoopback); reason != "" {
-			return fmt.Errorf("%w: %s address %s", ErrAddressRefused, reason, ap.Addr())
-		}
-		return nil
-	}}
+	dial := netguard.Policy{AllowLoopback: opts.AllowLoopback, DialTimeout: timeout}.Dialer()
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           d.DialContext,
+			Proxy: nil,
+			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+				c, err := dial(ctx, network, address)
+				if errors.Is(err, netguard.ErrRefused) {
+					return nil, fmt.Errorf("%w: %w", ErrAddressRefused, err)
+				}
+				return c, err
+			},
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          256,
 			MaxIdleConnsPerHost:   64,
@@ -55,43 +54,4 @@ func NewClient(opts ClientOptions) *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-var refusedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2002::/16"),
-	netip.MustParsePrefix("fec0::/10"),
-}
-
-func refused(ip netip.Addr, allowLoopback bool) string {
-	if !ip.IsValid() {
-		return "invalid"
-	}
-	ip = ip.Unmap()
-	switch {
-	case ip.IsLoopback():
-		if allowLoopback {
-			return ""
-		}
-		return "loopback"
-	case ip.IsUnspecified():
-		return "unspecified"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
-		return "link-local"
-	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
-		return "multicast"
-	}
-	for _, p := range refusedPrefixes {
-		if p.Contains(ip) {
-			return "reserved"
-		}
-	}
-	return ""
 }
