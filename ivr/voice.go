@@ -48,7 +48,9 @@ import (
 //
 // An [Utterance] carries either a transcript the transport made itself
 // (the softphone's streaming recogniser, a stream transport's end-pointed
-// frames) or an [AudioSource] that opens the recording as 8 kHz PCM. The
+// frames), with the audio it transcribed when it still holds it
+// ([HeldAudio], for the closed-vocabulary passes), or an [AudioSource]
+// that opens the recording as 8 kHz PCM. The
 // service streams that PCM into the speech recogniser as it is decoded, so
 // a large recording is never held whole; at most [VoiceConfig].MaxWork
 // recordings are fetched and transcribed at once.
@@ -168,7 +170,30 @@ type Utterance struct {
 	SpeechDuration, STTDuration time.Duration
 	// Audio opens RecordingURL when Transcript is nil.
 	Audio AudioSource
+	// Held, when set with a Transcript, gives the audio the transport
+	// transcribed, as it holds it in process. The service decodes it
+	// again with a closed vocabulary when the transcript calls for it (a
+	// confirmation's reply that is neither yes nor no, a value being
+	// collected), exactly as it decodes a recording it fetched itself;
+	// nothing is downloaded. Nil: the turn has only the transcript.
+	Held HeldAudio
 }
+
+// HeldAudio is the audio of an utterance that a transport transcribed
+// itself and still holds in process: the softphone's recording, a stream
+// turn's frames.
+type HeldAudio interface {
+	// HeldPCM returns the utterance's audio as 8 kHz mono PCM; ok is false
+	// when the transport no longer holds it. It does not block.
+	HeldPCM() (pcm []int16, ok bool)
+}
+
+// HeldSamples is a [HeldAudio] for a transport that has the utterance's
+// samples at hand.
+type HeldSamples []int16
+
+// HeldPCM implements [HeldAudio].
+func (s HeldSamples) HeldPCM() ([]int16, bool) { return s, len(s) > 0 }
 
 // VoiceEvent is one event of a call, as a transport delivers it.
 type VoiceEvent struct {

@@ -188,8 +188,8 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 // the whole FAQ's words to choose from, a lone "yes" comes back as "you"
 // or nothing. A yes or a no heard at the recogniser's minimum confidence
 // replaces the open pass's result; anything else (a new question, noise)
-// leaves it as it was. The audio is what this turn decoded (record mode);
-// a transport that transcribed the reply itself gets no second pass.
+// leaves it as it was. The audio is what this turn decoded (record mode)
+// or what the transport that transcribed the reply holds ([Utterance].Held).
 func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
 	v.closedPass(ctx, u, h, YesNoVocabulary(), func(text string) bool { return YesNo(text) != "" })
 }
@@ -211,10 +211,27 @@ func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, v
 	if v.stt == nil {
 		return
 	}
-	// Only audio this turn decoded itself: a transport that transcribed
-	// the utterance (the softphone's fast path, stream mode) keeps its
-	// recording, and fetching it again would undo the fast path.
+	// The audio this turn decoded itself (record mode), or the audio a
+	// transport that transcribed the utterance holds in process (the
+	// softphone's fast path, stream mode). A transport's recording is
+	// never fetched again: that would undo the fast path.
 	pcm := h.pcm
+	if len(pcm) == 0 && u.Transcript != nil && u.Held != nil {
+		held, ok := u.Held.HeldPCM()
+		if !ok || len(held) == 0 {
+			return
+		}
+		pcm = held[:min(len(held), maxUtteranceSamples)]
+		// A transcript came without a recording slot; the pass is a
+		// decode like any other and waits for one. When none comes free
+		// the transport's transcript stands.
+		release, ok := v.acquireWork(ctx)
+		if !ok {
+			v.log.LogAttrs(ctx, slog.LevelDebug, "closed vocabulary pass skipped: every recording slot busy", slog.String("vocabulary", vocab.Key))
+			return
+		}
+		defer release()
+	}
 	if len(pcm) == 0 {
 		return
 	}

@@ -68,6 +68,16 @@ type TranscriptTimings interface {
 	LookupTranscriptTimings(recordingURL string) (speech, recognition time.Duration, ok bool)
 }
 
+// HeldRecordings is implemented by a [TranscriptSource] that also holds
+// the audio of the recordings it transcribed (the softphone keeps them in
+// memory): the voice service's closed-vocabulary passes decode it again
+// without a download.
+type HeldRecordings interface {
+	// LookupRecordingPCM returns the recording's audio as 8 kHz mono PCM;
+	// false for a recording the source does not hold (any more).
+	LookupRecordingPCM(recordingURL string) ([]int16, bool)
+}
+
 // AppConfig configures an [App].
 type AppConfig struct {
 	// Store keeps calls, turns, users and conversations. Required.

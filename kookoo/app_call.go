@@ -68,7 +68,8 @@ func (a *App) handleInvalid(ctx context.Context, head Request, rawQuery string, 
 }
 
 // utterance describes the recording of a request: the softphone's own
-// transcript when it has one, else the recording to fetch.
+// transcript (and the audio it holds) when it has one, else the recording
+// to fetch.
 func (a *App) utterance(req Request) *ivr.Utterance {
 	u := &ivr.Utterance{RecordingURL: req.Data, RecordStatus: req.Status, Audio: a}
 	if a.pre != nil && req.Data != "" {
@@ -77,10 +78,23 @@ func (a *App) utterance(req Request) *ivr.Utterance {
 			if tt, ok := a.pre.(TranscriptTimings); ok {
 				u.SpeechDuration, u.STTDuration, _ = tt.LookupTranscriptTimings(req.Data)
 			}
+			if hr, ok := a.pre.(HeldRecordings); ok {
+				u.Held = heldRecording{src: hr, url: req.Data}
+			}
 		}
 	}
 	return u
 }
+
+// heldRecording is the [ivr.HeldAudio] of a recording the softphone
+// transcribed: its samples are looked up only when a pass needs them.
+type heldRecording struct {
+	src HeldRecordings
+	url string
+}
+
+// HeldPCM implements [ivr.HeldAudio].
+func (h heldRecording) HeldPCM() ([]int16, bool) { return h.src.LookupRecordingPCM(h.url) }
 
 // Render implements [ivr.VoiceRenderer]: actions become KooKoo XML. A call
 // that has ended is answered with an empty body, as KooKoo expects after

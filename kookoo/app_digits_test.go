@@ -16,17 +16,19 @@ import (
 // decoded again with the closed digits vocabulary; the pass's reading, at
 // the minimum confidence and with more digits than the open one, is the
 // value. An unsure pass, or one that hears fewer digits, leaves the open
-// reading.
+// reading. On the softphone, whose own transcript comes with the event, the
+// pass decodes the audio the softphone holds; nothing is downloaded.
 func TestCollectDigitsPass(t *testing.T) {
 	res := func(text string, conf float64) stt.Result {
 		return stt.Result{Text: text, Confidence: conf, Words: len(strings.Fields(text))}
 	}
 	const found, notFound = "Your order 1042", "I could not find that order"
 	cases := []struct {
-		name     string
-		heard    heardAs
-		wantSay  string
-		wantPass bool
+		name      string
+		heard     heardAs
+		softphone bool // the softphone's transcript is heard.open, its audio held
+		wantSay   string
+		wantPass  bool
 	}{
 		{name: "digits lost by the open pass", heard: heardAs{res("and zero for two", 0.8), res("one zero four two", 1)},
 			wantSay: found, wantPass: true},
@@ -34,6 +36,10 @@ func TestCollectDigitsPass(t *testing.T) {
 			wantSay: notFound, wantPass: true},
 		{name: "open pass heard more digits", heard: heardAs{res("it is one zero four two", 0.9), res("nine nine", 1)},
 			wantSay: found, wantPass: true},
+		{name: "softphone: digits lost by its transcript", softphone: true, heard: heardAs{res("and zero for two", 0.8), res("one zero four two", 1)},
+			wantSay: found, wantPass: true},
+		{name: "softphone: pass unsure", softphone: true, heard: heardAs{res("and zero for two", 0.8), res("one zero four two", 0.2)},
+			wantSay: notFound, wantPass: true},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,6 +53,10 @@ func TestCollectDigitsPass(t *testing.T) {
 			h := newHarness(t, opts)
 			q := h.recs.putPCM(t, "/question.wav", audio.PCM{Rate: audio.SampleRate, Samples: make([]int16, questionLen)})
 			reply := h.recs.putPCM(t, "/reply.wav", audio.PCM{Rate: audio.SampleRate, Samples: make([]int16, replyLen)})
+			if tc.softphone {
+				h.pre.m = map[string]stt.Result{reply: tc.heard.open}
+				h.pre.held = map[string][]int16{reply: make([]int16, replyLen)}
+			}
 			sid := "43000000000001" + string(rune('0'+i/10)) + string(rune('0'+i%10))
 			var bodies []string
 			for _, step := range []string{
@@ -73,6 +83,13 @@ func TestCollectDigitsPass(t *testing.T) {
 			}
 			if pass != tc.wantPass {
 				t.Errorf("digits pass used %v, want %v (vocabularies %q)", pass, tc.wantPass, fake.vocabs)
+			}
+			wantFetches := int64(2) // the question and the reply
+			if tc.softphone {
+				wantFetches = 1
+			}
+			if got := h.recs.hits.Load(); got != wantFetches {
+				t.Errorf("%d recordings downloaded, want %d", got, wantFetches)
 			}
 		})
 	}

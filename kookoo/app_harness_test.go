@@ -102,6 +102,16 @@ func (rs *recordingServer) putPCM(t testing.TB, path string, p audio.PCM) string
 type transcripts struct {
 	mu sync.Mutex
 	m  map[string]stt.Result
+	// held is the audio the softphone holds for a recording it
+	// transcribed ([HeldRecordings]).
+	held map[string][]int16
+}
+
+func (ts *transcripts) LookupRecordingPCM(u string) ([]int16, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	p, ok := ts.held[u]
+	return p, ok
 }
 
 func (ts *transcripts) LookupTranscript(u string) (stt.Result, bool) {

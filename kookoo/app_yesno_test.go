@@ -54,10 +54,10 @@ func (s *passStream) Close(context.Context) (stt.Result, error) {
 
 // TestConfirmYesNoPass: in the confirming state a reply the open
 // vocabulary does not read as a yes or a no is decoded again with the
-// closed yes/no vocabulary, on record mode's recording and on the
-// softphone's (whose own transcript came with the event). A yes or no the
-// pass hears at the minimum confidence decides; anything else leaves the
-// open pass's reading.
+// closed yes/no vocabulary, on record mode's recording and on the audio the
+// softphone holds (whose own transcript came with the event; its recording
+// is never downloaded). A yes or no the pass hears at the minimum
+// confidence decides; anything else leaves the open pass's reading.
 func TestConfirmYesNoPass(t *testing.T) {
 	res := func(text string, conf float64) stt.Result {
 		return stt.Result{Text: text, Confidence: conf, Words: len(strings.Fields(text))}
@@ -67,6 +67,8 @@ func TestConfirmYesNoPass(t *testing.T) {
 		name      string
 		heard     heardAs
 		softphone bool // the transport's own transcript is heard.open
+		// held is whether the softphone still holds the reply's audio.
+		held      bool
 		wantBand  string
 		wantSay   string
 		wantWords string // the caller's stored transcript
@@ -84,9 +86,20 @@ func TestConfirmYesNoPass(t *testing.T) {
 			wantBand: ivr.UnderstandingConfirm, wantWords: "you", wantPass: true},
 		{name: "a new question is not an answer", heard: heardAs{res("when are you open on sunday", 1), res("you not", 0.21)},
 			wantBand: ivr.UnderstandingAnswered, wantSay: "Our stores are open", wantWords: "when are you open on sunday", wantPass: true},
-		// The softphone transcribed the reply itself: its recording is not
-		// fetched again for a second pass (the fast path stays download-free).
-		{name: "softphone: no second pass", softphone: true, heard: heardAs{res("you", 0.45), res("yes", 1)},
+		// The softphone transcribed the reply itself and hands the audio it
+		// holds: the pass decodes that, and its recording is not fetched
+		// (the fast path stays download-free).
+		{name: "softphone: yes lost by its transcript", softphone: true, held: true, heard: heardAs{res("you", 0.45), res("yes", 1)},
+			wantBand: ivr.UnderstandingConfirmed, wantSay: repairAnswer, wantWords: "yes", wantPass: true},
+		{name: "softphone: no heard as nothing", softphone: true, held: true, heard: heardAs{res("", 0), res("no", 1)},
+			wantBand: ivr.UnderstandingDeclined, wantWords: "no", wantPass: true},
+		{name: "softphone: yes in its transcript needs no second pass", softphone: true, held: true, heard: heardAs{res("yes", 0.9), res("no", 1)},
+			wantBand: ivr.UnderstandingConfirmed, wantSay: repairAnswer, wantWords: "yes"},
+		{name: "softphone: pass unsure", softphone: true, held: true, heard: heardAs{res("you", 0.45), res("yes", 0.3)},
+			wantBand: ivr.UnderstandingConfirm, wantWords: "you", wantPass: true},
+		// A recording the softphone no longer holds (expired) gets no
+		// pass, and is still not fetched.
+		{name: "softphone: audio no longer held", softphone: true, heard: heardAs{res("you", 0.45), res("yes", 1)},
 			wantBand: ivr.UnderstandingConfirm, wantWords: "you"},
 	}
 	for i, tc := range cases {
@@ -101,6 +114,9 @@ func TestConfirmYesNoPass(t *testing.T) {
 			reply := h.recs.putPCM(t, "/reply.wav", audio.PCM{Rate: audio.SampleRate, Samples: make([]int16, replyLen)})
 			if tc.softphone {
 				h.pre.m = map[string]stt.Result{reply: tc.heard.open}
+				if tc.held {
+					h.pre.held = map[string][]int16{reply: make([]int16, replyLen)}
+				}
 			}
 			sid := "42000000000001" + string(rune('0'+i/10)) + string(rune('0'+i%10))
 			var last string
@@ -131,6 +147,13 @@ func TestConfirmYesNoPass(t *testing.T) {
 			}
 			if pass != tc.wantPass {
 				t.Errorf("yes/no pass used %v, want %v (vocabularies %q)", pass, tc.wantPass, fake.vocabs)
+			}
+			wantFetches := int64(2) // the question and the reply
+			if tc.softphone {
+				wantFetches = 1
+			}
+			if got := h.recs.hits.Load(); got != wantFetches {
+				t.Errorf("%d recordings downloaded, want %d", got, wantFetches)
 			}
 		})
 	}

@@ -51,6 +51,10 @@ type recogniserFeed struct {
 	speculated bool
 	// candidates counts the speculations transcribed.
 	candidates atomic.Int32
+	// pcm is the audio the result was transcribed from (the speech span
+	// with its padding), set before done: the voice service's
+	// closed-vocabulary passes decode it again ([ivr.HeldAudio]).
+	pcm []int16
 }
 
 // startFeed starts a feed that transcribes with t and vocab.
@@ -90,6 +94,17 @@ func (f *recogniserFeed) change(do func()) {
 	}
 }
 
+// HeldPCM implements [ivr.HeldAudio]: the audio of the result, once the
+// feed is done.
+func (f *recogniserFeed) HeldPCM() ([]int16, bool) {
+	select {
+	case <-f.done:
+		return f.pcm, len(f.pcm) > 0
+	default:
+		return nil, false
+	}
+}
+
 // result waits for the transcript and says how long the recogniser worked
 // on it; ctx bounds the wait.
 func (f *recogniserFeed) result(ctx context.Context) (stt.Result, time.Duration, error) {
@@ -113,12 +128,13 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 		res  stt.Result
 		err  error
 		took time.Duration
+		pcm  []int16
 	}
 	var cand *candidate
-	decode := func(span speechSpan) (stt.Result, time.Duration, error) {
+	decode := func(span speechSpan) (stt.Result, time.Duration, []int16, error) {
 		began := time.Now()
-		res, err := f.decode(ctx, t, vocab, span)
-		return res, time.Since(began), err
+		res, pcm, err := f.decode(ctx, t, vocab, span)
+		return res, time.Since(began), pcm, err
 	}
 	for {
 		f.mu.Lock()
@@ -130,14 +146,14 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 			f.err = stt.ErrEmptyAudio
 			return
 		case final != nil && cand != nil && cand.span == *final:
-			f.res, f.err, f.took, f.speculated = cand.res, cand.err, cand.took, true
+			f.res, f.err, f.took, f.pcm, f.speculated = cand.res, cand.err, cand.took, cand.pcm, true
 			return
 		case final != nil:
-			f.res, f.took, f.err = decode(*final)
+			f.res, f.took, f.pcm, f.err = decode(*final)
 			return
 		case spec != nil && (cand == nil || cand.span != *spec):
-			res, took, err := decode(*spec)
-			cand = &candidate{span: *spec, res: res, err: err, took: took}
+			res, took, pcm, err := decode(*spec)
+			cand = &candidate{span: *spec, res: res, err: err, took: took, pcm: pcm}
 			f.candidates.Add(1)
 			continue
 		}
@@ -150,31 +166,35 @@ func (f *recogniserFeed) run(ctx context.Context, t stt.Transcriber, vocab stt.V
 	}
 }
 
-// decode transcribes span of the audio kept so far, with its padding.
-func (f *recogniserFeed) decode(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary, span speechSpan) (stt.Result, error) {
+// decode transcribes span of the audio kept so far, with its padding, and
+// returns the audio it transcribed.
+func (f *recogniserFeed) decode(ctx context.Context, t stt.Transcriber, vocab stt.Vocabulary, span speechSpan) (stt.Result, []int16, error) {
 	f.mu.Lock()
 	all := f.audio
 	f.mu.Unlock()
 	from, to := max(0, span.start-speechLead), span.end+speechTrail
 	if from >= min(len(all), to) {
-		return stt.Result{}, stt.ErrEmptyAudio
+		return stt.Result{}, nil, stt.ErrEmptyAudio
 	}
 	s, err := t.Start(ctx, vocab)
 	if err != nil {
-		return stt.Result{}, err
+		return stt.Result{}, nil, err
 	}
 	silence := make([]int16, StreamFrameSamples)
+	pcm := make([]int16, 0, (to-from)*StreamFrameSamples)
 	for i := from; i < to && err == nil; i++ {
 		// The trail not heard yet (a speculation) is silence.
 		fr := silence
 		if i < len(all) {
 			fr = all[i]
 		}
+		pcm = append(pcm, fr...)
 		err = s.Write(fr)
 	}
 	if err != nil {
 		_, _ = s.Close(context.WithoutCancel(ctx))
-		return stt.Result{}, err
+		return stt.Result{}, nil, err
 	}
-	return s.Close(context.WithoutCancel(ctx))
+	res, err := s.Close(context.WithoutCancel(ctx))
+	return res, pcm, err
 }

@@ -726,6 +726,11 @@ func (ss *streamSession) work(ctx context.Context, in turnInput) {
 	}
 	if ev.FailReason == "" {
 		utter = &ivr.Utterance{RecordingURL: "", RecordStatus: in.status, Transcript: &res, SpeechDuration: in.speech, STTDuration: took}
+		if in.spoke && in.rec != nil {
+			// The audio the feed transcribed, for the closed-vocabulary
+			// passes (a confirmation's yes, a spoken order number).
+			utter.Held = in.rec
+		}
 	}
 	sttDone := ss.s.now()
 	rr := &turnRenderer{app: ss.s.app}

@@ -47,7 +47,8 @@ func (s *frameCountStream) Close(context.Context) (stt.Result, error) {
 // TestRecogniserFeed: the speech span is transcribed with 300 ms before and 700 ms
 // after it (silence where not heard yet); a speculation is the transcript when the turn ends with the
 // same span, and is redone when the caller spoke again; a turn without
-// speech takes no decoder.
+// speech takes no decoder. The feed then holds exactly the audio its result
+// was decoded from (ivr.HeldAudio, for the closed-vocabulary passes).
 func TestRecogniserFeed(t *testing.T) {
 	frame := make([]int16, StreamFrameSamples)
 	feed := func(tr *frameCountSTT, frames int, steps func(f *recogniserFeed)) (*recogniserFeed, stt.Result, error) {
@@ -67,6 +68,14 @@ func TestRecogniserFeed(t *testing.T) {
 	if err != nil || len(res.Text) != 200 || tr.starts != 1 || f.speculated {
 		t.Fatalf("plain: %d frames, %v, starts %d", len(res.Text), err, tr.starts)
 	}
+	held := func(name string, f *recogniserFeed, frames int) {
+		t.Helper()
+		pcm, ok := f.HeldPCM()
+		if ok != (frames > 0) || len(pcm) != frames*StreamFrameSamples {
+			t.Fatalf("%s: holds %d samples (%v), want %d frames' worth", name, len(pcm), ok, frames)
+		}
+	}
+	held("plain", f, 200)
 	// Near the start the lead is what there is; the trail not heard yet
 	// is silence.
 	_, res, _ = feed(&frameCountSTT{}, 120, func(f *recogniserFeed) { f.end(speechSpan{10, 100}) })
@@ -83,6 +92,7 @@ func TestRecogniserFeed(t *testing.T) {
 	if err != nil || !f.speculated || tr.starts != 1 || len(res.Text) != 190 {
 		t.Fatalf("speculated: %d frames, %v, speculated %v, starts %d", len(res.Text), err, f.speculated, tr.starts)
 	}
+	held("speculated", f, 190)
 	// The caller spoke again: the final span is decoded.
 	tr = &frameCountSTT{}
 	f, res, err = feed(tr, 300, func(f *recogniserFeed) {
@@ -93,10 +103,22 @@ func TestRecogniserFeed(t *testing.T) {
 	if err != nil || f.speculated || tr.starts != 2 || len(res.Text) != 290 {
 		t.Fatalf("spoke again: %d frames, %v, speculated %v, starts %d", len(res.Text), err, f.speculated, tr.starts)
 	}
+	held("spoke again", f, 290)
 	// No speech: no decoder.
 	tr = &frameCountSTT{}
-	if _, _, err := feed(tr, 300, func(f *recogniserFeed) { f.end(speechSpan{}) }); !errors.Is(err, stt.ErrEmptyAudio) || tr.starts != 0 {
+	f, _, err = feed(tr, 300, func(f *recogniserFeed) { f.end(speechSpan{}) })
+	if !errors.Is(err, stt.ErrEmptyAudio) || tr.starts != 0 {
 		t.Fatalf("silent turn: %v, %d decoders taken", err, tr.starts)
+	}
+	held("silent turn", f, 0)
+	// Before the result the feed holds nothing.
+	pending := startFeed(context.Background(), &frameCountSTT{}, stt.Vocabulary{Key: "k"})
+	if _, ok := pending.HeldPCM(); ok {
+		t.Fatalf("an unfinished feed holds audio")
+	}
+	pending.end(speechSpan{})
+	if _, _, err := pending.result(context.Background()); !errors.Is(err, stt.ErrEmptyAudio) {
+		t.Fatalf("pending feed: %v", err)
 	}
 	// A recogniser that cannot start.
 	f, _, err = feed(&frameCountSTT{err: stt.ErrUnavailable}, 100, func(f *recogniserFeed) { f.end(speechSpan{10, 50}) })

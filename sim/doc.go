@@ -91,6 +91,10 @@
 // configured, the caller's audio is transcribed while it is recorded; the
 // transcript is ready when the end-pointer fires and koel's KooKoo app takes
 // it through [Sim.LookupTranscript] instead of downloading the recording.
+// The recording's audio stays in the sim's memory, and koel's voice service
+// reads it through [Sim.LookupRecordingPCM] when it decodes a reply again
+// with a closed vocabulary (a confirmation's yes or no, a spoken order
+// number): still nothing is downloaded.
 //
 // # HTTP
 //

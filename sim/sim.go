@@ -19,8 +19,16 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/audio/stt"
 	"github.com/koelvoice/koel/kookoo"
+)
+
+// The fast path's interfaces, as koel's KooKoo app looks for them.
+var (
+	_ kookoo.TranscriptSource  = (*Sim)(nil)
+	_ kookoo.TranscriptTimings = (*Sim)(nil)
+	_ kookoo.HeldRecordings    = (*Sim)(nil)
 )
 
 // maxOfferRequestBytes caps the JSON body of POST /sim/offer.
@@ -100,17 +108,8 @@ func (s *Sim) Routes(r *mux.Router) {
 // false for URLs the sim did not make, recordings made without
 // speech-to-text, and recordings that expired.
 func (s *Sim) LookupTranscript(recordingURL string) (stt.Result, bool) {
-	prefix := s.cfg.PublicBaseURL + "/sim/recordings/"
-	rest, ok := strings.CutPrefix(recordingURL, prefix)
+	rec, ok := s.transcribed(recordingURL)
 	if !ok {
-		return stt.Result{}, false
-	}
-	id, ok := strings.CutSuffix(rest, ".wav")
-	if !ok {
-		return stt.Result{}, false
-	}
-	rec, ok := s.recs.get(id)
-	if !ok || !rec.hasText {
 		return stt.Result{}, false
 	}
 	return rec.transcript, true
@@ -121,20 +120,47 @@ func (s *Sim) LookupTranscript(recordingURL string) (stt.Result, bool) {
 // the recogniser worked on the transcript, so that koel stores them on the
 // turn as record mode does.
 func (s *Sim) LookupTranscriptTimings(recordingURL string) (speech, recognition time.Duration, ok bool) {
-	prefix := s.cfg.PublicBaseURL + "/sim/recordings/"
-	rest, ok := strings.CutPrefix(recordingURL, prefix)
+	rec, ok := s.transcribed(recordingURL)
 	if !ok {
-		return 0, 0, false
-	}
-	id, ok := strings.CutSuffix(rest, ".wav")
-	if !ok {
-		return 0, 0, false
-	}
-	rec, ok := s.recs.get(id)
-	if !ok || !rec.hasText {
 		return 0, 0, false
 	}
 	return rec.speech, rec.sttTime, true
+}
+
+// LookupRecordingPCM returns the audio of a recording LookupTranscript
+// knows, as 8 kHz mono PCM read from the sim's memory (nothing is
+// downloaded), so that koel's voice service can decode it again with a
+// closed vocabulary (the yes/no and digits passes).
+func (s *Sim) LookupRecordingPCM(recordingURL string) ([]int16, bool) {
+	rec, ok := s.transcribed(recordingURL)
+	if !ok {
+		return nil, false
+	}
+	pcm, err := audio.DecodeWAV(bytes.NewReader(rec.wav), int64(len(rec.wav)))
+	if err != nil || pcm.Rate != audio.SampleRate {
+		// The sim wrote this WAV itself; it cannot be malformed.
+		s.log.Warn("held recording not decodable", "recording", rec.id, "err", err)
+		return nil, false
+	}
+	return pcm.Samples, true
+}
+
+// transcribed returns the live recording at recordingURL that has a
+// transcript.
+func (s *Sim) transcribed(recordingURL string) (*recording, bool) {
+	rest, ok := strings.CutPrefix(recordingURL, s.cfg.PublicBaseURL+"/sim/recordings/")
+	if !ok {
+		return nil, false
+	}
+	id, ok := strings.CutSuffix(rest, ".wav")
+	if !ok {
+		return nil, false
+	}
+	rec, ok := s.recs.get(id)
+	if !ok || !rec.hasText {
+		return nil, false
+	}
+	return rec, true
 }
 
 // ActiveCalls is the number of calls in progress (including ones still
