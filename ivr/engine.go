@@ -41,7 +41,7 @@ const DefaultBotTimeout = 3 * time.Second
 type EngineStore interface {
 	GetUser(ctx context.Context, businessID int64, channel Channel, externalID string) (User, error)
 	EnsureUser(ctx context.Context, businessID int64, channel Channel, externalID string, registered bool) (User, error)
-	OpenConversation(ctx context.Context, businessID, userID int64) (Conversation, error)
+	AppendInbound(ctx context.Context, user User, m *Message) (User, Conversation, error)
 	AppendMessages(ctx context.Context, msgs []*Message, outbox []*OutboxItem) error
 	AppendMessagesThen(ctx context.Context, msgs []*Message, then func(stored []*Message) ([]*OutboxItem, error)) error
 	GetMessageByExternalID(ctx context.Context, businessID int64, channel Channel, externalID string) (Message, error)
@@ -252,22 +252,19 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (_ Reply, err error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	conv, err := e.store.OpenConversation(ctx, in.BusinessID, user.ID)
-	if err != nil {
-		return Reply{}, fmt.Errorf("ivr: open conversation: %w", err)
-	}
-	span.SetAttributes(AttrConversationID.Int64(conv.ID))
-
 	inbound := &Message{
-		BusinessID:     in.BusinessID,
-		ConversationID: conv.ID,
-		UserID:         user.ID,
-		Sender:         SenderUser,
-		Text:           in.Text,
-		Channel:        in.Channel,
-		ExternalID:     in.ExternalMessageID,
+		BusinessID: in.BusinessID,
+		Sender:     SenderUser,
+		Text:       in.Text,
+		Channel:    in.Channel,
+		ExternalID: in.ExternalMessageID,
 	}
-	if err := e.store.AppendMessages(ctx, []*Message{inbound}, nil); err != nil {
+	// One transaction creates the user and the conversation when they are
+	// new and stores the message.
+	user, conv, err := e.store.AppendInbound(ctx, user, inbound)
+	if err == nil {
+		span.SetAttributes(AttrConversationID.Int64(conv.ID))
+	} else {
 		if isConflict(err) && in.ExternalMessageID != "" {
 			// A concurrent delivery of the same platform message won.
 			prev, gerr := e.store.GetMessageByExternalID(ctx, in.BusinessID, in.Channel, in.ExternalMessageID)
@@ -354,6 +351,9 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (_ Reply, err error) {
 	return reply, nil
 }
 
+// user returns the sender of in: the stored, registered user when in
+// requires one, else the user's key (ID 0) for AppendInbound to find or
+// create.
 func (e *Engine) user(ctx context.Context, in Inbound) (User, error) {
 	if in.RequireRegistered {
 		u, err := e.store.GetUser(ctx, in.BusinessID, in.Channel, in.UserExternalID)
@@ -365,11 +365,7 @@ func (e *Engine) user(ctx context.Context, in Inbound) (User, error) {
 		}
 		return u, nil
 	}
-	u, err := e.store.EnsureUser(ctx, in.BusinessID, in.Channel, in.UserExternalID, true)
-	if err != nil {
-		return User{}, fmt.Errorf("ivr: ensure user: %w", err)
-	}
-	return u, nil
+	return User{BusinessID: in.BusinessID, Channel: in.Channel, ExternalID: in.UserExternalID, Registered: true}, nil
 }
 
 // ask calls the bot under the engine's deadline. It returns a fail reason

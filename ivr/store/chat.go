@@ -265,21 +265,7 @@ func (s *sqlStore) OpenConversation(ctx context.Context, businessID, userID int6
 	}
 	for attempt := 1; ; attempt++ {
 		err = s.inTx(ctx, op, func(c conn) error {
-			conv, err = scanConversation(c.row(ctx, openConversationQuery, businessID, userID))
-			if err == nil || !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			var owner int64
-			if err := c.row(ctx, `SELECT business_id FROM users WHERE id = ?`, userID).Scan(&owner); err != nil {
-				return fmt.Errorf("user %d: %w", userID, err)
-			}
-			if owner != businessID {
-				return fmt.Errorf("%w: user %d belongs to business %d", ErrInvalid, userID, owner)
-			}
-			conv, err = scanConversation(c.row(ctx, `INSERT INTO conversations (business_id, user_id, conversation_no, open, handoff, created_at)
-				SELECT ?, ?, COALESCE(MAX(conversation_no), 0) + 1, TRUE, ?, ? FROM conversations WHERE user_id = ?
-				RETURNING `+conversationCols,
-				businessID, userID, string(ivr.HandoffBot), timeValue(s.clock()), userID))
+			conv, err = s.openConversationTx(ctx, c, businessID, userID, s.clock())
 			return err
 		})
 		if err == nil || !errors.Is(err, ErrConflict) || attempt == openConversationAttempts {
@@ -393,8 +379,7 @@ func (s *sqlStore) appendMessages(ctx context.Context, op string, msgs []*ivr.Me
 	var outIDs []int64
 	err := s.inTx(ctx, op, func(c conn) error {
 		for i, m := range msgs {
-			if err := c.row(ctx, `INSERT INTO messages (business_id, conversation_id, user_id, sender, text, quick_replies, channel, external_id, node, confidence, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			if err := c.row(ctx, insertMessageQuery,
 				m.BusinessID, m.ConversationID, m.UserID, m.Sender, m.Text, listCol{&m.QuickReplies}, string(m.Channel),
 				m.ExternalID, m.Node, m.Confidence, timeValue(now)).Scan(&m.ID); err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
@@ -423,6 +408,101 @@ func (s *sqlStore) appendMessages(ctx context.Context, op string, msgs []*ivr.Me
 	insertedOutbox(outbox, outIDs, now)
 	return nil
 }
+
+// AppendInbound implements [Store].
+func (s *sqlStore) AppendInbound(ctx context.Context, user ivr.User, m *ivr.Message) (ivr.User, ivr.Conversation, error) {
+	const op = "append inbound message"
+	if m == nil {
+		return ivr.User{}, ivr.Conversation{}, fmt.Errorf("%s: %w: message is nil", op, ErrInvalid)
+	}
+	if user.ID == 0 {
+		if err := validateUserKey(user.BusinessID, user.Channel, user.ExternalID); err != nil {
+			return ivr.User{}, ivr.Conversation{}, fmt.Errorf("%s: %w", op, err)
+		}
+	} else if user.BusinessID <= 0 {
+		return ivr.User{}, ivr.Conversation{}, fmt.Errorf("%s: %w: business id %d is not positive", op, ErrInvalid, user.BusinessID)
+	}
+	prev := *m
+	// The message is validated as it will be stored, before anything is
+	// written: bad input stores no user and no conversation either.
+	m.BusinessID = user.BusinessID
+	check := *m
+	check.ConversationID, check.UserID = 1, 1
+	if err := validateMessage(0, &check); err != nil {
+		*m = prev
+		return ivr.User{}, ivr.Conversation{}, fmt.Errorf("%s: %w", op, err)
+	}
+	base := *m
+	now := s.clock()
+	var conv ivr.Conversation
+	for attempt := 1; ; attempt++ {
+		u := user
+		*m = base
+		err := s.inTx(ctx, op, func(c conn) error {
+			var err error
+			if u.ID == 0 {
+				if u, err = s.ensureUserTx(ctx, c, u, now); err != nil {
+					return fmt.Errorf("user: %w", err)
+				}
+			}
+			if conv, err = s.openConversationTx(ctx, c, u.BusinessID, u.ID, now); err != nil {
+				return fmt.Errorf("conversation: %w", err)
+			}
+			m.UserID, m.ConversationID = u.ID, conv.ID
+			return c.row(ctx, insertMessageQuery,
+				m.BusinessID, m.ConversationID, m.UserID, m.Sender, m.Text, listCol{&m.QuickReplies}, string(m.Channel),
+				m.ExternalID, m.Node, m.Confidence, timeValue(now)).Scan(&m.ID)
+		})
+		if err == nil {
+			m.CreatedAt = now
+			return u, conv, nil
+		}
+		// A conflict is a concurrent creator of the user or the
+		// conversation on another connection (PostgreSQL), whose row the
+		// next attempt reads, or a message with the same external id,
+		// which conflicts again and is returned.
+		if !errors.Is(err, ErrConflict) || attempt == openConversationAttempts {
+			*m = prev
+			return ivr.User{}, ivr.Conversation{}, err
+		}
+	}
+}
+
+// ensureUserTx returns the user with u's key, inserting it (registered as
+// u says) when there is none.
+func (s *sqlStore) ensureUserTx(ctx context.Context, c conn, u ivr.User, now time.Time) (ivr.User, error) {
+	got, err := scanUser(c.row(ctx, `SELECT `+userCols+` FROM users WHERE business_id = ? AND channel = ? AND external_id = ?`,
+		u.BusinessID, string(u.Channel), u.ExternalID))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return got, err
+	}
+	return scanUser(c.row(ctx, `INSERT INTO users (business_id, channel, external_id, registered, created_at) VALUES (?, ?, ?, ?, ?)
+		RETURNING `+userCols,
+		u.BusinessID, string(u.Channel), u.ExternalID, u.Registered, timeValue(now)))
+}
+
+// openConversationTx returns the user's open conversation with the
+// business, creating it when there is none.
+func (s *sqlStore) openConversationTx(ctx context.Context, c conn, businessID, userID int64, now time.Time) (ivr.Conversation, error) {
+	conv, err := scanConversation(c.row(ctx, openConversationQuery, businessID, userID))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return conv, err
+	}
+	var owner int64
+	if err := c.row(ctx, `SELECT business_id FROM users WHERE id = ?`, userID).Scan(&owner); err != nil {
+		return ivr.Conversation{}, fmt.Errorf("user %d: %w", userID, err)
+	}
+	if owner != businessID {
+		return ivr.Conversation{}, fmt.Errorf("%w: user %d belongs to business %d", ErrInvalid, userID, owner)
+	}
+	return scanConversation(c.row(ctx, `INSERT INTO conversations (business_id, user_id, conversation_no, open, handoff, created_at)
+		SELECT ?, ?, COALESCE(MAX(conversation_no), 0) + 1, TRUE, ?, ? FROM conversations WHERE user_id = ?
+		RETURNING `+conversationCols,
+		businessID, userID, string(ivr.HandoffBot), timeValue(now), userID))
+}
+
+const insertMessageQuery = `INSERT INTO messages (business_id, conversation_id, user_id, sender, text, quick_replies, channel, external_id, node, confidence, created_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 
 // GetMessageByExternalID implements [Store].
 func (s *sqlStore) GetMessageByExternalID(ctx context.Context, businessID int64, channel ivr.Channel, externalID string) (ivr.Message, error) {

@@ -87,6 +87,17 @@ type Store interface {
 	// business, creating one (with the next ConversationNo, handoff "bot")
 	// when there is none.
 	OpenConversation(ctx context.Context, businessID, userID int64) (ivr.Conversation, error)
+	// AppendInbound stores a user's message in one transaction with what
+	// it needs: the user (when user.ID is 0, the user with user's business,
+	// channel and external id, created with user.Registered when there is
+	// none), the user's open conversation with the business (created as
+	// OpenConversation does) and m, whose BusinessID, UserID,
+	// ConversationID, ID and CreatedAt are set from them. It returns the
+	// user and the conversation. A message whose (business, channel,
+	// external id) exists already fails the call with ErrConflict and
+	// stores nothing; invalid input fails with ErrInvalid and stores
+	// nothing. On failure m is left as it was.
+	AppendInbound(ctx context.Context, user ivr.User, m *ivr.Message) (ivr.User, ivr.Conversation, error)
 	// GetConversation finds a conversation by id.
 	GetConversation(ctx context.Context, id int64) (ivr.Conversation, error)
 	// GetConversationByNo finds a user's conversation by its number.

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Messages", testMessages},
 		{"MessagesDuplicateRollsBack", testMessagesDuplicate},
 		{"AppendMessagesThen", testAppendMessagesThen},
+		{"AppendInbound", testAppendInbound},
 		{"InvalidInput", testInvalidInput},
 		{"Calls", testCalls},
 		{"Turns", testTurns},
@@ -48,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RaceClaimOutbox", testRaceClaimOutbox},
 		{"RaceOpenConversation", testRaceOpenConversation},
 		{"RaceEnsureUser", testRaceEnsureUser},
+		{"RaceAppendInbound", testRaceAppendInbound},
 		{"RaceAcquireCallLock", testRaceAcquireCallLock},
 		{"CanceledContext", testCanceledContext},
 	}
