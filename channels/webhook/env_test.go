@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
@@ -33,6 +35,8 @@ const (
 type env struct {
 	st     store.Store
 	router *mux.Router
+	// reg holds the channel's metrics (koel_channel_*).
+	reg *prometheus.Registry
 }
 
 // backends runs fn on SQLite and, when KOEL_TEST_DATABASE_URL is set, on
@@ -77,9 +81,14 @@ func newEnv(t testing.TB, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	metrics, err := platform.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := mux.NewRouter()
-	(&Channel{Store: st, Engine: eng}).Routes(r)
-	return &env{st: st, router: r}
+	(&Channel{Store: st, Engine: eng, Metrics: metrics}).Routes(r)
+	return &env{st: st, router: r, reg: reg}
 }
 
 // post sends body to path with the demo credentials and extra headers

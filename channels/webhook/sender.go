@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/outbox"
 )
@@ -38,6 +39,11 @@ const maxResponseDrain = 64 << 10
 type Sender struct {
 	client *http.Client
 	now    func() time.Time
+	// Metrics counts deliveries the receiver accepted in
+	// koel_channel_messages_total{channel="webhook",direction="outbound"}
+	// with their latency, and failed attempts by class, as the platform
+	// senders do (nil: none).
+	Metrics *platform.Metrics
 }
 
 // NewSender returns a webhook sender using client, which should not follow
@@ -85,6 +91,16 @@ func newClient(dial func(ctx context.Context, network, address string) (net.Conn
 
 // Send implements outbox.Sender.
 func (s *Sender) Send(ctx context.Context, conn ivr.Connection, it ivr.OutboxItem) error {
+	err := s.send(ctx, conn, it)
+	if err != nil {
+		s.Metrics.Failed(ivr.ChannelWebhook, outbox.Class(err))
+		return err
+	}
+	s.Metrics.Delivered(ivr.ChannelWebhook, it.CreatedAt, s.now())
+	return nil
+}
+
+func (s *Sender) send(ctx context.Context, conn ivr.Connection, it ivr.OutboxItem) error {
 	target := it.URL
 	if target == "" {
 		target = conn.Settings.WebhookURL

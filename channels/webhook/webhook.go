@@ -59,6 +59,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/api"
 )
@@ -99,6 +100,10 @@ type Channel struct {
 	Engine   Engine
 	Notifier Notifier // may be nil
 	Logger   *slog.Logger
+	// Metrics counts accepted inbound messages in
+	// koel_channel_messages_total{channel="webhook",direction="inbound"}
+	// (nil: none); the [Sender] counts the outbound ones.
+	Metrics *platform.Metrics
 	// MaxAttempts bounds deliveries of one reply (0: outbox default).
 	MaxAttempts int
 	// Now returns the time (nil: time.Now).
@@ -320,6 +325,9 @@ func (c *Channel) serveLogMessage(w http.ResponseWriter, r *http.Request) error 
 	})
 	if err != nil {
 		return err
+	}
+	if !reply.Duplicate {
+		c.Metrics.Inbound(ivr.ChannelWebhook)
 	}
 	if reply.Duplicate {
 		// A retry: answer as the first time, store and deliver nothing.

@@ -23,10 +23,7 @@ import (
 // outbox. Send requests dial only public addresses, loopback too in
 // development (the tests' fake platforms).
 func (s *Server) addTextChannels() error {
-	metrics, err := platform.NewMetrics(s.registry)
-	if err != nil {
-		return err
-	}
+	metrics := s.channelMetrics
 	p := &platform.Pipeline{
 		Connections: s.store,
 		Engine:      s.engine,

@@ -250,6 +250,21 @@ func testSameAnswerOnEveryTextChannel(t *testing.T, dbURL string) {
 			}
 		}
 	}
+	// The webhook channel is counted like the platforms: one inbound
+	// message and one accepted delivery per question.
+	// The last delivery is counted when the receiver's answer is back,
+	// after the receiver saw it: poll for it.
+	for _, dir := range []string{"inbound", "outbound"} {
+		count := func() float64 {
+			return metricValue(t, p.srv.URL(), "koel_channel_messages_total", `channel="webhook"`, `direction="`+dir+`"`)
+		}
+		for deadline := time.Now().Add(10 * time.Second); count() < float64(len(questions)) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if v := count(); v != float64(len(questions)) {
+			t.Errorf("koel_channel_messages_total{channel=\"webhook\",direction=%q} = %v, want %d", dir, v, len(questions))
+		}
+	}
 }
 
 func TestSameAnswerOnEveryTextChannelSQLite(t *testing.T) { testSameAnswerOnEveryTextChannel(t, "") }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/koelvoice/koel/channels/platform"
 	"github.com/koelvoice/koel/channels/webhook"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/api"
@@ -56,6 +57,10 @@ type Server struct {
 	voice       *voiceStack
 	handoffs    *ivr.Handoffs
 	getenv      func(string) string
+
+	// channelMetrics are the text channels' collectors (koel_channel_*),
+	// shared by the webhook channel and the platforms' adapters.
+	channelMetrics *platform.Metrics
 
 	// faqImport serves the FAQ import API; its worker runs in Start.
 	faqImport *api.FAQImport
@@ -201,8 +206,13 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	if err != nil {
 		return nil, err
 	}
-	s.outbox.Register(ivr.ChannelWebhook, webhook.NewSender(webhook.NewGuardedClient(outbox.DialPolicy{
-		AllowLoopback: cfg.Dev, AllowPrivate: cfg.Outbox.AllowPrivateDestinations}), nil))
+	if s.channelMetrics, err = platform.NewMetrics(s.registry); err != nil {
+		return nil, err
+	}
+	webhookSender := webhook.NewSender(webhook.NewGuardedClient(outbox.DialPolicy{
+		AllowLoopback: cfg.Dev, AllowPrivate: cfg.Outbox.AllowPrivateDestinations}), nil)
+	webhookSender.Metrics = s.channelMetrics
+	s.outbox.Register(ivr.ChannelWebhook, webhookSender)
 
 	s.metrics, err = newHTTPMetrics(s.registry)
 	if err != nil {
@@ -222,6 +232,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 		Engine:      s.engine,
 		Notifier:    s.outbox,
 		Logger:      logger.With("channel", "webhook"),
+		Metrics:     s.channelMetrics,
 		MaxAttempts: cfg.Outbox.MaxAttempts,
 	}).Routes(s.router)
 	(&api.Handoff{Store: st, Handoffs: s.handoffs, AdminToken: cfg.AdminToken, Logger: logger.With("component", "handoff")}).Routes(s.router)
