@@ -108,7 +108,17 @@ type Figures struct {
 	WithinOne  float64 `json:"within_one_confirmation"`
 	// WithinOneKey counts a confirmation of the expected node as right:
 	// the caller answering with key 1 instead of a spoken yes.
-	WithinOneKey      float64 `json:"within_one_confirmation_key"`
+	WithinOneKey float64 `json:"within_one_confirmation_key"`
+	// YesHeard is, of the questions whose confirmation named the expected
+	// topic, the share whose spoken yes got the answer: it tells a
+	// confirmation the caller could not get through by voice (the yes
+	// misheard) from one that named the wrong topic. 0 when no
+	// confirmation named the expected topic.
+	YesHeard float64 `json:"confirmed_yes_heard"`
+	// NoTakenAsYes is, of the confirmations the harness answered no (the
+	// topic was not the expected one, or the speech was off-topic), the
+	// share koel answered anyway: a spoken no misheard as a yes.
+	NoTakenAsYes      float64 `json:"confirmed_no_taken_as_yes"`
 	Confirmations     float64 `json:"confirmations_asked"`
 	ConfidentlyWrong  float64 `json:"confidently_wrong"`
 	OffTopicRejected  float64 `json:"offtopic_rejected"`
@@ -526,6 +536,7 @@ func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 	f := Figures{Name: name}
 	var (
 		first, within, withinKey, confirms, wrong, rejected, understood int
+		rightTopic, yesHeard, saidNo, noAsYes                           int
 		refWords, edits                                                 int
 		speechMS, sttMS                                                 int64
 		lat                                                             []float64
@@ -559,12 +570,25 @@ func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 				}
 				if o.Confirmed == faq.TopicTitle(o.Item.Expect) {
 					withinKey++
+					rightTopic++
+					if o.Final == o.Item.Expect {
+						yesHeard++
+					}
+				} else {
+					saidNo++
+					if o.Final != "" {
+						noAsYes++
+					}
 				}
 			}
 		case KindOffTopic:
 			f.OffTopic++
 			if o.Confirmed != "" {
 				confirms++
+				saidNo++
+				if o.Final != "" {
+					noAsYes++
+				}
 			}
 			if o.Answered == "" {
 				rejected++
@@ -585,6 +609,8 @@ func figures(name string, out []Outcome, keep func(Outcome) bool) Figures {
 	f.FirstRight = ratio(first, f.Questions)
 	f.WithinOne = ratio(within, f.Questions)
 	f.WithinOneKey = ratio(withinKey, f.Questions)
+	f.YesHeard = ratio(yesHeard, rightTopic)
+	f.NoTakenAsYes = ratio(noAsYes, saidNo)
 	f.Confirmations = ratio(confirms, f.Questions+f.OffTopic)
 	f.ConfidentlyWrong = ratio(wrong, f.Questions)
 	f.OffTopicRejected = ratio(rejected, f.OffTopic)
@@ -666,11 +692,11 @@ func percentile(v []float64, p float64) float64 {
 func (r Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "split %s, variants %v, %.0f s\n", r.Split, r.Variants, r.Elapsed)
-	fmt.Fprintf(&b, "%-22s %5s %6s %7s %7s %7s %6s %6s %7s %6s %6s %6s %9s\n",
-		"synthesizer", "q", "first", "within1", "w1(key)", "confirm", "wrong", "offrej", "yes/no", "words", "rtf", "p50ms", "p95ms")
+	fmt.Fprintf(&b, "%-22s %5s %6s %7s %7s %6s %6s %7s %6s %6s %7s %6s %6s %6s %9s\n",
+		"synthesizer", "q", "first", "within1", "w1(key)", "yesok", "no>yes", "confirm", "wrong", "offrej", "yes/no", "words", "rtf", "p50ms", "p95ms")
 	row := func(f Figures) {
-		fmt.Fprintf(&b, "%-22s %5d %5.1f%% %6.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %6.3f %6.0f %9.0f\n",
-			f.Name, f.Questions, 100*f.FirstRight, 100*f.WithinOne, 100*f.WithinOneKey, 100*f.Confirmations, 100*f.ConfidentlyWrong,
+		fmt.Fprintf(&b, "%-22s %5d %5.1f%% %6.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %5.1f%% %6.1f%% %5.1f%% %6.3f %6.0f %9.0f\n",
+			f.Name, f.Questions, 100*f.FirstRight, 100*f.WithinOne, 100*f.WithinOneKey, 100*f.YesHeard, 100*f.NoTakenAsYes, 100*f.Confirmations, 100*f.ConfidentlyWrong,
 			100*f.OffTopicRejected, 100*f.AnswersUnderstood, 100*f.WordAccuracy, f.RTF, f.RecordP50MS, f.RecordP95MS)
 	}
 	for _, f := range r.Engines {
