@@ -186,12 +186,12 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 // yesNoPass decodes the reply to a confirmation again with the closed
 // yes/no vocabulary, when the open pass heard neither a yes nor a no: with
 // the whole FAQ's words to choose from, a lone "yes" comes back as "you"
-// or nothing. A yes or a no heard at the recogniser's minimum confidence
-// replaces the open pass's result; anything else (a new question, noise)
-// leaves it as it was. The audio is what this turn decoded (record mode)
-// or what the transport that transcribed the reply holds ([Utterance].Held).
+// or nothing. A yes or a no heard at [YesNoMinConfidence] replaces the
+// open pass's result; anything else (a new question, noise) leaves it as it
+// was. The audio is what this turn decoded (record mode) or what the
+// transport that transcribed the reply holds ([Utterance].Held).
 func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
-	v.closedPass(ctx, u, h, YesNoVocabulary(), func(text string) bool { return YesNo(text) != "" })
+	v.closedPass(ctx, u, h, YesNoVocabulary(), YesNoMinConfidence, func(text string) bool { return YesNo(text) != "" })
 }
 
 // digitsPass decodes speech said while a value is collected
@@ -201,13 +201,13 @@ func (v *VoiceService) yesNoPass(ctx context.Context, u *Utterance, h *heard) {
 // pass's.
 func (v *VoiceService) digitsPass(ctx context.Context, u *Utterance, h *heard) {
 	open := CountDigits(h.result.Text)
-	v.closedPass(ctx, u, h, DigitsVocabulary(), func(text string) bool { return CountDigits(text) > open })
+	v.closedPass(ctx, u, h, DigitsVocabulary(), v.minConfidence, func(text string) bool { return CountDigits(text) > open })
 }
 
 // closedPass decodes h's audio again with the closed vocabulary vocab; a
-// reading that accept takes, at the recogniser's minimum confidence,
-// replaces the open pass's result. Anything else leaves h as it was.
-func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, vocab stt.Vocabulary, accept func(string) bool) {
+// reading that accept takes, at confidence minConf or more, replaces the
+// open pass's result. Anything else leaves h as it was.
+func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, vocab stt.Vocabulary, minConf float64, accept func(string) bool) {
 	if v.stt == nil {
 		return
 	}
@@ -242,7 +242,7 @@ func (v *VoiceService) closedPass(ctx context.Context, u *Utterance, h *heard, v
 		v.log.LogAttrs(ctx, slog.LevelDebug, "closed vocabulary pass failed", slog.String("vocabulary", vocab.Key), slog.String("error", err.Error()))
 		return
 	}
-	if !accept(res.Text) || res.Confidence < v.minConfidence {
+	if !accept(res.Text) || res.Confidence < minConf {
 		return
 	}
 	h.result, h.noSpeech, h.unclear = res, false, false

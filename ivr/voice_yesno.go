@@ -67,6 +67,12 @@ func YesNo(text string) string {
 	return ""
 }
 
+// YesNoMinConfidence is the recogniser confidence a yes or a no of the
+// yes/no pass needs, under the open pass's minimum: in the closed
+// vocabulary flite slt's "yes" scores 0.34 (its "no" 1.0), and questions
+// decoded with it scored at most 0.35 and read as neither.
+const YesNoMinConfidence = 0.3
+
 // yesNoPhrases are what a caller may answer to a confirmation, for the
 // recogniser's yes/no pass: each reads as a yes or a no ([YesNo]). They
 // were written from common telephone phrasing, not from the voice corpus.
