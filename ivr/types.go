@@ -172,6 +172,10 @@ type TwilioSettings struct {
 	AuthToken Secret `json:"auth_token,omitempty" yaml:"auth_token"`
 	// From is the sender address, e.g. "whatsapp:+14155238886".
 	From string `json:"from,omitempty" yaml:"from"`
+	// MessagingServiceSID (MG...), when set, is named in REST sends
+	// instead of From: Twilio picks the sender from the Messaging
+	// Service's sender pool.
+	MessagingServiceSID string `json:"messaging_service_sid,omitempty" yaml:"messaging_service_sid"`
 	// ReplyREST sends replies through the Messages API instead of TwiML.
 	ReplyREST bool `json:"reply_rest,omitempty" yaml:"reply_rest"`
 	// PublicURL is the callback URL exactly as configured in Twilio (the

@@ -43,11 +43,17 @@ func NewTwilio(t testing.TB, sid, token string) *Platform {
 			}
 		}
 		to, from, svc := form.Get("To"), form.Get("From"), form.Get("MessagingServiceSid")
+		// Twilio takes From, MessagingServiceSid, or both (a sender of the
+		// service's pool): error 21603 says a Messaging Service may be given
+		// "either instead of or in addition to a specific 'From'". Neither
+		// is 21603; a service SID off the MG… pattern is 21705.
 		switch {
 		case to == "":
 			return twilioError(400, 21604, "A 'To' phone number is required.")
 		case from == "" && svc == "":
-			return twilioError(400, 21603, "A 'From' phone number is required.")
+			return twilioError(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
+		case form.Has("MessagingServiceSid") && !isMessagingServiceSID(svc):
+			return twilioError(400, 21705, "The Messaging Service is invalid")
 		case form.Get("Body") == "" && form.Get("MediaUrl") == "" && form.Get("ContentSid") == "":
 			return twilioError(400, 21619, "A text message body or media urls must be specified.")
 		case runeLen(form.Get("Body")) > 1600:
@@ -61,4 +67,18 @@ func NewTwilio(t testing.TB, sid, token string) *Platform {
 		return http.StatusCreated, fmt.Sprintf(`{"sid":"SM%032d","status":"queued","num_segments":"1","error_code":null}`, n)
 	}
 	return newPlatform(t, check, accept)
+}
+
+// isMessagingServiceSID reports whether s has a Messaging Service SID's
+// shape: "MG" and 32 hex digits.
+func isMessagingServiceSID(s string) bool {
+	if len(s) != 34 || !strings.HasPrefix(s, "MG") {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }

@@ -20,7 +20,9 @@
 // text. When the connection's reply_rest is set the response is an empty
 // <Response/> and each reply goes through the outbox to the REST Messages
 // API (POST /2010-04-01/Accounts/{AccountSid}/Messages.json, HTTP Basic with
-// the account SID and auth token, From = the connection's from).
+// the account SID and auth token, From = the connection's from, or
+// MessagingServiceSid = the connection's messaging_service_sid instead of
+// From when it is set).
 //
 // A missing or inactive connection answers 404; a bad signature 403 with
 // nothing stored; a body that is not a message form 400; over 64 KiB 413.
@@ -210,21 +212,29 @@ func TwiML(msgs []smf.Message) []byte {
 }
 
 // Render renders a message as a REST Messages API form to the user's
-// channel address ("whatsapp:+91…").
+// channel address ("whatsapp:+91…"), from the connection's Messaging
+// Service when it has one, else from its From address.
 func Render(conn ivr.Connection, to string, m smf.Message) (platform.Request, error) {
 	sid := conn.Settings.Twilio.AccountSID
 	if sid == "" {
 		return platform.Request{}, errors.New("connection has no account_sid")
 	}
 	form := url.Values{"To": {to}, "Body": {smf.Twilio.Fit(m).Text}}
-	from := conn.Settings.Twilio.From
-	if from == "" {
-		return platform.Request{}, errors.New("connection has no from address")
+	// The sender is exactly one of the Messaging Service and From: the
+	// service, when the connection names one, lets Twilio pick the sender
+	// from its pool.
+	if svc := conn.Settings.Twilio.MessagingServiceSID; svc != "" {
+		form.Set("MessagingServiceSid", svc)
+	} else {
+		from := conn.Settings.Twilio.From
+		if from == "" {
+			return platform.Request{}, errors.New("connection has no from address or messaging_service_sid")
+		}
+		if strings.HasPrefix(to, "whatsapp:") && !strings.HasPrefix(from, "whatsapp:") {
+			from = "whatsapp:" + from
+		}
+		form.Set("From", from)
 	}
-	if strings.HasPrefix(to, "whatsapp:") && !strings.HasPrefix(from, "whatsapp:") {
-		from = "whatsapp:" + from
-	}
-	form.Set("From", from)
 	return platform.Request{
 		Path:        "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Messages.json",
 		Body:        []byte(form.Encode()),

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/koelvoice/koel/channels/channeltest"
+	"github.com/koelvoice/koel/channels/smf"
 	"github.com/koelvoice/koel/channels/twilio"
 	"github.com/koelvoice/koel/ivr"
 )
@@ -229,5 +230,76 @@ func TestGETWebhook(t *testing.T) {
 	w = channeltest.Serve(f.router, http.MethodGet, "/whatsapp/sandbox1?"+specForm("SMget2", "hi").Encode(), nil, http.Header{twilio.HeaderSignature: {bad}})
 	if w.Code != 403 {
 		t.Fatalf("GET signed like a POST: %d", w.Code)
+	}
+}
+
+// TestRESTSenderAddress: a REST reply names exactly one sender, the
+// connection's Messaging Service when it has one (Twilio then picks the
+// sender from the service's pool), else its From address; the fake
+// Messages API refuses what Twilio refuses (no sender: 21603, a service SID
+// off the MG… pattern: 21705).
+func TestRESTSenderAddress(t *testing.T) {
+	const svc = "MG0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name     string
+		settings ivr.TwilioSettings
+		// want is the form Twilio receives; nil when the send is refused.
+		want url.Values
+	}{
+		{name: "from", settings: ivr.TwilioSettings{From: "whatsapp:+14155238886"},
+			want: url.Values{"To": {"whatsapp:+919812345678"}, "From": {"whatsapp:+14155238886"}, "Body": {hoursAnswer}}},
+		{name: "from without the whatsapp prefix", settings: ivr.TwilioSettings{From: "+14155238886"},
+			want: url.Values{"To": {"whatsapp:+919812345678"}, "From": {"whatsapp:+14155238886"}, "Body": {hoursAnswer}}},
+		{name: "messaging service", settings: ivr.TwilioSettings{MessagingServiceSID: svc},
+			want: url.Values{"To": {"whatsapp:+919812345678"}, "MessagingServiceSid": {svc}, "Body": {hoursAnswer}}},
+		{name: "messaging service wins over from", settings: ivr.TwilioSettings{MessagingServiceSID: svc, From: "whatsapp:+14155238886"},
+			want: url.Values{"To": {"whatsapp:+919812345678"}, "MessagingServiceSid": {svc}, "Body": {hoursAnswer}}},
+		{name: "malformed messaging service", settings: ivr.TwilioSettings{MessagingServiceSID: "MG-not-a-sid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := channeltest.NewStack(t)
+			fake := channeltest.NewTwilio(t, accountSID, authToken)
+			st := tt.settings
+			st.AccountSID, st.AuthToken, st.ReplyREST, st.APIURL = accountSID, authToken, true, fake.URL()
+			s.Connect(t, twilio.Channel, "svc", ivr.ConnectionSettings{Twilio: st})
+			r := mux.NewRouter()
+			(&twilio.Adapter{Pipeline: s.Pipeline, PublicURL: publicURL}).Routes(r)
+			s.Register(twilio.Channel, twilio.NewSender(s.HTTPSender()))
+			f := &fixture{stack: s, fake: fake, router: r}
+			if code, body := f.postSigned("svc", specForm("SMsvc", "what are your opening hours")); code != 200 {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			if n := s.DeliverDue(t); n != 1 {
+				t.Fatalf("attempted %d deliveries", n)
+			}
+			accepted, refused := fake.Accepted(), fake.Refused()
+			if tt.want == nil {
+				if len(accepted) != 0 || len(refused) != 1 {
+					t.Fatalf("accepted %d, refused %d; want the one send refused", len(accepted), len(refused))
+				}
+				if got := refused[0].Form.Get("MessagingServiceSid"); got != tt.settings.MessagingServiceSID || refused[0].Form.Has("From") {
+					t.Fatalf("refused form %v", refused[0].Form)
+				}
+				return
+			}
+			if len(accepted) != 1 {
+				t.Fatalf("accepted %d, refused %v", len(accepted), refused)
+			}
+			if got := accepted[0].Form; !equalForms(got, tt.want) {
+				t.Fatalf("form\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func equalForms(a, b url.Values) bool { return a.Encode() == b.Encode() }
+
+// TestRenderNeedsASender: without From or a Messaging Service there is no
+// sender to name, and the reply is not sent.
+func TestRenderNeedsASender(t *testing.T) {
+	conn := ivr.Connection{Settings: ivr.ConnectionSettings{Twilio: ivr.TwilioSettings{AccountSID: accountSID}}}
+	if _, err := twilio.Render(conn, "whatsapp:+919812345678", smf.Message{Text: "hi"}); err == nil || !strings.Contains(err.Error(), "messaging_service_sid") {
+		t.Fatalf("Render without a sender: %v", err)
 	}
 }
