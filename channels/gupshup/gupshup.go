@@ -90,13 +90,58 @@ type Adapter struct {
 
 // Routes registers the Gupshup webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
-	r.HandleFunc("/gupshup/{identifier}", a.receive).Methods(http.MethodPost)
+	r.HandleFunc("/gupshup/{identifier}", platform.Receive(a.Pipeline, platform.Webhook[[]byte]{
+		Channel:   Channel,
+		Lookup:    a.connection,
+		Authorize: a.authorize,
+		Read: func(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+			body, err := platform.ReadBody(w, r, platform.MaxBody)
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+				return nil, errInternal // the seed: JSON request body is missing → 500
+			}
+			return body, err
+		},
+		Parse: func(_ ivr.Connection, body []byte) ([]platform.Message, error) { return Parse(body) },
+	})).Methods(http.MethodPost)
 }
 
-func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
-	if err := a.serveReceive(w, r); err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
+// connection finds the active connection; an unknown one is the seed's
+// 500 for an invalid streamId.
+func (a *Adapter) connection(r *http.Request, identifier string) (ivr.Connection, error) {
+	conn, err := a.Pipeline.Connections.GetConnection(r.Context(), Channel, identifier)
+	switch {
+	case errors.Is(err, ivr.ErrNotFound):
+		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
+		return ivr.Connection{}, errInternal // the seed: invalid streamId → 500
+	case err != nil:
+		return ivr.Connection{}, fmt.Errorf("gupshup: get connection: %w", err)
+	case !conn.Active:
+		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
+		return ivr.Connection{}, fmt.Errorf("gupshup connection: %w", ivr.ErrConnectionInactive)
 	}
+	return conn, nil
+}
+
+// authorize is the "Associate an App" token check, when the connection has
+// a token: the static token or a JWT signed with it, bare or after
+// "Bearer".
+func (a *Adapter) authorize(conn ivr.Connection, r *http.Request) error {
+	secret := conn.Settings.Gupshup.AppToken.Reveal()
+	if secret == "" {
+		return nil
+	}
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return errNoToken
+	}
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		h = strings.TrimSpace(h[7:])
+	}
+	if !platform.EqualSecret(h, secret) && VerifyJWT(h, secret, a.now()) != nil {
+		return errInvalidToken
+	}
+	return nil
 }
 
 func (a *Adapter) now() time.Time {
@@ -104,54 +149,6 @@ func (a *Adapter) now() time.Time {
 		return a.Now()
 	}
 	return time.Now()
-}
-
-func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	conn, err := a.Pipeline.Connections.GetConnection(ctx, Channel, mux.Vars(r)["identifier"])
-	switch {
-	case errors.Is(err, ivr.ErrNotFound):
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
-		return errInternal // the seed: invalid streamId → 500
-	case err != nil:
-		return fmt.Errorf("gupshup: get connection: %w", err)
-	case !conn.Active:
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectNotFound)
-		return fmt.Errorf("gupshup connection: %w", ivr.ErrConnectionInactive)
-	}
-	if secret := conn.Settings.Gupshup.AppToken.Reveal(); secret != "" {
-		h := strings.TrimSpace(r.Header.Get("Authorization"))
-		if h == "" {
-			a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-			return errNoToken
-		}
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			h = strings.TrimSpace(h[7:])
-		}
-		static := platform.EqualSecret(h, secret)
-		if !static && VerifyJWT(h, secret, a.now()) != nil {
-			a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-			return errInvalidToken
-		}
-	}
-	body, err := platform.ReadBody(w, r, platform.MaxBody)
-	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-			return errInternal // the seed: JSON request body is missing → 500
-		}
-		return err
-	}
-	msgs, err := Parse(body)
-	if err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return err
-	}
-	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
 // ErrBadToken means an Associate-an-App token is malformed, wrongly signed

@@ -73,7 +73,19 @@ type Adapter struct {
 // Routes registers the Jio webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
 	r.HandleFunc("/jio/{identifier}", a.verify).Methods(http.MethodGet)
-	r.HandleFunc("/jio/{identifier}", a.receive).Methods(http.MethodPost)
+	r.HandleFunc("/jio/{identifier}", platform.Receive(a.Pipeline, platform.Webhook[[]byte]{
+		Channel: Channel,
+		// The signature covers the query, not the body: it is checked
+		// before the body is read.
+		Authorize: func(conn ivr.Connection, r *http.Request) error {
+			if !signed(r, conn.Settings.Jio.AppSecret.Reveal()) && !platform.SharedSecret(r, conn.Settings.Jio.AccessToken.Reveal()) {
+				return api.Errorf(http.StatusForbidden, "invalid signature")
+			}
+			return nil
+		},
+		Read:  platform.Body(platform.MaxBody),
+		Parse: func(_ ivr.Connection, body []byte) ([]platform.Message, error) { return Parse(body) },
+	})).Methods(http.MethodPost)
 }
 
 func signed(r *http.Request, secret string) bool {
@@ -104,38 +116,6 @@ func (a *Adapter) verify(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write([]byte(echo))
-}
-
-func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
-	if err := a.serveReceive(w, r); err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
-	}
-}
-
-func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	conn, err := a.Pipeline.Connection(ctx, Channel, mux.Vars(r)["identifier"])
-	if err != nil {
-		return err
-	}
-	if !signed(r, conn.Settings.Jio.AppSecret.Reveal()) && !platform.SharedSecret(r, conn.Settings.Jio.AccessToken.Reveal()) {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-		return api.Errorf(http.StatusForbidden, "invalid signature")
-	}
-	body, err := platform.ReadBody(w, r, platform.MaxBody)
-	if err != nil {
-		return err
-	}
-	msgs, err := Parse(body)
-	if err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return err
-	}
-	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
 // Inbound is a JioChat message or event.

@@ -61,39 +61,12 @@ type Adapter struct {
 
 // Routes registers the Karix webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
-	r.HandleFunc("/karix/{identifier}", a.receive).Methods(http.MethodPost)
-}
-
-func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
-	if err := a.serveReceive(w, r); err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
-	}
-}
-
-func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	conn, err := a.Pipeline.Connection(ctx, Channel, mux.Vars(r)["identifier"])
-	if err != nil {
-		return err
-	}
-	if !platform.SharedSecret(r, conn.Settings.Karix.APIKey.Reveal()) {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-		return api.Errorf(http.StatusUnauthorized, "invalid authorization")
-	}
-	body, err := platform.ReadBody(w, r, platform.MaxBody)
-	if err != nil {
-		return err
-	}
-	msgs, err := Parse(body)
-	if err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return err
-	}
-	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	r.HandleFunc("/karix/{identifier}", platform.Receive(a.Pipeline, platform.Webhook[[]byte]{
+		Channel:   Channel,
+		Authorize: platform.SharedSecretAuth(func(c ivr.Connection) ivr.Secret { return c.Settings.Karix.APIKey }),
+		Read:      platform.Body(platform.MaxBody),
+		Parse:     func(_ ivr.Connection, body []byte) ([]platform.Message, error) { return Parse(body) },
+	})).Methods(http.MethodPost)
 }
 
 // Message is Karix's (assumed) message object.

@@ -51,51 +51,19 @@ type Adapter struct {
 
 // Routes registers the Messenger webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
-	r.HandleFunc("/fb/{identifier}", a.verify).Methods(http.MethodGet)
-	r.HandleFunc("/fb/{identifier}", a.receive).Methods(http.MethodPost)
-}
-
-func (a *Adapter) verify(w http.ResponseWriter, r *http.Request) {
-	conn, err := a.Pipeline.Connection(r.Context(), Channel, mux.Vars(r)["identifier"])
-	if err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
-		return
-	}
-	platform.ServeMetaVerification(w, r, conn.Settings.Messenger.VerifyToken.Reveal())
-}
-
-func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
-	if err := a.serveReceive(w, r); err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
-	}
-}
-
-func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	conn, err := a.Pipeline.Connection(ctx, Channel, mux.Vars(r)["identifier"])
-	if err != nil {
-		return err
-	}
-	body, err := platform.ReadBody(w, r, platform.MaxBody)
-	if err != nil {
-		return err
-	}
-	if err := platform.VerifyMeta(conn.Settings.Messenger.AppSecret.Reveal(), r.Header, body); err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-		return api.Errorf(http.StatusForbidden, "invalid signature")
-	}
-	msgs, err := Parse(body)
-	if err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return err
-	}
-	if _, err := a.Pipeline.Handle(ctx, conn, msgs, true); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("EVENT_RECEIVED"))
-	return nil
+	r.HandleFunc("/fb/{identifier}", platform.MetaVerification(a.Pipeline, Channel,
+		func(c ivr.Connection) ivr.Secret { return c.Settings.Messenger.VerifyToken })).Methods(http.MethodGet)
+	r.HandleFunc("/fb/{identifier}", platform.Receive(a.Pipeline, platform.Webhook[[]byte]{
+		Channel: Channel,
+		Read:    platform.Body(platform.MaxBody),
+		Verify:  platform.MetaSignature(func(c ivr.Connection) ivr.Secret { return c.Settings.Messenger.AppSecret }),
+		Parse:   func(_ ivr.Connection, body []byte) ([]platform.Message, error) { return Parse(body) },
+		Respond: func(w http.ResponseWriter, _ ivr.Connection, _ []ivr.Reply) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("EVENT_RECEIVED"))
+		},
+	})).Methods(http.MethodPost)
 }
 
 // Event is the body of a Messenger webhook POST.

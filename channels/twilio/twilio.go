@@ -75,13 +75,20 @@ type Adapter struct {
 
 // Routes registers the Twilio webhook on r.
 func (a *Adapter) Routes(r *mux.Router) {
-	r.HandleFunc("/whatsapp/{identifier}", a.receive).Methods(http.MethodPost, http.MethodGet)
-}
-
-func (a *Adapter) receive(w http.ResponseWriter, r *http.Request) {
-	if err := a.serveReceive(w, r); err != nil {
-		a.Pipeline.Fail(w, r, Channel, err)
-	}
+	r.HandleFunc("/whatsapp/{identifier}", platform.Receive(a.Pipeline, platform.Webhook[url.Values]{
+		Channel: Channel,
+		Read:    a.readForm,
+		Verify:  a.verify,
+		Parse: func(_ ivr.Connection, form url.Values) ([]platform.Message, error) {
+			msg, ok, err := Parse(form)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return []platform.Message{msg}, nil
+		},
+		Sync:    func(conn ivr.Connection) bool { return !UsesREST(conn) },
+		Respond: a.respond,
+	})).Methods(http.MethodPost, http.MethodGet)
 }
 
 // requestURL is the URL Twilio signed.
@@ -102,57 +109,54 @@ func (a *Adapter) requestURL(r *http.Request, conn ivr.Connection) string {
 	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
 
-func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	conn, err := a.Pipeline.Connection(ctx, Channel, mux.Vars(r)["identifier"])
-	if err != nil {
-		return err
-	}
-	// A GET webhook carries its parameters in the signed URL itself; a POST
-	// carries them as a form, signed after the URL.
-	var form, signed url.Values
+// readForm reads the webhook's parameters: a GET's query, a POST's form
+// body.
+func (a *Adapter) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.Method == http.MethodGet {
 		if len(r.URL.RawQuery) > MaxBody {
-			return api.Errorf(http.StatusRequestEntityTooLarge, "query is larger than %d bytes", MaxBody)
+			return nil, api.Errorf(http.StatusRequestEntityTooLarge, "query is larger than %d bytes", MaxBody)
 		}
-		if form, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-			return api.Errorf(http.StatusBadRequest, "malformed query")
-		}
-	} else {
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-			return api.Errorf(http.StatusUnsupportedMediaType, "content type must be application/x-www-form-urlencoded")
-		}
-		body, err := platform.ReadBody(w, r, MaxBody)
+		form, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			return err
-		}
-		if form, err = url.ParseQuery(string(body)); err != nil {
 			a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-			return api.Errorf(http.StatusBadRequest, "malformed form body")
+			return nil, api.Errorf(http.StatusBadRequest, "malformed query")
 		}
-		signed = form
+		return form, nil
 	}
-	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r, conn), signed, r.Header.Get(HeaderSignature)); err != nil {
-		a.Pipeline.Metrics.Rejected(Channel, platform.RejectSignature)
-		return api.Errorf(http.StatusForbidden, "invalid X-Twilio-Signature")
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
+		return nil, api.Errorf(http.StatusUnsupportedMediaType, "content type must be application/x-www-form-urlencoded")
 	}
-	msg, ok, err := Parse(form)
+	body, err := platform.ReadBody(w, r, MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		a.Pipeline.Metrics.Rejected(Channel, platform.RejectMalformed)
-		return err
+		return nil, api.Errorf(http.StatusBadRequest, "malformed form body")
 	}
-	var msgs []platform.Message
-	if ok {
-		msgs = []platform.Message{msg}
+	return form, nil
+}
+
+// verify checks X-Twilio-Signature. A GET webhook carries its parameters
+// in the signed URL itself; a POST carries them as a form, signed after
+// the URL.
+func (a *Adapter) verify(conn ivr.Connection, r *http.Request, form url.Values) error {
+	signed := form
+	if r.Method == http.MethodGet {
+		signed = nil
 	}
-	rest := UsesREST(conn)
-	replies, err := a.Pipeline.Handle(ctx, conn, msgs, rest)
-	if err != nil {
-		return err
+	if err := Validate(conn.Settings.Twilio.AuthToken.Reveal(), a.requestURL(r, conn), signed, r.Header.Get(HeaderSignature)); err != nil {
+		return api.Errorf(http.StatusForbidden, "invalid X-Twilio-Signature")
 	}
+	return nil
+}
+
+// respond answers TwiML: the replies, when they are answered in the
+// response, else an empty <Response/>.
+func (a *Adapter) respond(w http.ResponseWriter, conn ivr.Connection, replies []ivr.Reply) {
 	var out []smf.Message
-	if !rest {
+	if !UsesREST(conn) {
 		for _, rep := range replies {
 			for i := range rep.Stored {
 				out = append(out, smf.FromStored(&rep.Stored[i]))
@@ -163,7 +167,6 @@ func (a *Adapter) serveReceive(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(TwiML(out))
-	return nil
 }
 
 // Parse reads an inbound message form. It reports false for a message with
