@@ -39,6 +39,9 @@ type clientConfig struct {
 	// onFrame, when set, receives what the caller hears instead of the
 	// client keeping it (an echo call checks each frame as it arrives).
 	onFrame func(pcm []int16)
+	// source, when set, is the caller pacer's frame source (see
+	// pacer.source): an echo caller's numbered frames.
+	source func(now time.Time) []int16
 }
 
 // client is a pion offerer that talks to a Sim like the page does.
@@ -78,6 +81,7 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 	if cfg.onFrame != nil {
 		l.onFrame = cfg.onFrame
 	}
+	l.pacer.source = cfg.source
 	l.wire()
 	fail := func(err error) (*client, error) {
 		_ = l.close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,36 +127,35 @@ func (c *call) echo(ctx context.Context) (result, reason, why string) {
 		t.Stop()
 		return resultFailed, "error", context.Cause(ctx).Error()
 	}
+	// The pacer takes each caller frame straight from the reader's
+	// channel at its slot: no item, note or wake-up of this goroutine per
+	// frame. A backlog past maxEchoBacklog (the caller sent faster than
+	// the pacer's clock, or the pacer fell behind) loses its oldest frames.
+	var dropped atomic.Int64
+	frames := c.leg.frames
+	c.leg.pacer.source = func(time.Time) []int16 {
+		for len(frames) > maxEchoBacklog {
+			<-frames
+			dropped.Add(1)
+		}
+		select {
+		case f := <-frames:
+			return f
+		default:
+			return nil
+		}
+	}
 	if !c.leg.goTracked(func() { c.leg.pacer.run(ctx) }) {
 		return resultCallerHangup, "caller", "hung up before media connected"
 	}
 	c.leg.emit(Event{Type: EventCall, CallID: c.id, SID: c.sid, Text: "echo"})
-	var (
-		pending []*playItem
-		id      uint64
-		dropped int
-	)
 	defer func() {
-		if dropped > 0 {
-			c.log.Warn("echo dropped caller frames", "frames", dropped)
+		if n := dropped.Load(); n > 0 {
+			c.log.Warn("echo dropped caller frames", "frames", n)
 		}
 	}()
 	for {
-		var out chan pacerCmd
-		var next pacerCmd
-		if len(pending) > 0 {
-			out, next = c.leg.pacer.cmds, pacerCmd{item: pending[0]}
-		}
 		select {
-		case f := <-c.leg.frames:
-			if len(pending) >= maxEchoBacklog {
-				dropped++
-				continue
-			}
-			id++
-			pending = append(pending, &playItem{id: id, pcm: f})
-		case out <- next:
-			pending = pending[1:]
 		case <-c.leg.notes:
 		case <-c.leg.digits:
 		case <-c.leg.ended:

@@ -20,8 +20,6 @@ const (
 	echoRepeat = audio.FrameSamples / echoBits
 	echoLevel  = 8000
 	echoSync   = 0xA5
-	// echoAhead is how many frames the caller keeps queued for its pacer.
-	echoAhead = 3
 	// echoTail is how long the caller waits for the last frames to come
 	// back after it stops sending.
 	echoTail = time.Second
@@ -31,9 +29,15 @@ const (
 
 // echoFrame is frame number n of an echo call.
 func echoFrame(n uint32) []int16 {
+	f := make([]int16, audio.FrameSamples)
+	writeEchoFrame(f, n)
+	return f
+}
+
+// writeEchoFrame writes frame number n into f (audio.FrameSamples long).
+func writeEchoFrame(f []int16, n uint32) {
 	n &= 0xFFFFFF
 	bits := uint64(echoSync)<<32 | uint64(n)<<8 | uint64(echoCheck(n))
-	f := make([]int16, audio.FrameSamples)
 	for i := range echoBits {
 		v := int16(-echoLevel)
 		if bits>>(echoBits-1-i)&1 == 1 {
@@ -43,7 +47,6 @@ func echoFrame(n uint32) []int16 {
 			f[i*echoRepeat+j] = v
 		}
 	}
-	return f
 }
 
 func echoCheck(n uint32) uint8 { return uint8(n) ^ uint8(n>>8) ^ uint8(n>>16) ^ 0x5A }
@@ -114,9 +117,9 @@ type EchoResult struct {
 	CallerLate int64
 }
 
-// echoLog is the caller's record of its numbered frames. The pacer notes
-// a frame sent and the reader hears it back on different goroutines,
-// either first.
+// echoLog is the caller's record of its numbered frames. The pacer sends
+// a frame (next) and the reader hears it back (heard) on different
+// goroutines, either first.
 type echoLog struct {
 	mu      sync.Mutex
 	sentAt  []time.Time
@@ -125,24 +128,50 @@ type echoLog struct {
 	dups    int
 	corrupt int
 	armed   bool
+	// sent is how many frames next has handed out; allSent is closed when
+	// that is all of them. frame is next's buffer (the pacer copies it).
+	sent    int
+	allSent chan struct{}
+	frame   []int16
 	// last is when the previous frame arrived; late counts gaps over
 	// one slot plus lateThreshold.
 	last time.Time
 	late int
 }
 
+func newEchoLog() *echoLog {
+	return &echoLog{allSent: make(chan struct{}), frame: make([]int16, audio.FrameSamples)}
+}
+
+// arm starts the stream: the next n slots carry numbered frames.
 func (e *echoLog) arm(n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sentAt, e.heardAt, e.armed = make([]time.Time, n), make([]time.Time, n), true
 }
 
-func (e *echoLog) sent(i int, at time.Time) {
+// next is the caller pacer's source: the next numbered frame, sent at
+// now, or nil (silence) before arm and after the last one.
+func (e *echoLog) next(now time.Time) []int16 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if i >= 0 && i < len(e.sentAt) {
-		e.sentAt[i] = at
+	if !e.armed || e.sent >= len(e.sentAt) {
+		return nil
 	}
+	i := e.sent
+	e.sentAt[i] = now
+	e.sent++
+	if e.sent == len(e.sentAt) {
+		close(e.allSent)
+	}
+	writeEchoFrame(e.frame, uint32(i))
+	return e.frame
+}
+
+func (e *echoLog) sentCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sent
 }
 
 // heard is the client's frame tap (reader goroutine).
@@ -178,10 +207,11 @@ func (e *echoLog) count() int {
 	return e.echoed
 }
 
-// result fills res from the frames sent so far (sent of them).
-func (e *echoLog) result(res *EchoResult, sent int) {
+// result fills res from the frames sent so far.
+func (e *echoLog) result(res *EchoResult) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	sent := e.sent
 	res.Sent, res.Duplicates, res.Corrupt, res.Late = sent, e.dups, e.corrupt, e.late
 	for i := range min(sent, len(e.sentAt)) {
 		if e.heardAt[i].IsZero() || e.sentAt[i].IsZero() {
@@ -210,10 +240,10 @@ func EchoCall(ctx context.Context, cfg EchoConfig) (res EchoResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	var el echoLog
+	el := newEchoLog()
 	start := time.Now()
 	c, err := dialSim(ctx, api, clientConfig{Server: cfg.Server, Token: cfg.Token, Echo: true, HTTPClient: cfg.HTTPClient,
-		Logger: log, onFrame: el.heard})
+		Logger: log, onFrame: el.heard, source: el.next})
 	if err != nil {
 		return res, err
 	}
@@ -231,33 +261,17 @@ func EchoCall(ctx context.Context, cfg EchoConfig) (res EchoResult, err error) {
 		until = time.Now().Add(cfg.Hold)
 	}
 	n := max(int(time.Until(until)/audio.FrameDuration), 1)
-	el.arm(n)
 	stats := &c.leg.pacer.stats
 	lateBefore := stats.late.Load()
-	sent, queued := 0, 0
-	defer func() { el.result(&res, sent) }()
-	for sent < n || queued > 0 {
-		for queued < echoAhead && sent+queued < n {
-			i := sent + queued
-			if !c.leg.pacer.enqueue(ctx, &playItem{id: uint64(i + 1), pcm: echoFrame(uint32(i))}) {
-				return res, fmt.Errorf("%w: after %d of %d frames: %w", ErrCallFailed, sent, n, ctx.Err())
-			}
-			queued++
-		}
-		select {
-		case note := <-c.leg.notes:
-			if note.started {
-				el.sent(int(note.id-1), note.at)
-				continue
-			}
-			queued--
-			sent++
-		case <-c.events:
-		case <-c.leg.ended:
-			return res, fmt.Errorf("%w: media ended after %d of %d frames: %w", ErrCallFailed, sent, n, c.leg.endCause())
-		case <-ctx.Done():
-			return res, fmt.Errorf("%w: after %d of %d frames: %w", ErrCallFailed, sent, n, ctx.Err())
-		}
+	// The caller's pacer takes the numbered frames from el at its slots.
+	el.arm(n)
+	defer func() { el.result(&res) }()
+	select {
+	case <-el.allSent:
+	case <-c.leg.ended:
+		return res, fmt.Errorf("%w: media ended after %d of %d frames: %w", ErrCallFailed, el.sentCount(), n, c.leg.endCause())
+	case <-ctx.Done():
+		return res, fmt.Errorf("%w: after %d of %d frames: %w", ErrCallFailed, el.sentCount(), n, ctx.Err())
 	}
 	res.CallerLate = stats.late.Load() - lateBefore
 

@@ -77,6 +77,11 @@ type pacer struct {
 	now    func() time.Time
 	tick   func(time.Duration) ticker
 	stats  pacerStats
+	// source, when set before run starts, is asked for a frame whenever
+	// nothing is queued (nil: silence). It runs on the pacer's goroutine,
+	// so a stream that makes or forwards one frame per slot (the echo app,
+	// an echo caller) needs no item, notification or goroutine of its own.
+	source func(now time.Time) []int16
 
 	// Owned by the run goroutine.
 	queue   []*playItem
@@ -206,6 +211,15 @@ func (p *pacer) sendFrame(now time.Time) {
 			p.finish(it, now)
 		}
 		return
+	}
+	if p.source != nil {
+		if f := p.source(now); f != nil {
+			n := copy(p.frame, f)
+			clear(p.frame[n:])
+			audio.EncodeUlaw(p.ulaw, p.frame)
+			_ = p.sink.writeAudio(p.ulaw)
+			return
+		}
 	}
 	_ = p.sink.writeAudio(p.silence)
 }

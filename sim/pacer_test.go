@@ -42,13 +42,18 @@ type pacerRig struct {
 	t0    time.Time
 }
 
-func newPacerRig(t *testing.T) *pacerRig {
+func newPacerRig(t *testing.T) *pacerRig { return newPacerRigWithSource(t, nil) }
+
+// newPacerRigWithSource is newPacerRig with a frame source set before the
+// pacer runs.
+func newPacerRigWithSource(t *testing.T, source func(time.Time) []int16) *pacerRig {
 	r := &pacerRig{tick: &fakeTicker{c: make(chan time.Time)}, sink: chanSink{make(chan sinkWrite, 1024)}, notes: make(chan playNote, 64)}
 	r.t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.now = r.t0
 	r.p = newPacer(r.sink, func(n playNote) { r.notes <- n })
 	r.p.cmds = make(chan pacerCmd) // unbuffered: a command is applied before the next tick
 	r.p.now = func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }
+	r.p.source = source
 	started := make(chan struct{})
 	r.p.tick = func(time.Duration) ticker { close(started); return r.tick }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,6 +149,47 @@ func TestPacerPlaysItemsInOrderAndNotifies(t *testing.T) {
 		n := <-r.notes
 		if n.id != w.id || n.started != w.started || n.flushed {
 			t.Errorf("note %d = %+v, want %+v", i, n, w)
+		}
+	}
+}
+
+// TestPacerSourceFillsIdleSlots: with a source, every slot nothing is
+// queued for carries the source's next frame (silence when it has none),
+// stamped with the slot's send time; queued items go first.
+func TestPacerSourceFillsIdleSlots(t *testing.T) {
+	var asked []time.Time
+	level := int16(0)
+	buf := make([]int16, audio.FrameSamples)
+	r := newPacerRigWithSource(t, func(now time.Time) []int16 {
+		asked = append(asked, now) // the pacer's goroutine; read after the writes below
+		level += 2000
+		if level > 4000 {
+			return nil // out of frames: silence
+		}
+		for i := range buf {
+			buf[i] = level
+		}
+		return buf // reused: the pacer must copy it
+	})
+	item := make([]int16, audio.FrameSamples)
+	for i := range item {
+		item[i] = -8000
+	}
+	r.p.enqueue(context.Background(), &playItem{id: 1, pcm: item})
+	writes := r.at(t, 60*time.Millisecond, 4)
+	var enc [4]byte
+	audio.EncodeUlaw(enc[:], []int16{-8000, 2000, 4000, 0})
+	for i, want := range []byte{enc[0], enc[1], enc[2], ulawSilence} {
+		if got := writes[i].audio; got[0] != want || got[len(got)-1] != want {
+			t.Errorf("slot %d: frame %#x..%#x, want %#x throughout", i, got[0], got[len(got)-1], want)
+		}
+	}
+	if len(asked) != 3 {
+		t.Fatalf("source asked %d times, want 3 (the slots after the queued item)", len(asked))
+	}
+	for _, at := range asked {
+		if want := r.t0.Add(60 * time.Millisecond); !at.Equal(want) {
+			t.Errorf("source asked at %v, want the tick's time %v", at, want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -132,7 +133,7 @@ type leg struct {
 	connOnce sync.Once
 	dcOpen   chan *webrtc.DataChannel
 	flushReq chan chan struct{}
-	onFrame  func(pcm []int16) // optional tap (client: bot audio)
+	onFrame  func(pcm []int16) // optional tap (client: bot audio); it must copy what it keeps
 	// onPacket, when set, is told of every RTP packet read and of the
 	// packets missing before it by sequence number (server legs: metrics).
 	onPacket func(lost int)
@@ -259,10 +260,17 @@ func (l *leg) readTrack(tr *webrtc.TrackRemote) {
 	dec := make([]int16, 1500)
 	var lastSeq uint16
 	seen := false
+	// One packet buffer for the call (ReadRTP would allocate one per
+	// packet: 70 % of an echo server's allocations).
+	raw := make([]byte, 1500)
+	pkt := &rtp.Packet{}
 	for {
-		pkt, _, err := tr.ReadRTP()
+		n, _, err := tr.Read(raw)
 		if err != nil {
 			return
+		}
+		if err := pkt.Unmarshal(raw[:n]); err != nil {
+			continue
 		}
 		if l.onPacket != nil {
 			lost := 0
@@ -283,8 +291,11 @@ func (l *leg) readTrack(tr *webrtc.TrackRemote) {
 			for _, s := range dec[:n] {
 				buf = append(buf, s)
 				if len(buf) == audio.FrameSamples {
-					l.deliver(buf)
-					buf = make([]int16, 0, audio.FrameSamples)
+					if l.deliver(buf) {
+						buf = make([]int16, 0, audio.FrameSamples)
+					} else {
+						buf = buf[:0]
+					}
 				}
 			}
 		default:
@@ -300,17 +311,22 @@ func (l *leg) readTrack(tr *webrtc.TrackRemote) {
 	}
 }
 
-func (l *leg) deliver(frame []int16) {
+// deliver hands a frame to the tap or the owner; it reports whether the
+// frame was kept (else the reader may reuse its buffer: a tap must not
+// keep the slice).
+func (l *leg) deliver(frame []int16) bool {
 	if l.onFrame != nil {
 		l.onFrame(frame)
-		return
+		return false
 	}
 	select {
 	case l.frames <- frame:
+		return true
 	default:
 		l.mu.Lock()
 		l.dropped++
 		l.mu.Unlock()
+		return false
 	}
 }
 
