@@ -92,6 +92,9 @@ func newEcho(cfg Config) (*echo, error) {
 
 func (e *echo) close() {}
 
+// inFlight is how many calls are streaming.
+func (e *echo) inFlight() int { return int(e.streaming.Load()) }
+
 // settle counts a ramp call up (or failed); the last one lets the burst go.
 func (e *echo) settle(n int) {
 	if n < e.ramp && e.settled.Add(1) == int64(e.ramp) {

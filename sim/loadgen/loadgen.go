@@ -43,6 +43,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -140,6 +141,9 @@ type Config struct {
 
 	// stopAt is when sessions stop starting turns and end (Run sets it).
 	stopAt time.Time
+	// sampleEvery is how often the target's resources are sampled
+	// (default 1 s; tests shorten it).
+	sampleEvery time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -230,6 +234,9 @@ type Report struct {
 	// Frames, for the echo scenario, is what the calls measured of their
 	// media.
 	Frames *Frames `json:"frames,omitempty"`
+	// Resources is what the run cost the target (from its /metrics) and
+	// the generator; nil when the target exposes no process metrics.
+	Resources *Resources `json:"resources,omitempty"`
 	// ErrorSamples are up to ten distinct error texts.
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }
@@ -400,13 +407,24 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	jobs := make(chan int)
 	var wg sync.WaitGroup
+	var inFlight atomic.Int64
+	count := func() int { return int(inFlight.Load()) }
+	if f, ok := sc.(inFlighter); ok {
+		count = f.inFlight
+	}
+	if cfg.sampleEvery <= 0 {
+		cfg.sampleEvery = time.Second
+	}
+	res := startResources(ctx, cfg, cfg.sampleEvery, count)
 	start := time.Now()
 	for range cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := range jobs {
+				inFlight.Add(1)
 				err := sc.session(runCtx, n, rec)
+				inFlight.Add(-1)
 				if err != nil {
 					rec.fail(err)
 				}
@@ -431,7 +449,17 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if f, ok := sc.(finisher); ok {
 		f.finish(ctx, &rep)
 	}
+	if res != nil {
+		r := res.finish(ctx)
+		rep.Resources = &r
+	}
 	return rep, nil
+}
+
+// inFlighter is a scenario that counts its sessions in flight itself (the
+// echo scenario: calls streaming, not calls dialling).
+type inFlighter interface {
+	inFlight() int
 }
 
 func progress(w io.Writer, rec *recorder, start time.Time) func() {
@@ -491,6 +519,11 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "calls up %d (burst %d), peak %d at once; handshakes queued %d\n", f.Connected, f.BurstConnected, f.PeakCalls, f.HandshakesQueued)
 		fmt.Fprintf(&b, "frames sent %d, echoed %d, lost %d, late arrivals %d, duplicates %d, corrupt %d, generator late %d\n",
 			f.Sent, f.Echoed, f.Lost, f.Late, f.Duplicates, f.Corrupt, f.GeneratorLate)
+	}
+	if x := r.Resources; x != nil {
+		fmt.Fprintf(&b, "server cpu %.1f s (%.2f cores), rss %.1f -> peak %.1f MB, goroutines %d -> peak %d; at %d sessions in flight: %.0f KB and %.1f goroutines each; generator cpu %.1f s\n",
+			x.ServerCPUSeconds, x.ServerCores, x.BaseRSSMB, x.PeakRSSMB, x.BaseGoroutines, x.PeakGoroutines,
+			x.PeakSessions, x.RSSPerSessionKB, x.GoroutinesPerSession, x.GeneratorCPUSeconds)
 	}
 	kinds := make([]string, 0, len(r.Latency))
 	for k := range r.Latency {

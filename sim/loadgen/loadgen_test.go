@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/koelvoice/koel/audio"
@@ -224,6 +225,7 @@ func startSoftphone(t *testing.T, handshakes int) string {
 	r := mux.NewRouter()
 	srv := httptest.NewServer(r)
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	s, err := sim.New(sim.Config{TTS: synth, Registerer: reg, PublicBaseURL: srv.URL, Open: true, MaxHandshakes: handshakes})
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +246,7 @@ func startSoftphone(t *testing.T, handshakes int) string {
 func TestEchoScenario(t *testing.T) {
 	target := startSoftphone(t, 1)
 	rep, err := Run(context.Background(), Config{Scenario: ScenarioEcho, Target: target, Sessions: 5, Concurrency: 5, Burst: 3, RampRate: 20,
-		Duration: 4 * time.Second, Timeout: 30 * time.Second})
+		Duration: 4 * time.Second, Timeout: 30 * time.Second, sampleEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,19 @@ func TestEchoScenario(t *testing.T) {
 	if rep.Latency["handshake"].Count != 2 || rep.Latency["handshake_burst"].Count != 3 || rep.Latency["echo_rtt"].Count != f.Echoed {
 		t.Fatalf("latencies %+v", rep.Latency)
 	}
-	if !strings.Contains(buf.String(), "calls up 5 (burst 3)") {
+	// The server's resources, from its /metrics (here the test process,
+	// generator included): CPU used, and goroutines per streaming call.
+	x := rep.Resources
+	if x == nil {
+		t.Fatal("no resources in the report: the target's process metrics were not read")
+	}
+	if x.ServerCPUSeconds <= 0 || x.ServerCores <= 0 || x.GeneratorCPUSeconds <= 0 || x.BaseRSSMB <= 0 || x.PeakRSSMB < x.BaseRSSMB {
+		t.Errorf("resources %+v", *x)
+	}
+	if x.PeakSessions < 1 || x.PeakSessions > 5 || x.PeakGoroutines <= x.BaseGoroutines || x.GoroutinesPerSession <= 0 {
+		t.Errorf("resources %+v: want 1..5 calls streaming at a sample, each with goroutines of its own", *x)
+	}
+	if !strings.Contains(buf.String(), "calls up 5 (burst 3)") || !strings.Contains(buf.String(), "server cpu ") {
 		t.Fatalf("text report %q", buf.String())
 	}
 }

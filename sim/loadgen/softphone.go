@@ -1,12 +1,8 @@
 package loadgen
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/koelvoice/koel/audio"
@@ -60,32 +56,4 @@ func (s *softphone) finish(ctx context.Context, rep *Report) {
 		return
 	}
 	rep.LateFrames = int(after - s.lateBefore)
-}
-
-// metricValue reads an unlabelled counter or gauge from the target's
-// /metrics (koel_sim_frames_late_total).
-func metricValue(ctx context.Context, cfg Config, name string) (float64, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Target, "/")+"/metrics", nil)
-	if err != nil {
-		return 0, false
-	}
-	resp, err := cfg.Client.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
 }
