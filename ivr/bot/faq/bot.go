@@ -299,11 +299,5 @@ func (b *Bot) phrases(nodes []ivr.FAQNode) []string {
 	for _, w := range b.menuWords {
 		add(w)
 	}
-	// Callers' words for the same things, after the FAQ's own: a
-	// recogniser given only the FAQ's words forces "where is my parcel"
-	// into them.
-	for _, v := range callerVariants(slices.Clone(out), 1) {
-		add(v)
-	}
 	return out
 }

@@ -39,93 +39,50 @@ var rewriteStarts = func() map[string]bool {
 	return m
 }()
 
-// synonymGroups are the groups of interchangeable words; the first of each
-// is its canonical word.
-var synonymGroups = [][]string{
-	{"store", "shop", "shops", "showroom", "showrooms", "outlet", "outlets", "branch", "branches", "stores"},
-	{"order", "parcel", "package", "shipment", "consignment", "orders", "parcels", "packages"},
-	{"repair", "fix", "fixed", "fixing", "mend", "repaired", "repairs", "repairing"},
-	{"warranty", "guarantee", "guaranty", "warrantee"},
-	{"offer", "deal", "deals", "promotion", "promotions", "promo", "promos", "offers"},
-	{"coupon", "voucher", "promocode", "coupons", "vouchers"},
-	{"discount", "rebate", "discounts"},
-	{"agent", "human", "person", "representative", "rep", "executive", "operator",
-		"advisor", "adviser", "someone", "somebody", "agents", "humans"},
-	{"talk", "speak", "chat", "talking", "speaking"},
-	{"cost", "price", "charge", "charges", "fee", "fees", "costs", "prices", "charged"},
-	{"deliver", "delivery", "shipping", "ship", "shipped", "dispatch", "dispatched", "courier",
-		"delivered", "deliveries"},
-	{"invoice", "receipt", "invoices", "receipts"},
-	{"method", "option", "mode", "methods", "options", "modes"},
-	{"broken", "damaged", "faulty", "defective", "cracked", "dead"},
-	{"hours", "timings", "timing", "schedule"},
-	{"near", "nearest", "nearby", "closest"},
-	{"bye", "goodbye", "cya", "ciao", "farewell"},
-	{"hello", "hi", "hey", "hiya", "namaste", "greetings", "hallo"},
-	{"phone", "mobile", "smartphone", "cellphone", "handset"},
-	{"laptop", "notebook", "computer", "pc"},
-	{"tv", "television", "telly"},
-	{"fridge", "refrigerator"},
-	{"item", "product", "goods", "items", "products"},
-	{"buy", "purchase", "bought", "purchased", "buying"},
-	{"email", "mail", "emails", "mails"},
-	{"change", "update", "modify", "edit", "alter", "changed", "updated"},
-	{"wrong", "incorrect", "mistaken"},
-	{"installment", "instalment", "installments", "instalments"},
-	{"password", "passcode", "passwd", "pwd"},
-	{"address", "addresses"},
-}
-
 // synonyms map a word to its group's canonical word.
 var synonyms = func() map[string]string {
+	groups := [][]string{
+		{"store", "shop", "shops", "showroom", "showrooms", "outlet", "outlets", "branch", "branches", "stores"},
+		{"order", "parcel", "package", "shipment", "consignment", "orders", "parcels", "packages"},
+		{"repair", "fix", "fixed", "fixing", "mend", "repaired", "repairs", "repairing"},
+		{"warranty", "guarantee", "guaranty", "warrantee"},
+		{"offer", "deal", "deals", "promotion", "promotions", "promo", "promos", "offers"},
+		{"coupon", "voucher", "promocode", "coupons", "vouchers"},
+		{"discount", "rebate", "discounts"},
+		{"agent", "human", "person", "representative", "rep", "executive", "operator",
+			"advisor", "adviser", "someone", "somebody", "agents", "humans"},
+		{"talk", "speak", "chat", "talking", "speaking"},
+		{"cost", "price", "charge", "charges", "fee", "fees", "costs", "prices", "charged"},
+		{"deliver", "delivery", "shipping", "ship", "shipped", "dispatch", "dispatched", "courier",
+			"delivered", "deliveries"},
+		{"invoice", "receipt", "invoices", "receipts"},
+		{"method", "option", "mode", "methods", "options", "modes"},
+		{"broken", "damaged", "faulty", "defective", "cracked", "dead"},
+		{"hours", "timings", "timing", "schedule"},
+		{"near", "nearest", "nearby", "closest"},
+		{"bye", "goodbye", "cya", "ciao", "farewell"},
+		{"hello", "hi", "hey", "hiya", "namaste", "greetings", "hallo"},
+		{"phone", "mobile", "smartphone", "cellphone", "handset"},
+		{"laptop", "notebook", "computer", "pc"},
+		{"tv", "television", "telly"},
+		{"fridge", "refrigerator"},
+		{"item", "product", "goods", "items", "products"},
+		{"buy", "purchase", "bought", "purchased", "buying"},
+		{"email", "mail", "emails", "mails"},
+		{"change", "update", "modify", "edit", "alter", "changed", "updated"},
+		{"wrong", "incorrect", "mistaken"},
+		{"installment", "instalment", "installments", "instalments"},
+		{"password", "passcode", "passwd", "pwd"},
+		{"address", "addresses"},
+	}
 	m := map[string]string{}
-	for _, g := range synonymGroups {
+	for _, g := range groups {
 		for _, w := range g[1:] {
 			m[w] = g[0]
 		}
 	}
 	return m
 }()
-
-// groupOf maps every word of a synonym group to the group.
-var groupOf = func() map[string][]string {
-	m := map[string][]string{}
-	for _, g := range synonymGroups {
-		for _, w := range g {
-			m[w] = g
-		}
-	}
-	return m
-}()
-
-// callerVariants returns phrasings callers may say instead of phrases (each
-// normalised), for speech recognition: a phrase with one word replaced by
-// another word of its synonym group ("where is my order" -> "where is my
-// parcel"). The matcher reads them as the phrase; the recogniser can only
-// hear words it was given. Each replacement word is used in at most per
-// variants, from the first phrases that allow it, so the variants give the
-// callers' words a context without outweighing the FAQ's own phrasings.
-func callerVariants(phrases []string, per int) []string {
-	used := map[string]int{}
-	var out []string
-	for _, p := range phrases {
-		words := strings.Fields(p)
-		for i, w := range words {
-			for _, alt := range groupOf[w] {
-				if alt == w || used[alt] >= per {
-					continue
-				}
-				used[alt]++
-				v := make([]string, 0, len(words))
-				v = append(v, words[:i]...)
-				v = append(v, alt)
-				v = append(v, words[i+1:]...)
-				out = append(out, strings.Join(v, " "))
-			}
-		}
-	}
-	return out
-}
 
 // canonical rewrites multi-word expressions and maps synonyms to their
 // group's word. It reuses words' backing array.
