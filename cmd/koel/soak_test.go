@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"modernc.org/libc"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/sim/loadgen"
 )
@@ -33,14 +30,6 @@ func goMappedBytes() float64 {
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	return float64(s[0].Value.Uint64()) - float64(s[1].Value.Uint64())
-}
-
-// sqliteMemoryBytes is the memory SQLite has allocated (sqlite3_memory_used:
-// its page caches and prepared statements), which sits outside the Go heap.
-func sqliteMemoryBytes() float64 {
-	tls := libc.NewTLS()
-	defer tls.Close()
-	return float64(sqlite3.Xsqlite3_memory_used(tls))
 }
 
 // procStatus reads one kB field of /proc/self/status, in bytes.
@@ -153,7 +142,8 @@ func TestSoak(t *testing.T) {
 	type sample struct{ at, rss, heap, goroutines float64 }
 	var samples []sample
 	// KOEL_SOAK_PROFILE=dir writes heap profiles at a tenth, half and the
-	// end of the run, and every sample to dir/samples.tsv.
+	// end of the run, and every sample to dir/samples.tsv (minutes, RSS,
+	// live heap, goroutines, Go-mapped bytes, anonymous RSS, threads).
 	profDir := os.Getenv("KOEL_SOAK_PROFILE")
 	profileAt := map[int]string{}
 	if profDir != "" {
@@ -182,7 +172,7 @@ func TestSoak(t *testing.T) {
 						t.Error(err)
 					}
 				}
-				appendSample(t, profDir, fmt.Sprintf("%.3f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", s.at, s.rss, s.heap, s.goroutines, goMappedBytes(), procStatus("RssAnon:"), procStatus("Threads:")/1024, sqliteMemoryBytes()))
+				appendSample(t, profDir, fmt.Sprintf("%.3f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", s.at, s.rss, s.heap, s.goroutines, goMappedBytes(), procStatus("RssAnon:"), procStatus("Threads:")/1024))
 			}
 		}
 	}()
