@@ -212,3 +212,21 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// TestHotQueriesBindLimitThroughCast guards the message and outbox queries
+// against a bare "LIMIT ?": SQLite reads such a limit from the binding
+// while planning and so prepares the cached statement again on every call
+// (see limitParam).
+func TestHotQueriesBindLimitThroughCast(t *testing.T) {
+	for _, file := range []string{"chat.go", "outbox.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			if strings.Contains(line, "LIMIT ?") || strings.Contains(line, "OFFSET ?") {
+				t.Errorf("%s:%d binds a bare LIMIT or OFFSET parameter; use limitParam: %s", file, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}

@@ -308,7 +308,7 @@ func (s *sqlStore) ListOutbox(ctx context.Context, status ivr.OutboxStatus, limi
 			`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id`, string(status))
 	}
 	return listRows(ctx, s, s.reader(), op, scanOutbox,
-		`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, string(status), limit)
+		`SELECT `+outboxCols+` FROM outbox WHERE status = ? ORDER BY id LIMIT `+limitParam, string(status), limit)
 }
 
 // OutboxQuery selects a page of outbox items for [Store.QueryOutbox].
@@ -343,7 +343,7 @@ func (s *sqlStore) QueryOutbox(ctx context.Context, q OutboxQuery) ([]ivr.Outbox
 		args = append(args, q.ConnectionID)
 	}
 	return listRows(ctx, s, s.reader(), op, scanOutbox,
-		`SELECT `+outboxCols+` FROM outbox WHERE `+where+` ORDER BY id LIMIT ?`, append(args, q.Limit)...)
+		`SELECT `+outboxCols+` FROM outbox WHERE `+where+` ORDER BY id LIMIT `+limitParam, append(args, q.Limit)...)
 }
 
 // DeadLetters selects dead-lettered outbox items for [Store.RedeliverOutbox]
