@@ -590,6 +590,17 @@ func (c *call) awaitPlayed(ctx context.Context, last uint64, bargeIn bool) (stri
 	return string(keys), err
 }
 
+// dropQueuedFrames discards the caller frames waiting to be read.
+func (c *call) dropQueuedFrames() {
+	for {
+		select {
+		case <-c.leg.frames:
+		default:
+			return
+		}
+	}
+}
+
 // record runs a <record>: the end-pointer on the caller's frames with the
 // verb's silence and maxduration (or the call's overrides), the WAV kept
 // and served, the transcript streamed on the fast path.
@@ -612,8 +623,16 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 		return nil, fmt.Errorf("%w: <record silence=%v maxduration=%v>: %w", ErrApp, silence, maxDur, err)
 	}
 	rec := audio.NewRecorder(maxDur)
-	live := c.startTranscript(ctx, silence)
+	// The recording starts now: caller audio queued before it (while the
+	// app answered or a reply was synthesized) is not part of it. Counted
+	// as the recording's initial silence, up to five seconds of it made
+	// the record end no_input at once, before the caller's words arrived.
+	c.dropQueuedFrames()
+	// The caller is told first; their frames queue while the fast-path
+	// transcript starts (the first call of a vocabulary builds its model)
+	// and are end-pointed and transcribed after.
 	c.leg.emit(Event{Type: EventListen, Mode: "record"})
+	live := c.startTranscript(ctx, silence)
 
 	var (
 		res     audio.EndResult
