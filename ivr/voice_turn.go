@@ -184,7 +184,9 @@ func (v *VoiceService) transcribe(ctx context.Context, businessID int64, rd PCMR
 }
 
 // yesNoPass decodes the reply to a confirmation again with the closed
-// yes/no vocabulary, when the open pass heard neither a yes nor a no: with
+// yes/no vocabulary, when the open pass heard neither a yes nor a no, or
+// heard one under the minimum confidence (flite rms's yes comes back as
+// "no" at 0.28, and as "yes" at 1.0 in the closed vocabulary): with
 // the whole FAQ's words to choose from, a lone "yes" comes back as "you"
 // or nothing. A yes or a no heard at [YesNoMinConfidence] replaces the
 // open pass's result; anything else (a new question, noise) leaves it as it
@@ -337,7 +339,7 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	if h.speech > 0 {
 		v.m.utterance.Observe(h.speech.Seconds())
 	}
-	if confirming && h.fail == "" && YesNo(h.result.Text) == "" {
+	if confirming && h.fail == "" && (YesNo(h.result.Text) == "" || h.result.Confidence < v.minConfidence) {
 		v.yesNoPass(ctx, u, &h)
 	}
 	if collecting && h.fail == "" {

@@ -75,17 +75,18 @@ const YesNoMinConfidence = 0.3
 
 // yesNoPhrases are what a caller may answer to a confirmation, for the
 // recogniser's yes/no pass: each reads as a yes or a no ([YesNo]). They
-// were written from common telephone phrasing, not from the voice corpus.
+// were written from common telephone phrasing, not from the voice corpus,
+// and are single words and repeats on purpose: with "no thank you" in the
+// list flite rms's yes came back as "no" (0.28) and awb's as "you"; without
+// it, "yes" at 1.0 and "no" at 0.30.
 var yesNoPhrases = []string{
-	"yes", "yeah", "yep", "yup", "yes please", "yes it is", "yes that is right", "that is right",
-	"right", "correct", "that is correct", "sure", "okay", "okay yes", "absolutely", "exactly",
-	"no", "nope", "no thank you", "no thanks", "not that", "no not that", "wrong", "that is wrong",
-	"no that is wrong", "no no", "cancel", "cancel it", "never",
+	"yes", "yeah", "yep", "yup", "yes please", "yes yes", "sure", "correct", "right", "okay",
+	"absolutely", "exactly", "no", "nope", "no no", "wrong", "cancel",
 }
 
 // yesNoVocabularyKey names the yes/no vocabulary; change it with the
 // phrases.
-const yesNoVocabularyKey = "koel-yesno-v1"
+const yesNoVocabularyKey = "koel-yesno-v2"
 
 // YesNoVocabulary is the closed vocabulary of the recogniser's yes/no pass
 // in the confirming state: yes, no and cancel phrasings only. Speech that is

@@ -77,6 +77,10 @@ func TestConfirmYesNoPass(t *testing.T) {
 	}{
 		{name: "yes lost by the open pass", heard: heardAs{res("you", 0.45), res("yes", 1)},
 			wantBand: ivr.UnderstandingConfirmed, wantSay: repairAnswer, wantWords: "yes", wantPass: true},
+		{name: "yes heard as an unsure no", heard: heardAs{res("no", 0.28), res("yes", 1)},
+			wantBand: ivr.UnderstandingConfirmed, wantSay: repairAnswer, wantWords: "yes", wantPass: true},
+		{name: "an unsure no the pass confirms", heard: heardAs{res("no", 0.28), res("no", 0.9)},
+			wantBand: ivr.UnderstandingDeclined, wantSay: "", wantWords: "no", wantPass: true},
 		{name: "yes heard as nothing", heard: heardAs{res("", 0), res("yeah", 0.9)},
 			wantBand: ivr.UnderstandingConfirmed, wantSay: repairAnswer, wantWords: "yeah", wantPass: true},
 		{name: "no", heard: heardAs{res("know", 0.3), res("no", 1)},

@@ -50,9 +50,14 @@ const (
 // heard). Its floor is two utterances under; a build without the yes/no
 // pass gives 0 % (session 4 measured such a build as "the pass's gain
 // lost").
+//
+// Since the pass also runs on an unsure yes or no of the open pass, with
+// the shorter phrase list (flite rms's yes: "no" at 0.28 in the open pass,
+// "yes" at 1.0 in the closed one): flite within one 31.2 %, yes heard
+// 100 % (5 of 5); espeak-ng unchanged.
 var floors = map[string]Figures{
 	EngineEspeak: {FirstRight: 0.10, WithinOne: 0.20, WithinOneKey: 0.27, YesHeard: 0.6, ConfidentlyWrong: 0.085, OffTopicRejected: 0.87},
-	EngineFlite:  {FirstRight: 0.16, WithinOne: 0.22, WithinOneKey: 0.27, YesHeard: 0.2, ConfidentlyWrong: 0.05, OffTopicRejected: 0.95},
+	EngineFlite:  {FirstRight: 0.16, WithinOne: 0.27, WithinOneKey: 0.27, YesHeard: 0.6, ConfidentlyWrong: 0.05, OffTopicRejected: 0.95},
 }
 
 // acceptancePerKind is the subset size: the first utterances of each kind
