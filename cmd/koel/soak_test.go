@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,6 +139,15 @@ func TestSoak(t *testing.T) {
 		{Scenario: loadgen.ScenarioBot, Target: srv.URL(), Token: testToken, Concurrency: 2, Turns: 5, Texts: texts},
 		{Scenario: loadgen.ScenarioWebhook, Target: srv.URL(), Token: testToken, Concurrency: 2, Turns: 5, Texts: texts,
 			WebhookListen: hook, WebhookSecret: testSecret, Timeout: 30 * time.Second},
+	}
+	// KOEL_SOAK_SCENARIOS=bot,webhook (say) runs only those, to tell
+	// which load a growth follows.
+	if only := os.Getenv("KOEL_SOAK_SCENARIOS"); only != "" {
+		keep := strings.Split(only, ",")
+		runs = slices.DeleteFunc(runs, func(c loadgen.Config) bool { return !slices.Contains(keep, c.Scenario) })
+		if len(runs) == 0 {
+			t.Fatalf("KOEL_SOAK_SCENARIOS=%q names none of kookoo, bot, webhook", only)
+		}
 	}
 	type sample struct{ at, rss, heap, goroutines float64 }
 	var samples []sample
