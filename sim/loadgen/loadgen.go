@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -241,10 +242,44 @@ type Report struct {
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
+// maxLatencySamples bounds the latencies a run keeps per kind: past it, a
+// uniform reservoir of that many (Algorithm R) stands for all of them, so
+// that a long run (the soak, an echo's 800,000 round trips) holds the
+// generator's memory flat. Count and Max stay exact.
+const maxLatencySamples = 100_000
+
+// samples is one kind's latencies: every one up to maxLatencySamples, a
+// uniform sample of them past it.
+type samples struct {
+	kept []time.Duration
+	n    int
+	max  time.Duration
+}
+
+func (s *samples) add(d time.Duration) {
+	s.n++
+	s.max = max(s.max, d)
+	if len(s.kept) < maxLatencySamples {
+		s.kept = append(s.kept, d)
+		return
+	}
+	if j := rand.IntN(s.n); j < maxLatencySamples {
+		s.kept[j] = d
+	}
+}
+
+func (s *samples) summary() Latency {
+	l := summarize(s.kept)
+	if s.n > 0 {
+		l.Count, l.Max = s.n, round(float64(s.max.Microseconds())/1000)
+	}
+	return l
+}
+
 // recorder collects the measurements of a run.
 type recorder struct {
 	mu       sync.Mutex
-	lat      map[string][]time.Duration
+	lat      map[string]*samples
 	turns    int
 	answered int
 	errs     int
@@ -253,12 +288,17 @@ type recorder struct {
 	sessions int
 }
 
-func newRecorder() *recorder { return &recorder{lat: make(map[string][]time.Duration)} }
+func newRecorder() *recorder { return &recorder{lat: make(map[string]*samples)} }
 
 func (r *recorder) observe(kind string, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lat[kind] = append(r.lat[kind], d)
+	s := r.lat[kind]
+	if s == nil {
+		s = &samples{}
+		r.lat[kind] = s
+	}
+	s.add(d)
 }
 
 func (r *recorder) turn(answered bool) {
@@ -305,7 +345,7 @@ func (r *recorder) report(cfg Config, elapsed time.Duration) Report {
 		rep.TurnsPS = round(float64(r.turns) / s)
 	}
 	for k, v := range r.lat {
-		rep.Latency[k] = summarize(v)
+		rep.Latency[k] = v.summary()
 	}
 	return rep
 }
