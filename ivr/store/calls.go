@@ -250,6 +250,6 @@ func (s *sqlStore) ListIdleCalls(ctx context.Context, before time.Time, limit in
 		return nil, nil
 	}
 	return listRows(ctx, s, s.reader(), "list idle calls", scanCall,
-		`SELECT `+callCols+` FROM calls WHERE ended_at IS NULL AND state <> ? AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+		`SELECT `+callCols+` FROM calls WHERE ended_at IS NULL AND state <> ? AND updated_at < ? ORDER BY updated_at LIMIT `+limitParam,
 		string(ivr.CallStateEnded), timeValue(before), limit)
 }

@@ -279,7 +279,7 @@ func (s *sqlStore) QueueDueHandoffs(ctx context.Context, now time.Time, limit in
 	err := s.inTx(ctx, op, func(c conn) error {
 		out = out[:0]
 		rows, err := c.query(ctx, `UPDATE handoffs SET status = 'queued', updated_at = ?
-			WHERE id IN (SELECT id FROM handoffs WHERE status = 'waiting' AND due_at <= ? ORDER BY due_at, id LIMIT ?`+s.d.skipLocked+`)
+			WHERE id IN (SELECT id FROM handoffs WHERE status = 'waiting' AND due_at <= ? ORDER BY due_at, id LIMIT `+limitParam+s.d.skipLocked+`)
 			RETURNING `+handoffCols, timeValue(s.clock()), at, limit)
 		if err != nil {
 			return err

@@ -213,12 +213,12 @@ func TestClean(t *testing.T) {
 	}
 }
 
-// TestHotQueriesBindLimitThroughCast guards the message and outbox queries
+// TestHotQueriesBindLimitThroughCast guards the store's polled queries
 // against a bare "LIMIT ?": SQLite reads such a limit from the binding
 // while planning and so prepares the cached statement again on every call
 // (see limitParam).
 func TestHotQueriesBindLimitThroughCast(t *testing.T) {
-	for _, file := range []string{"chat.go", "outbox.go"} {
+	for _, file := range []string{"chat.go", "outbox.go", "calls.go", "handoff.go", "report.go"} {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

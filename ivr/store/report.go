@@ -17,5 +17,5 @@ func (s *sqlStore) ListTurnsSince(ctx context.Context, since time.Time, limit in
 		since = time.Unix(0, 0)
 	}
 	return listRows(ctx, s, s.reader(), "list turns since", scanTurn,
-		`SELECT `+turnCols+` FROM turns WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?`, timeValue(since), limit)
+		`SELECT `+turnCols+` FROM turns WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT `+limitParam, timeValue(since), limit)
 }
