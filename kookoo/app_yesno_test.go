@@ -115,7 +115,10 @@ func TestConfirmYesNoPass(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const questionLen, replyLen = 8000, 4000
 			fake := &passSTT{byLen: map[int]heardAs{
-				questionLen: {open: res("my screen is broken", 0.9)},
+				// In the confirm band of the demo FAQ's repair node ("my
+				// screen is broken" is answered outright since the demo
+				// FAQ's "broken screen").
+				questionLen: {open: res("my tv is broken", 0.9)},
 				replyLen:    tc.heard,
 			}}
 			h := newHarness(t, harnessOptions{stt: fake})
