@@ -628,11 +628,14 @@ func (c *call) record(ctx context.Context, v kookoo.Record) (url.Values, error) 
 	// as the recording's initial silence, up to five seconds of it made
 	// the record end no_input at once, before the caller's words arrived.
 	c.dropQueuedFrames()
-	// The caller is told first; their frames queue while the fast-path
-	// transcript starts (the first call of a vocabulary builds its model)
-	// and are end-pointed and transcribed after.
-	c.leg.emit(Event{Type: EventListen, Mode: "record"})
+	// The fast-path transcript starts before the caller is told: a caller
+	// who hangs up (or whose call ends) as soon as it hears "listening"
+	// ends the call's context, and a transcript started after that would
+	// fail, leaving the recording to be downloaded again. Frames arriving
+	// while it starts (the first call of a vocabulary builds its model)
+	// queue and are end-pointed and transcribed after.
 	live := c.startTranscript(ctx, silence)
+	c.leg.emit(Event{Type: EventListen, Mode: "record"})
 
 	var (
 		res     audio.EndResult
