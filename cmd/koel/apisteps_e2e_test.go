@@ -91,15 +91,7 @@ func TestDemoOrderStatusOverSoftphone(t *testing.T) {
 		t.Skip("a real softphone call")
 	}
 	cfg := testConfig(t, t.TempDir(), "", "")
-	cfg.STT.Engine = "sphinx"
-	cfg.Sim.Disabled = false
-	srv := startServer(t, cfg)
-	if srv.voice.sttState != "ok" {
-		if os.Getenv("KOEL_TEST_DATABASE_URL") != "" {
-			t.Fatalf("pocketsphinx unavailable under make test (%s)", srv.voice.sttState)
-		}
-		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
-	}
+	srv := startVoiceServer(t, cfg)
 	call := func(t *testing.T, steps ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)

@@ -282,15 +282,7 @@ func TestDashboardsShowDataFromRealTraffic(t *testing.T) {
 	graph := channeltest.NewGraph(t, e2ePageToken, e2ePhoneID)
 	graph.FailNext(channeltest.Failure{Status: 500, Body: `{"error":{"message":"An unexpected error has occurred.","type":"OAuthException","code":1}}`})
 	cfg := testConfig(t, t.TempDir(), "", hook.URL)
-	cfg.STT.Engine = "sphinx"
-	cfg.Sim.Disabled = false
-	srv := startServer(t, cfg)
-	if srv.voice.sttState != "ok" {
-		if os.Getenv("KOEL_TEST_DATABASE_URL") != "" {
-			t.Fatalf("pocketsphinx unavailable under make test (%s)", srv.voice.sttState)
-		}
-		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
-	}
+	srv := startVoiceServer(t, cfg)
 	fb := ivr.Connection{BusinessID: demo.BusinessID, Channel: ivr.ChannelFacebook, Identifier: "bluebird", Active: true,
 		Settings: ivr.ConnectionSettings{Messenger: ivr.MessengerSettings{
 			PageAccessToken: e2ePageToken, AppSecret: e2eAppSecret, VerifyToken: "v", GraphURL: graph.URL()}}}

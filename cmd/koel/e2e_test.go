@@ -53,6 +53,23 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// startVoiceServer starts koel with pocketsphinx and the softphone on. It
+// skips the test when pocketsphinx is missing outside make test, and fails
+// it under make test (KOEL_TEST_DATABASE_URL set), which installs it.
+func startVoiceServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	cfg.STT.Engine = "sphinx"
+	cfg.Sim.Disabled = false
+	srv := startServer(t, cfg)
+	if srv.voice.sttState != "ok" {
+		if os.Getenv("KOEL_TEST_DATABASE_URL") != "" {
+			t.Fatalf("pocketsphinx unavailable under make test (%s)", srv.voice.sttState)
+		}
+		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
+	}
+	return srv
+}
+
 // startServer starts koel and stops it when the test ends.
 func startServer(t testing.TB, cfg Config) *Server {
 	t.Helper()

@@ -46,15 +46,7 @@ func TestDemoFourQuestionsOverSoftphone(t *testing.T) {
 		t.Skip("real softphone calls")
 	}
 	cfg := testConfig(t, t.TempDir(), "", "")
-	cfg.STT.Engine = "sphinx"
-	cfg.Sim.Disabled = false
-	srv := startServer(t, cfg)
-	if srv.voice.sttState != "ok" {
-		if os.Getenv("KOEL_TEST_DATABASE_URL") != "" {
-			t.Fatalf("pocketsphinx unavailable under make test (%s)", srv.voice.sttState)
-		}
-		t.Skipf("pocketsphinx unavailable (%s); make test installs it", srv.voice.sttState)
-	}
+	srv := startVoiceServer(t, cfg)
 	renderer, err := voiceeval.NewRenderer("")
 	if err != nil {
 		t.Fatal(err)
