@@ -17,7 +17,7 @@ import (
 // evalCommand runs `koel eval voice`: the spoken-corpus evaluation of the
 // voice stack (see package voiceeval).
 func evalCommand(args []string, stdout, stderr io.Writer) error {
-	const use = "koel eval voice [-split tune|test|all] [-json] [-synth LIST] [-variants ulaw,noise] [-per-kind N] [-workers N] [-cache DIR] [-misses] [-sphinx-args \"-opt value ...\"]"
+	const use = "koel eval voice [-split tune|test|all] [-json] [-synth LIST] [-variants ulaw,noise] [-per-kind N] [-workers N] [-cache DIR] [-misses] [-path kookoo|direct|text] [-sphinx-args \"-opt value ...\"]"
 	if len(args) == 0 || args[0] != "voice" {
 		return fmt.Errorf("%w: %s", errUsage, use)
 	}
@@ -31,7 +31,7 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 2, "calls in flight")
 	cache := fs.String("cache", "", "rendered-audio cache directory (default "+voiceeval.DefaultCacheDir()+")")
 	misses := fs.Bool("misses", false, "also list every miss (for tuning; use with -split tune)")
-	path := fs.String("path", voiceeval.PathKooKoo, "kookoo (Record events through the call) or direct (recogniser and bot, bands simulated)")
+	path := fs.String("path", voiceeval.PathKooKoo, "kookoo (Record events through the call), direct (recogniser and bot, bands simulated) or text (the call with the corpus text heard perfectly: the understanding ceiling)")
 	cmn := fs.String("cmn", "", "cepstral mean per utterance: prior, batch or carry (default prior)")
 	bandFill := fs.Float64("band-fill", 0, "level in dBFS of the fill above 4 kHz (default -60)")
 	noBandFill := fs.Bool("no-band-fill", false, "leave the band above 4 kHz empty")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/koelvoice/koel/audio"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot/faq"
 	"github.com/koelvoice/koel/ivr/demo"
@@ -40,8 +41,10 @@ type Config struct {
 	// Stack configures the koel stack under test.
 	Stack StackConfig
 	// Path is PathKooKoo (the default: KooKoo Record events through the
-	// call state machine) or PathDirect (recogniser and bot only, with the
-	// bands of Bands simulated).
+	// call state machine), PathDirect (recogniser and bot only, with the
+	// bands of Bands simulated) or PathText (the KooKoo path with a
+	// recogniser that hears the corpus text perfectly: Synths and Variants
+	// are ignored, and the one caller is EngineText).
 	Path string
 	// Bands are the confidence bands PathDirect simulates.
 	Bands Bands
@@ -55,6 +58,9 @@ type Config struct {
 const (
 	PathKooKoo = "kookoo"
 	PathDirect = "direct"
+	// PathText sends each utterance's text through the KooKoo call as a
+	// transcript heard at confidence 1: the understanding side's ceiling.
+	PathText = "text"
 )
 
 // Bands are the confidence bands of a voice turn: a transcript under
@@ -213,8 +219,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if cfg.Path != "" && cfg.Path != PathKooKoo && cfg.Path != PathDirect {
-		return Report{}, fmt.Errorf("voiceeval: path %q, want kookoo or direct", cfg.Path)
+	if cfg.Path != "" && cfg.Path != PathKooKoo && cfg.Path != PathDirect && cfg.Path != PathText {
+		return Report{}, fmt.Errorf("voiceeval: path %q, want kookoo, direct or text", cfg.Path)
 	}
 	split := cfg.Split
 	if split == "" {
@@ -232,9 +238,34 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if variants == nil {
 		variants = DefaultVariants()
 	}
-	for _, s := range synths {
-		if err := Available(s.Engine); err != nil {
+	sc := cfg.Stack
+	if sc.Logger == nil {
+		sc.Logger = cfg.Logger
+	}
+	var speak speaker
+	if cfg.Path == PathText {
+		synths, variants = []Synth{textSynth}, []Variant{textVariant}
+		ear := newPerfectEar()
+		sc.Transcriber = ear
+		speak = func(_ context.Context, _ Synth, _ Variant, text, _ string) (audio.PCM, error) {
+			return ear.utterance(text), nil
+		}
+	} else {
+		for _, s := range synths {
+			if err := Available(s.Engine); err != nil {
+				return Report{}, err
+			}
+		}
+		rend, err := NewRenderer(cfg.CacheDir)
+		if err != nil {
 			return Report{}, err
+		}
+		speak = func(ctx context.Context, s Synth, v Variant, text, seed string) (audio.PCM, error) {
+			speech, err := rend.Speech(ctx, s, text)
+			if err != nil {
+				return audio.PCM{}, err
+			}
+			return Telephone(speech, v, Seed(s, seed)), nil
 		}
 	}
 	if cfg.PerKind > 0 {
@@ -243,14 +274,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	ans, err := demoAnswers()
 	if err != nil {
 		return Report{}, err
-	}
-	rend, err := NewRenderer(cfg.CacheDir)
-	if err != nil {
-		return Report{}, err
-	}
-	sc := cfg.Stack
-	if sc.Logger == nil {
-		sc.Logger = cfg.Logger
 	}
 	st, err := NewStack(ctx, sc)
 	if err != nil {
@@ -280,9 +303,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			defer wg.Done()
 			for i := range next {
 				if cfg.Path == PathDirect {
-					out[i], errs[i] = understand(ctx, st, rend, cfg.Bands, jobs[i])
+					out[i], errs[i] = understand(ctx, st, speak, cfg.Bands, jobs[i])
 				} else {
-					out[i], errs[i] = play(ctx, st, rend, ans, jobs[i])
+					out[i], errs[i] = play(ctx, st, speak, ans, jobs[i])
 				}
 			}
 		}()
@@ -333,16 +356,19 @@ func subset(items []Item, n int) []Item {
 	return out
 }
 
+// speaker returns the caller's recording of text said by s over line v;
+// seed keys the line noise.
+type speaker func(ctx context.Context, s Synth, v Variant, text, seed string) (audio.PCM, error)
+
 // play runs one utterance as one call: NewCall, the Record event, and for
 // a confirmation a synthesized yes (the confirmed topic is the expected
 // node's) or no.
-func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (Outcome, error) {
+func play(ctx context.Context, st *Stack, speak speaker, ans answers, j job) (Outcome, error) {
 	o := Outcome{Synth: j.synth, Variant: j.variant, Item: j.item}
-	speech, err := rend.Speech(ctx, j.synth, j.item.Text)
+	rec, err := speak(ctx, j.synth, j.variant, j.item.Text, j.item.Text)
 	if err != nil {
 		return o, err
 	}
-	rec := Telephone(speech, j.variant, Seed(j.synth, j.item.Text))
 	call, _, err := st.NewCall(ctx)
 	if err != nil {
 		return o, err
@@ -373,11 +399,11 @@ func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (O
 		if j.item.Kind == KindQuestion && o.Confirmed == faq.TopicTitle(j.item.Expect) {
 			word = "yes"
 		}
-		yes, err := rend.Speech(ctx, j.synth, word)
+		yes, err := speak(ctx, j.synth, j.variant, word, word+j.item.Text)
 		if err != nil {
 			return o, err
 		}
-		r2, _, err := call.Say(ctx, Telephone(yes, j.variant, Seed(j.synth, word+j.item.Text)))
+		r2, _, err := call.Say(ctx, yes)
 		if err != nil {
 			return o, err
 		}
@@ -394,13 +420,12 @@ func play(ctx context.Context, st *Stack, rend *Renderer, ans answers, j job) (O
 // understand runs one utterance on the direct path and simulates the
 // bands: the confirmation is answered with a synthesized yes or no whose
 // transcript must read as that answer.
-func understand(ctx context.Context, st *Stack, rend *Renderer, b Bands, j job) (Outcome, error) {
+func understand(ctx context.Context, st *Stack, speak speaker, b Bands, j job) (Outcome, error) {
 	o := Outcome{Synth: j.synth, Variant: j.variant, Item: j.item}
-	speech, err := rend.Speech(ctx, j.synth, j.item.Text)
+	rec, err := speak(ctx, j.synth, j.variant, j.item.Text, j.item.Text)
 	if err != nil {
 		return o, err
 	}
-	rec := Telephone(speech, j.variant, Seed(j.synth, j.item.Text))
 	res, resp, took, err := st.Understand(ctx, rec)
 	if err != nil {
 		return o, err
@@ -421,11 +446,11 @@ func understand(ctx context.Context, st *Stack, rend *Renderer, b Bands, j job) 
 	if j.item.Kind == KindQuestion && resp.Node == j.item.Expect {
 		word = "yes"
 	}
-	yes, err := rend.Speech(ctx, j.synth, word)
+	yes, err := speak(ctx, j.synth, j.variant, word, word+j.item.Text)
 	if err != nil {
 		return o, err
 	}
-	r2, _, _, err := st.Understand(ctx, Telephone(yes, j.variant, Seed(j.synth, word+j.item.Text)))
+	r2, _, _, err := st.Understand(ctx, yes)
 	if err != nil {
 		return o, err
 	}

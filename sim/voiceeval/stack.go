@@ -39,7 +39,8 @@ import (
 // Record events, exactly as KooKoo delivers them.
 type Stack struct {
 	store  store.Store
-	sphinx *stt.Sphinx
+	sphinx *stt.Sphinx     // nil when StackConfig.Transcriber replaced it
+	stt    stt.Transcriber // sphinx or StackConfig.Transcriber
 	bot    *faq.Bot
 	app    *http.Server
 	recs   *http.Server
@@ -71,6 +72,9 @@ type StackConfig struct {
 	// MinConfidence is the transcript confidence under which the caller
 	// is asked again (0 = stt.DefaultMinConfidence).
 	MinConfidence float64
+	// Transcriber, when set, replaces pocketsphinx (Sphinx and PoolSize
+	// are then unused).
+	Transcriber stt.Transcriber
 	// Logger receives the stack's warnings (nil = discard).
 	Logger *slog.Logger
 }
@@ -113,25 +117,29 @@ func NewStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("voiceeval: engine: %w", err)
 	}
-	sc := cfg.Sphinx
-	sc.DataDir = filepath.Join(dir, "stt")
-	sc.Logger = log
-	if sc.PoolSize == 0 {
-		sc.PoolSize = cfg.PoolSize
-	}
-	if sc.PoolSize == 0 {
-		sc.PoolSize = 2
-	}
-	s.sphinx, err = stt.NewSphinx(sc)
-	if err != nil {
-		return nil, err
+	s.stt = cfg.Transcriber
+	if s.stt == nil {
+		sc := cfg.Sphinx
+		sc.DataDir = filepath.Join(dir, "stt")
+		sc.Logger = log
+		if sc.PoolSize == 0 {
+			sc.PoolSize = cfg.PoolSize
+		}
+		if sc.PoolSize == 0 {
+			sc.PoolSize = 2
+		}
+		s.sphinx, err = stt.NewSphinx(sc)
+		if err != nil {
+			return nil, err
+		}
+		s.stt = s.sphinx
 	}
 	fetcher, err := kookoo.NewFetcher(kookoo.FetcherConfig{AllowLoopback: true, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("voiceeval: fetcher: %w", err)
 	}
 	app, err := kookoo.NewApp(kookoo.AppConfig{
-		Store: s.store, Engine: engine, STT: s.sphinx, Vocabulary: bot, Fetcher: fetcher, Logger: log,
+		Store: s.store, Engine: engine, STT: s.stt, Vocabulary: bot, Fetcher: fetcher, Logger: log,
 		MinConfidence: cfg.MinConfidence,
 	})
 	if err != nil {
@@ -206,7 +214,7 @@ func (s *Stack) Understand(ctx context.Context, pcm audio.PCM) (stt.Result, ivrb
 	}
 	v := stt.Vocabulary{Key: fmt.Sprintf("biz%d-v%d", demo.BusinessID, version), Phrases: phrases}
 	start := time.Now()
-	res, err := stt.Transcribe(ctx, s.sphinx, v, pcm.Samples)
+	res, err := stt.Transcribe(ctx, s.stt, v, pcm.Samples)
 	took := time.Since(start)
 	if err != nil {
 		return stt.Result{}, ivrbot.Response{}, took, fmt.Errorf("voiceeval: transcribe: %w", err)
