@@ -752,7 +752,9 @@ func recordStatus(r audio.EndReason) string {
 // collectDTMF runs a <collectdtmf>: prompts (a key stops them), then keys
 // until l digits, the terminator t, or o milliseconds without a key.
 func (c *call) collectDTMF(ctx context.Context, v kookoo.CollectDTMF) (url.Values, error) {
-	c.flushTurn()
+	// A pending turn is not flushed here: the prompts are the reply to it
+	// (koel's menus speak inside <collectdtmf>), and their first frame
+	// completes it. It is flushed after them, when none played.
 	c.process = "collectdtmf"
 	timeout := v.Timeout
 	if timeout <= 0 {
@@ -789,6 +791,7 @@ func (c *call) collectDTMF(ctx context.Context, v kookoo.CollectDTMF) (url.Value
 			break
 		}
 	}
+	c.flushTurn()
 	if !done {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
