@@ -46,8 +46,8 @@ func TestPerfectEar(t *testing.T) {
 var textFloors = map[string]struct {
 	first, within, maxWrong, rejected int
 }{
-	SplitTune: {first: 53, within: 78, maxWrong: 2, rejected: 33},
-	SplitTest: {first: 41, within: 53, maxWrong: 1, rejected: 22},
+	SplitTune: {first: 65, within: 88, maxWrong: 1, rejected: 33},
+	SplitTest: {first: 47, within: 58, maxWrong: 1, rejected: 22},
 }
 
 // TestTextCeiling sends both splits' text through the KooKoo call with a

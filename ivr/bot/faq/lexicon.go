@@ -25,6 +25,15 @@ var phraseRewrites = map[string]string{
 	"call centre": "support", "call center": "support", "help desk": "support",
 	"see you": "bye", "see ya": "bye", "talk later": "bye", "bye bye": "bye",
 	"close by": "near", "how come": "why", "right now": "now", "at the moment": "now",
+	// A question about a span of time, and one about an amount, are one
+	// thing each whatever the adverb; the pair, not its two common words,
+	// is the evidence.
+	"how long": "howlong", "how fast": "howlong", "how soon": "howlong", "how quickly": "howlong",
+	"how much": "howmuch",
+	// Not wanting what was ordered is asking to cancel it.
+	"do not want": "cancel", "no longer want": "cancel", "do not need": "cancel", "no longer need": "cancel",
+	// Ways to pay are one kind of thing: cards, UPI apps, net banking.
+	"net banking": "netbanking", "internet banking": "netbanking", "online banking": "netbanking", "google pay": "gpay", "phone pe": "phonepe",
 }
 
 // maxRewriteWords is the longest expression in phraseRewrites.
@@ -74,6 +83,15 @@ var synonyms = func() map[string]string {
 		{"installment", "instalment", "installments", "instalments"},
 		{"password", "passcode", "passwd", "pwd"},
 		{"address", "addresses"},
+		// A day of the week is one thing to a shop's hours.
+		{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+			"weekday", "weekdays", "weekend", "weekends", "holiday", "holidays"},
+		// Something reaching the customer: "has not come", "not received".
+		{"arrive", "arrived", "arrives", "arriving", "reach", "reached", "reaches",
+			"come", "came", "comes", "coming", "receive", "received", "receives"},
+		{"creditcard", "debitcard", "upi", "paytm", "netbanking", "gpay", "phonepe", "wallet", "wallets"},
+		{"bill", "bills", "dues"},
+		{"different", "another", "instead"},
 	}
 	m := map[string]string{}
 	for _, g := range groups {
@@ -84,14 +102,17 @@ var synonyms = func() map[string]string {
 	return m
 }()
 
-// canonical rewrites multi-word expressions and maps synonyms to their
-// group's word. It reuses words' backing array.
+// canonical rewrites multi-word expressions and maps synonyms (the
+// rewrites' words too) to their group's word. It reuses words' backing array.
 func canonical(words []string) []string {
 	out := words[:0]
 	for i := 0; i < len(words); {
 		matched := false
 		for n := min(maxRewriteWords, len(words)-i); n >= 2 && rewriteStarts[words[i]]; n-- {
 			if rep, ok := phraseRewrites[strings.Join(words[i:i+n], " ")]; ok {
+				if s, ok := synonyms[rep]; ok {
+					rep = s
+				}
 				out = append(out, rep)
 				i += n
 				matched = true

@@ -176,9 +176,10 @@ func TestMatcherQualityHoldout(t *testing.T) {
 	t.Logf("holdout: top-1 %d/%d (%.1f %%), answered right %d/%d (%.1f %%), off-topic fallback %d/%d (%.1f %%)",
 		top1, len(paraphrases), pct(top1, len(paraphrases)), answered, len(paraphrases), pct(answered, len(paraphrases)),
 		rejected, len(offTopic), pct(rejected, len(offTopic)))
-	// A regression guard well below the figures reported in the Matcher doc.
-	if pct(top1, len(paraphrases)) < 75 || pct(rejected, len(offTopic)) < 75 {
-		t.Errorf("holdout quality fell below 75 %%")
+	// A regression guard one utterance below the top-1 figure reported in
+	// the Matcher doc (52/62).
+	if pct(top1, len(paraphrases)) < 82 || pct(rejected, len(offTopic)) < 75 {
+		t.Errorf("holdout quality fell below 82 %% top-1 or 75 %% off-topic fallback")
 	}
 }
 

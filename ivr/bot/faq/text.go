@@ -45,6 +45,8 @@ var stopWords = func() map[string]bool {
 		not no yes ok okay please pls plz thanks thank just also very really
 		um uhm umm uh uhh er erm hmm ah oh like well
 		some any all one get got know want need would like tell let
+		sir madam maam kindly actually basically exactly still yet already anymore ever even
+		till until now
 		`) {
 		m[w] = true
 	}
@@ -154,3 +156,7 @@ func isASCII(s string) bool {
 func speechText(s string) string {
 	return strings.Join(normalize(s), " ")
 }
+
+// contrastive are the conjunctions after which a sentence says what
+// matters ("i returned it but there is no refund").
+var contrastive = map[string]bool{"but": true, "however": true, "though": true, "although": true}
