@@ -89,6 +89,9 @@ type Inbound struct {
 	// Alternatives are the recogniser's N-best hypotheses of a voice
 	// message, best first (see bot.Request.Alternatives).
 	Alternatives []bot.Alternative
+	// Lattice is the recogniser's word-lattice evidence of a voice
+	// message (see bot.Request.Lattice).
+	Lattice []bot.WordCount
 }
 
 // Reply is the engine's answer to one [Inbound].
@@ -384,6 +387,7 @@ func (e *Engine) ask(ctx context.Context, in Inbound, user User, conv Conversati
 		Text:           in.Text,
 		Voice:          in.Voice,
 		Alternatives:   in.Alternatives,
+		Lattice:        in.Lattice,
 	})
 	e.metrics.botLatency(e.now().Sub(start))
 	if err == nil && len(resp.Messages) == 0 && resp.Fallback {

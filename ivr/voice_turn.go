@@ -376,6 +376,10 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 	for _, a := range h.result.Alternatives {
 		alts = append(alts, bot.Alternative{Text: a.Text, Weight: a.Posterior})
 	}
+	var lattice []bot.WordCount
+	for _, w := range h.result.Lattice {
+		lattice = append(lattice, bot.WordCount{Word: w.Word, Count: w.Count})
+	}
 	botStart := v.now()
 	reply, err := v.engine.Handle(ctx, Inbound{
 		BusinessID:        call.BusinessID,
@@ -387,6 +391,7 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		Voice:             true,
 		HoldReply:         true,
 		Alternatives:      alts,
+		Lattice:           lattice,
 	})
 	botTime := v.now().Sub(botStart)
 	turn.BotMS = botTime.Milliseconds()

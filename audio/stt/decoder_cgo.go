@@ -145,6 +145,58 @@ static ps_nbest_t *koel_nbest_next(ps_nbest_t *nb, char const **hyp, int *score)
 	*score = (int)s;
 	return nb;
 }
+
+// koel_lattice returns the finished utterance's word lattice with link
+// posteriors computed, or NULL when there is none (nothing heard, or a
+// search without one). The lattice is owned by the decoder and valid until
+// the next utterance starts. When recompute is 0 the posteriors that the
+// decoder's own best-path pass computed (-bestpath yes, which ps_get_hyp
+// runs) are reused; otherwise the best path and the posteriors are
+// computed here with ascale, after the hypothesis, segmentation and N-best
+// list have been read (they follow the best-path links this overwrites).
+static ps_lattice_t *koel_lattice(ps_decoder_t *ps, char const *search, int recompute, float ascale) {
+	ps_lattice_t *dag = ps_get_lattice(ps);
+	if (dag == NULL) {
+		return NULL;
+	}
+	if (recompute) {
+		ngram_model_t *lm = ps_get_lm(ps, search);
+		if (ps_lattice_bestpath(dag, lm, 1.0, ascale) == NULL) {
+			return NULL;
+		}
+		ps_lattice_posterior(dag, lm, ascale);
+	}
+	return dag;
+}
+
+// koel_lattice_links copies up to n links of dag: the base word of the
+// link's source node (the word the link carries), its start and end frame
+// and its posterior as a natural-log probability. It returns how many
+// links it copied, or -1 when dag has more than n.
+static int koel_lattice_links(ps_lattice_t *dag, char const **words, int *sf, int *ef, double *lnpost, int n) {
+	logmath_t *lmath = ps_lattice_get_logmath(dag);
+	int i = 0;
+	ps_latnode_iter_t *it;
+	for (it = ps_latnode_iter(dag); it != NULL; it = ps_latnode_iter_next(it)) {
+		ps_latnode_t *node = ps_latnode_iter_node(it);
+		ps_latlink_iter_t *li;
+		for (li = ps_latnode_exits(node); li != NULL; li = ps_latlink_iter_next(li)) {
+			if (i >= n) {
+				ps_latlink_iter_free(li);
+				ps_latnode_iter_free(it);
+				return -1;
+			}
+			ps_latlink_t *l = ps_latlink_iter_link(li);
+			int16 s = 0;
+			words[i] = ps_latlink_baseword(dag, l);
+			ef[i] = ps_latlink_times(l, &s);
+			sf[i] = s;
+			lnpost[i] = logmath_log_to_ln(lmath, ps_latlink_prob(dag, l, NULL));
+			i++;
+		}
+	}
+	return i;
+}
 */
 import "C"
 
@@ -299,6 +351,67 @@ func (d *decoder) nbest(n int) []rawHyp {
 		C.ps_nbest_free(nb)
 	}
 	return out
+}
+
+// latticeLink is one link of a word lattice: the word it carries, its
+// frames and its posterior probability.
+type latticeLink struct {
+	Word       string
+	Start, End int     // frames (10 ms)
+	Posterior  float64 // in [0, 1]
+}
+
+// maxLatticeLinks bounds the links copied out of one lattice (a 4 s
+// question's lattice has a few hundred with -maxwpf 10).
+const maxLatticeLinks = 1 << 16
+
+// lattice returns the links of the finished utterance's word lattice with
+// their posteriors; nil when there is no lattice. With recompute false the
+// decoder's own best-path posteriors are read (they exist with -bestpath
+// yes once hyp has been called); with recompute true they are computed
+// with ascale, which must come after hyp, segments and nbest.
+func (d *decoder) lattice(recompute bool, ascale float64) ([]latticeLink, error) {
+	name := C.CString("koel")
+	defer C.free(unsafe.Pointer(name))
+	rc := C.int(0)
+	if recompute {
+		rc = 1
+	}
+	dag := C.koel_lattice(d.ps, name, rc, C.float(ascale))
+	if dag == nil {
+		return nil, nil
+	}
+	n := 256
+	for {
+		words := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0))))
+		ints := C.malloc(C.size_t(2*n) * C.size_t(unsafe.Sizeof(C.int(0))))
+		lnp := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.double(0))))
+		sf := (*C.int)(ints)
+		ef := (*C.int)(unsafe.Add(ints, uintptr(n)*unsafe.Sizeof(C.int(0))))
+		got := int(C.koel_lattice_links(dag, (**C.char)(words), sf, ef, (*C.double)(lnp), C.int(n)))
+		var out []latticeLink
+		if got >= 0 {
+			ws := unsafe.Slice((**C.char)(words), got)
+			ss := unsafe.Slice(sf, got)
+			es := unsafe.Slice(ef, got)
+			ps := unsafe.Slice((*C.double)(lnp), got)
+			out = make([]latticeLink, 0, got)
+			for i := range got {
+				p := math.Exp(float64(ps[i]))
+				out = append(out, latticeLink{Word: C.GoString(ws[i]), Start: int(ss[i]), End: int(es[i]), Posterior: min(max(p, 0), 1)})
+			}
+		}
+		C.free(words)
+		C.free(ints)
+		C.free(lnp)
+		if got >= 0 {
+			return out, nil
+		}
+		if n >= maxLatticeLinks {
+			return nil, fmt.Errorf("pocketsphinx: lattice has more than %d links", maxLatticeLinks)
+		}
+		n *= 4
+	}
 }
 
 // end finishes the utterance.

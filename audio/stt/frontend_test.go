@@ -96,6 +96,7 @@ func TestConfigFrontEndDefaultsAndLimits(t *testing.T) {
 	for _, bad := range []SphinxConfig{
 		{DataDir: "x", CMN: CMNMode(9)}, {DataDir: "x", BandFillDBFS: -3}, {DataDir: "x", NBest: 1000},
 		{DataDir: "x", NBestScale: -1}, {DataDir: "x", BandFillDBFS: math.NaN()},
+		{DataDir: "x", LatticeScale: -0.05}, {DataDir: "x", LatticeScale: math.NaN()},
 	} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)

@@ -238,7 +238,37 @@ func (s *Sphinx) result(p *pooled, words map[string]bool) Result {
 	if r.Text != "" && s.cfg.NBest > 0 {
 		r.Alternatives = alternatives(p.d.nbest(s.cfg.NBest), r.Text, words, p.d.logToLn(1), s.cfg.NBestScale)
 	}
+	if r.Text != "" && s.cfg.Lattice {
+		// Last: recomputing the posteriors overwrites the best-path links
+		// the segmentation and the N-best list follow.
+		scale, recompute := s.cfg.LatticeScale, s.cfg.LatticeScale > 0
+		if !recompute && !s.bestPath() {
+			scale, recompute = defaultAcousticScale, true
+		}
+		links, err := p.d.lattice(recompute, scale)
+		if err != nil {
+			s.log.Warn("stt lattice not read", "err", err)
+		}
+		r.Lattice = wordPosteriors(links, words, DefaultLatticeFloor)
+	}
 	return r
+}
+
+// defaultAcousticScale is pocketsphinx's default acoustic scale for
+// lattice posteriors (1 / -ascale 20).
+const defaultAcousticScale = 1.0 / 20
+
+// bestPath reports whether the decoder runs its best-path pass, which
+// computes the lattice posteriors as it goes.
+func (s *Sphinx) bestPath() bool {
+	args := mergeArgs(s.tune.args, s.cfg.DecoderArgs)
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] == "-bestpath" {
+			v := strings.ToLower(args[i+1])
+			return !(v == "no" || v == "false" || v == "0")
+		}
+	}
+	return true
 }
 
 // acquire returns a decoder loaded with files. The caller holds a slot.

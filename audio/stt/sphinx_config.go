@@ -87,6 +87,14 @@ type SphinxConfig struct {
 	// NBestScale scales hypothesis path scores (natural log) before they
 	// are normalised into posteriors. Default DefaultNBestScale.
 	NBestScale float64
+	// Lattice fills Result.Lattice with the word posteriors of the
+	// decoder's word lattice. Off by default (measured in README, "Voice
+	// understanding: measured").
+	Lattice bool
+	// LatticeScale is the acoustic score scale of the lattice posteriors.
+	// Zero reuses the posteriors of the decoder's own best-path pass
+	// (scale 1/20, at no extra cost); another value computes them again.
+	LatticeScale float64
 	// DecoderArgs are pocketsphinx options ("-maxwpf", "10") applied over
 	// the measured decoder options: one already set takes the new value.
 	// For measuring decoder levers; empty in production.
@@ -179,6 +187,9 @@ func (c *SphinxConfig) withDefaults() (SphinxConfig, error) {
 	out.DecoderArgs = slices.Clone(out.DecoderArgs)
 	if out.NBestScale < 0 || math.IsNaN(out.NBestScale) || math.IsInf(out.NBestScale, 0) {
 		return out, fmt.Errorf("stt: NBestScale %g must be positive", out.NBestScale)
+	}
+	if out.LatticeScale < 0 || math.IsNaN(out.LatticeScale) || math.IsInf(out.LatticeScale, 0) {
+		return out, fmt.Errorf("stt: LatticeScale %g must be zero or positive", out.LatticeScale)
 	}
 	return out, nil
 }

@@ -90,6 +90,11 @@ type Result struct {
 	// with posteriors normalized to sum to 1; the first one's Text equals
 	// Text. Empty when the backend gives only one string.
 	Alternatives []Hypothesis
+	// Lattice is the expected count of each vocabulary word over the
+	// recogniser's word lattice, highest first (see [WordPosterior]). It
+	// carries words that no alternative has. Empty unless the backend was
+	// asked for it (SphinxConfig.Lattice) and found a lattice.
+	Lattice []WordPosterior
 }
 
 // Hypothesis is one of a [Result]'s N-best alternatives.

@@ -42,13 +42,16 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	botThreshold := fs.Float64("bot-threshold", 0, "FAQ match threshold (default the bot's)")
 	minSTT := fs.Float64("min-stt", 0, "transcript confidence asked again under (default the recogniser's)")
 	sphinxArgs := fs.String("sphinx-args", "", "extra pocketsphinx decoder options, \"-name value\" pairs (for measuring decoder levers)")
+	lattice := fs.Float64("lattice", 0, "share of the recogniser's word-lattice posteriors in the FAQ match (0 = off)")
+	latticeScale := fs.Float64("lattice-scale", 0, "acoustic scale of the lattice posteriors (default the decoder's best-path pass, 1/20)")
 	answer := fs.Float64("answer", 0, "direct path: bot confidence answered without confirming (default 0.6; above 1 confirms every match and prints a threshold sweep)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: %v (%s)", errUsage, err, use)
 	}
 	cfg := voiceeval.Config{Split: *split, PerKind: *perKind, Workers: *workers, CacheDir: *cache, Progress: stderr, Path: *path}
 	cfg.Stack.Sphinx = stt.SphinxConfig{BandFillDBFS: *bandFill, NoBandFill: *noBandFill, NBest: *nbest, NBestScale: *nbestScale, GeneralWords: *genWords, GeneralWeight: *genWeight,
-		DecoderArgs: strings.Fields(*sphinxArgs)}
+		DecoderArgs: strings.Fields(*sphinxArgs), Lattice: *lattice > 0, LatticeScale: *latticeScale}
+	cfg.Stack.LatticeWeight = *lattice
 	if *cmn != "" {
 		m, ok := stt.ParseCMNMode(*cmn)
 		if !ok {

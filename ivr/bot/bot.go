@@ -36,6 +36,19 @@ type Request struct {
 	// first one's Text equals Text. Empty when the recogniser gave only one
 	// string (or for text); bots then use Text alone.
 	Alternatives []Alternative
+	// Lattice is the recogniser's word-lattice evidence for a voice
+	// message: each vocabulary word with its expected count, highest
+	// first. It carries words no alternative has. Empty when the
+	// recogniser gave none; bots may ignore it.
+	Lattice []WordCount
+}
+
+// WordCount is one word of a voice [Request]'s lattice and how many times
+// the caller said it in expectation (the sum of the posteriors of the
+// lattice links carrying it; above 1 for a word said twice).
+type WordCount struct {
+	Word  string
+	Count float64
 }
 
 // Alternative is one recognition hypothesis of a voice [Request].

@@ -69,6 +69,10 @@ type StackConfig struct {
 	// BotThreshold is the FAQ bot's match threshold (0 =
 	// faq.DefaultThreshold).
 	BotThreshold float64
+	// LatticeWeight is the FAQ bot's share of the recogniser's lattice
+	// evidence in a node's score (0 = off; see faq.Options). Sphinx.Lattice
+	// must be on for the recogniser to pass any.
+	LatticeWeight float64
 	// MinConfidence is the transcript confidence under which the caller
 	// is asked again (0 = stt.DefaultMinConfidence).
 	MinConfidence float64
@@ -111,7 +115,7 @@ func NewStack(ctx context.Context, cfg StackConfig) (_ *Stack, err error) {
 	}}); err != nil {
 		return nil, fmt.Errorf("voiceeval: demo business: %w", err)
 	}
-	bot := faq.New(s.store, faq.Options{Logger: log, Threshold: cfg.BotThreshold})
+	bot := faq.New(s.store, faq.Options{Logger: log, Threshold: cfg.BotThreshold, LatticeWeight: cfg.LatticeWeight})
 	s.bot = bot
 	engine, err := ivr.NewEngine(ivr.EngineConfig{Store: s.store, Bot: bot, Logger: log})
 	if err != nil {
@@ -222,6 +226,9 @@ func (s *Stack) Understand(ctx context.Context, pcm audio.PCM) (stt.Result, ivrb
 	req := ivrbot.Request{BusinessID: demo.BusinessID, UserID: "voiceeval", Text: res.Text, Voice: true}
 	for _, a := range res.Alternatives {
 		req.Alternatives = append(req.Alternatives, ivrbot.Alternative{Text: a.Text, Weight: a.Posterior})
+	}
+	for _, w := range res.Lattice {
+		req.Lattice = append(req.Lattice, ivrbot.WordCount{Word: w.Word, Count: w.Count})
 	}
 	resp, err := s.bot.Reply(ctx, req)
 	if err != nil {

@@ -61,6 +61,10 @@ type Options struct {
 	// MenuWords are added to every business's [Bot.Phrases]; nil means
 	// DefaultMenuWords, an empty non-nil slice adds none.
 	MenuWords []string
+	// LatticeWeight is the share of a voice request's lattice evidence
+	// (bot.Request.Lattice) in a node's score ([Matcher.MatchLattice]);
+	// zero leaves it out.
+	LatticeWeight float64
 }
 
 // Bot answers from a business's FAQ: it implements [bot.Bot] and
@@ -90,6 +94,7 @@ type Bot struct {
 	fallback     string
 	menuWords    []string
 	cacheSize    int
+	lattice      float64
 	mu           sync.Mutex
 	entries      map[int64]*list.Element // business id -> element holding *faqEntry
 	lru          *list.List              // most recently used first
@@ -119,6 +124,7 @@ func New(src NodeSource, opts Options) *Bot {
 		fallback:  opts.DefaultFallback,
 		menuWords: opts.MenuWords,
 		cacheSize: opts.CacheSize,
+		lattice:   opts.LatticeWeight,
 		entries:   map[int64]*list.Element{},
 		lru:       list.New(),
 	}
@@ -157,13 +163,12 @@ func (b *Bot) Reply(ctx context.Context, req bot.Request) (bot.Response, error) 
 		return bot.Response{}, err
 	}
 	var m Match
-	if req.Voice && len(req.Alternatives) > 1 {
-		alts := make([]Weighted, len(req.Alternatives))
-		for i, a := range req.Alternatives {
-			alts[i] = Weighted{Text: a.Text, Weight: a.Weight}
-		}
-		m = e.matcher.MatchAlternatives(alts)
-	} else {
+	switch {
+	case req.Voice && b.lattice > 0 && len(req.Lattice) > 0:
+		m = e.matcher.MatchLattice(voiceAlternatives(req), latticeWords(req.Lattice), b.lattice)
+	case req.Voice && len(req.Alternatives) > 1:
+		m = e.matcher.MatchAlternatives(voiceAlternatives(req))
+	default:
 		m = e.matcher.Match(req.Text)
 	}
 	node := ""
