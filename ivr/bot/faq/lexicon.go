@@ -33,6 +33,8 @@ var phraseRewrites = map[string]string{
 	// Not wanting what was ordered is asking to cancel it.
 	"do not want": "cancel", "no longer want": "cancel", "do not need": "cancel", "no longer need": "cancel",
 	// Ways to pay are one kind of thing: cards, UPI apps, net banking.
+	// Idioms: the end of a conversation, and what is owed.
+	"that is it": "that is all", "outstanding amount": "balance", "amount due": "balance",
 	"net banking": "netbanking", "internet banking": "netbanking", "online banking": "netbanking", "google pay": "gpay", "phone pe": "phonepe",
 }
 
@@ -102,18 +104,20 @@ var synonyms = func() map[string]string {
 	return m
 }()
 
-// canonical rewrites multi-word expressions and maps synonyms (the
-// rewrites' words too) to their group's word. It reuses words' backing array.
+// canonical rewrites multi-word expressions (into one word or several)
+// and maps synonyms (the rewrites' words too) to their group's word. It reuses words' backing array.
 func canonical(words []string) []string {
 	out := words[:0]
 	for i := 0; i < len(words); {
 		matched := false
 		for n := min(maxRewriteWords, len(words)-i); n >= 2 && rewriteStarts[words[i]]; n-- {
 			if rep, ok := phraseRewrites[strings.Join(words[i:i+n], " ")]; ok {
-				if s, ok := synonyms[rep]; ok {
-					rep = s
+				for _, r := range strings.Fields(rep) {
+					if s, ok := synonyms[r]; ok {
+						r = s
+					}
+					out = append(out, r)
 				}
-				out = append(out, rep)
 				i += n
 				matched = true
 				break

@@ -28,6 +28,8 @@ func TestCanonicalSession6(t *testing.T) {
 		{"my dues", []string{"my", "bill"}},
 		{"another address", []string{"different", "address"}},
 		{"do you sell gift cards", []string{"do", "you", "sell", "gift", "cards"}},
+		{"well that is it then", []string{"well", "that", "is", "all", "then"}},
+		{"the amount due on my card", []string{"the", "balance", "on", "my", "card"}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, canonical(normalize(tt.in))); diff != "" {
