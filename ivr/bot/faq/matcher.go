@@ -32,7 +32,8 @@ type params struct {
 	unknownWeight float64
 	// butWeight scales the words before the last contrastive conjunction
 	// ("i returned it but there is no refund": the clause after "but"
-	// says what the user wants).
+	// says what the user wants), and a salutation opening a longer
+	// sentence ("hello, i wanted to know your timings on weekdays").
 	butWeight float64
 }
 
@@ -78,7 +79,9 @@ type Match struct {
 // that the FAQ lacks but that is one edit away from an FAQ word (a typo,
 // "pasword") counts as that word at 0.8 weight. Words before the last
 // "but" (or "however", "although") weigh half: "i returned it but there is
-// no refund" asks about the refund.
+// no refund" asks about the refund. So does a greeting that opens a
+// sentence of more than four words: "hello, i wanted to know your timings"
+// asks about the hours.
 //
 // A node's score is 0.6 × the cosine similarity to its best single user-says
 // phrase plus 0.4 × the cosine similarity to all its phrases together: the
@@ -419,7 +422,7 @@ func (m *Matcher) score(text string, sc *scratch) bool {
 			scale = m.p.fuzzyWeight
 		}
 		before := 1.0
-		if i < turn {
+		if i < turn || (i == 0 && w == salutation && len(words) > salutationWords) {
 			before = m.p.butWeight
 		}
 		if !ok {

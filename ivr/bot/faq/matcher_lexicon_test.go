@@ -45,6 +45,7 @@ func lexiconNodes() []ivr.FAQNode {
 		return ivr.FAQNode{Name: name, UserSays: says, BotSays: []string{name}, Active: true}
 	}
 	return []ivr.FAQNode{
+		node("greeting", "hello", "good morning"),
 		node("hours", "what are your opening hours", "are you open on sunday"),
 		node("order_status", "where is my order", "when will my order arrive"),
 		node("cancel", "cancel my order"),
@@ -98,6 +99,7 @@ func TestMatcherSession6(t *testing.T) {
 
 // TestMatcherClauseAfterBut: the words before "but" weigh half, so the
 // clause after it decides; without that the earlier clause's node wins.
+// A greeting opening a longer question weighs half too.
 func TestMatcherClauseAfterBut(t *testing.T) {
 	nodes := lexiconNodes()
 	flat := defaultParams
@@ -112,6 +114,9 @@ func TestMatcherClauseAfterBut(t *testing.T) {
 		{"all words alike", flat, "i followed your return policy for the item but no refund", "return"},
 		{"a final but is no turn", defaultParams, "i want to return an item but", "return"},
 		{"no but", defaultParams, "i returned the item and want a refund", "return"},
+		{"a greeting opening a question", defaultParams, "hey there i would like to know your hours on saturday", "hours"},
+		{"a greeting alike", flat, "hey there i would like to know your hours on saturday", "greeting"},
+		{"a short greeting", defaultParams, "hi how are you", "greeting"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,3 +160,11 @@ func speechText(s string) string {
 // contrastive are the conjunctions after which a sentence says what
 // matters ("i returned it but there is no refund").
 var contrastive = map[string]bool{"but": true, "however": true, "though": true, "although": true}
+
+// salutation is the greeting group's word ("hello", "hi", "hey", ...):
+// opening a sentence of more than salutationWords words it is politeness,
+// not the question.
+const (
+	salutation      = "hello"
+	salutationWords = 4
+)
