@@ -35,6 +35,9 @@ var phraseRewrites = map[string]string{
 	// Ways to pay are one kind of thing: cards, UPI apps, net banking.
 	// Idioms: the end of a conversation, and what is owed.
 	"that is it": "that is all", "outstanding amount": "balance", "amount due": "balance",
+	// "Another" is "different" only next to an address: "does it come in
+	// another color" is not about changing one (a synonym group made it so).
+	"another address": "different address", "another location": "different address",
 	"net banking": "netbanking", "internet banking": "netbanking", "online banking": "netbanking", "google pay": "gpay", "phone pe": "phonepe",
 }
 
@@ -93,7 +96,7 @@ var synonyms = func() map[string]string {
 			"come", "came", "comes", "coming", "receive", "received", "receives"},
 		{"creditcard", "debitcard", "upi", "paytm", "netbanking", "gpay", "phonepe", "wallet", "wallets"},
 		{"bill", "bills", "dues"},
-		{"different", "another", "instead"},
+		{"different", "instead"},
 	}
 	m := map[string]string{}
 	for _, g := range groups {

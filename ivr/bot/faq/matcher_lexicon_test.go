@@ -27,6 +27,7 @@ func TestCanonicalSession6(t *testing.T) {
 		{"i never received it", []string{"i", "never", "arrive", "it"}},
 		{"my dues", []string{"my", "bill"}},
 		{"another address", []string{"different", "address"}},
+		{"does it come in another color", []string{"does", "it", "arrive", "in", "another", "color"}},
 		{"do you sell gift cards", []string{"do", "you", "sell", "gift", "cards"}},
 		{"well that is it then", []string{"well", "that", "is", "all", "then"}},
 		{"the amount due on my card", []string{"the", "balance", "on", "my", "card"}},
