@@ -66,7 +66,7 @@ func (c *call) startTranscript(ctx context.Context, silence time.Duration) *live
 		c.log.Warn("transcription unavailable", "err", err)
 		return nil
 	}
-	return &liveTranscript{c: c, ctx: ctx, vocab: vocab, stream: st, after: min(speculateAfter, silence/2)}
+	return &liveTranscript{c: c, ctx: ctx, vocab: vocab, stream: c.leg.newAsyncStream(st), after: min(speculateAfter, silence/2)}
 }
 
 // write feeds one frame, after the end-pointer has seen it (res, speaking)
@@ -86,8 +86,8 @@ func (t *liveTranscript) write(f []int16, res audio.EndResult, speaking bool, re
 			t.c.log.Warn("transcription unavailable", "err", err)
 			return
 		}
-		t.stream = st
-		if err := st.Write(rec.PCM().Samples); err != nil {
+		t.stream = t.c.leg.newAsyncStream(st)
+		if err := t.stream.Write(rec.PCM().Samples); err != nil {
 			t.fail(err)
 		}
 		return
@@ -123,7 +123,7 @@ func (t *liveTranscript) speculate(speechEnd time.Duration) {
 		defer cancel()
 		began := time.Now()
 		r, err := st.Close(ctx)
-		ch <- closeResult{r, err, time.Since(began)}
+		ch <- closeResult{r, err, recogniserTime(st, time.Since(began))}
 	}) {
 		return
 	}
@@ -158,7 +158,7 @@ func (t *liveTranscript) finish() (stt.Result, bool) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), sttCloseTimeout)
 		began := time.Now()
 		r.res, r.err = t.stream.Close(ctx)
-		r.took = time.Since(began)
+		r.took = recogniserTime(t.stream, time.Since(began))
 		cancel()
 		t.stream = nil
 	default:
@@ -173,4 +173,14 @@ func (t *liveTranscript) finish() (stt.Result, bool) {
 	}
 	t.c.log.Warn("transcription failed", "err", r.err)
 	return stt.Result{}, false
+}
+
+// recogniserTime is the time the recogniser spent on st: its own account
+// when it keeps one (an asyncStream, whose Close also waits for queued
+// audio), else the Close call's duration.
+func recogniserTime(st stt.Stream, closeTook time.Duration) time.Duration {
+	if b, ok := st.(interface{ Busy() time.Duration }); ok {
+		return b.Busy()
+	}
+	return closeTook
 }
