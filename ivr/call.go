@@ -547,6 +547,12 @@ func (c Call) answer(reply []string, handoff bool, s ConnectionSettings) (Call, 
 	}
 	if handoff {
 		if s.AgentNumber != "" {
+			if len(says) == 0 {
+				// An agent owns the conversation, so the bot's reply was
+				// suppressed: the caller still hears why the line goes to
+				// ringing instead of silence after speaking.
+				says = append(says, Say{Text: TransferMessage})
+			}
 			return next.transfer(s, says...)
 		}
 		says = append(says, Say{Text: NoAgentMessage})

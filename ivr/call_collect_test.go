@@ -120,12 +120,12 @@ func TestCallCollect(t *testing.T) {
 				Say{"Sorry, something went wrong."}, Say{"Bye now."}, HangUp{}}},
 		},
 		{
-			name: "an agent owning the conversation: a keyed value transfers",
+			name: "an agent owning the conversation: a keyed value transfers, saying so",
 			call: collecting,
 			ev:   Collected{Digits: "1042", Handoff: true},
 			s:    testVoice,
 			want: want{state: CallStateTransferring, turn: 4, band: UnderstandingAnswered, actions: []CallAction{
-				Transfer{Number: "09876543210", CallerID: "918065740671"}}},
+				Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"}}},
 		},
 		{
 			name: "no keys: the value is asked for in speech, still collecting, no failure",

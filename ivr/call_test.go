@@ -100,6 +100,15 @@ func TestCallStep(t *testing.T) {
 			want: want{state: CallStateListening, turn: 5, actions: []CallAction{listenAt(5)}},
 		},
 		{
+			name: "suppressed reply of a conversation an agent owns says it transfers",
+			call: base,
+			ev:   Recorded{Confident: true, Handoff: true},
+			s:    testVoice,
+			want: want{state: CallStateTransferring, turn: 4, actions: []CallAction{
+				Say{TransferMessage}, Transfer{Number: "09876543210", CallerID: "918065740671"},
+			}},
+		},
+		{
 			name: "handoff transfers after the reply",
 			call: base,
 			ev:   Recorded{Confident: true, Reply: []string{"Connecting you."}, Handoff: true},

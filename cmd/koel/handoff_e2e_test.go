@@ -281,7 +281,8 @@ func TestVoiceHandoffEndToEnd(t *testing.T) {
 
 // TestVoiceHandoffByAPIMidCall: a caller's chat sent to the team by the
 // integration API while the call runs; at the caller's next utterance the
-// bot stays quiet and the call is transferred to the team's number.
+// bot does not answer it: the caller hears that they are being connected,
+// and the call is transferred to the team's number.
 func TestVoiceHandoffByAPIMidCall(t *testing.T) {
 	recs := newRecordings(t)
 	srv := startServer(t, voiceConfig(t, ""))
@@ -312,8 +313,8 @@ func TestVoiceHandoffByAPIMidCall(t *testing.T) {
 	}
 	waitQueued(t, base, "09876543211")
 	body := get(map[string]string{"event": "Record", "data": recs.say(t, "m2", "what are your opening hours"), "status": "silence"})
-	if !strings.Contains(body, "08040001234</dial>") {
-		t.Fatalf("after the chat was queued the call answered:\n%s", body)
+	if !strings.Contains(body, "08040001234</dial>") || !strings.Contains(body, ivr.TransferMessage) || strings.Contains(body, "open") {
+		t.Fatalf("after the chat was queued the call answered (want %q, then the dial):\n%s", ivr.TransferMessage, body)
 	}
 	call, err := srv.store.GetCall(context.Background(), sid)
 	if err != nil {
