@@ -5,6 +5,7 @@ package stt
 /*
 #cgo pkg-config: pocketsphinx sphinxbase
 #include <stdlib.h>
+#include <time.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
 #include <sphinxbase/feat.h>
@@ -29,6 +30,15 @@ static ps_decoder_t *koel_init(int argc, char **argv) {
 	ps_decoder_t *ps = ps_init(cfg);
 	cmd_ln_free_r(cfg); // ps_init retained its own reference
 	return ps;
+}
+
+// koel_thread_ns is the calling thread's CPU time in nanoseconds, or -1.
+static long long koel_thread_ns(void) {
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+		return -1;
+	}
+	return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
 }
 
 // koel_hyp copies out the hypothesis and its path score.
@@ -204,8 +214,27 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"time"
 	"unsafe"
 )
+
+// threadCPU runs f with the calling goroutine locked to its OS thread and
+// returns the CPU time that thread spent in f (0 if the clock cannot be
+// read). f must not hand its work to other goroutines: their time is not
+// counted. Unlike wall time it does not grow when other processes share
+// the cores.
+func threadCPU(f func()) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := C.koel_thread_ns()
+	f()
+	t1 := C.koel_thread_ns()
+	if t0 < 0 || t1 < t0 {
+		return 0
+	}
+	return time.Duration(t1 - t0)
+}
 
 // decoder is a thin, single-goroutine wrapper around ps_decoder_t. It is
 // not safe for concurrent use: the pool hands each decoder to one stream at

@@ -22,6 +22,7 @@ type metrics struct {
 	utterances *prometheus.CounterVec
 	audio      prometheus.Counter
 	processing prometheus.Counter
+	cpu        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,11 +45,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		processing: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "koel_stt_stream_seconds_total", Help: "Wall-clock seconds streams were open (start to close).",
 		}),
+		cpu: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "koel_stt_cpu_seconds_total", Help: "CPU seconds the recogniser's streams spent in their own threads (upsampling, decoding, results).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.decoders, m.active, m.switches, m.utterances, m.audio, m.processing} {
+	for _, c := range []prometheus.Collector{m.decoders, m.active, m.switches, m.utterances, m.audio, m.processing, m.cpu} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("stt: register metrics: %w", err)
 		}

@@ -4,6 +4,7 @@ package stt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/koelvoice/koel/audio"
@@ -44,6 +46,8 @@ type Sphinx struct {
 	vocabs map[string]*vocabEntry
 
 	slots chan struct{} // one token per decoder in use
+
+	cpu atomic.Int64 // nanoseconds of stream CPU time; see CPU
 
 	prior []float32 // telephone cepstral mean, for CMNPrior
 	fill  []int16   // band-fill loop at 16 kHz; nil when off
@@ -470,9 +474,10 @@ type sphinxStream struct {
 	p      *pooled
 	words  map[string]bool
 	buf    []int16
-	whole  []int16 // CMNBatch: the utterance at 16 kHz, decoded at Close
-	fillAt int     // position in the band-fill loop
-	n      int     // 8 kHz samples written
+	whole  []int16       // CMNBatch: the utterance at 16 kHz, decoded at Close
+	fillAt int           // position in the band-fill loop
+	cpu    time.Duration // thread CPU spent in Write and Close
+	n      int           // 8 kHz samples written
 	begun  time.Time
 	closed bool
 	err    error // sticky decoder error
@@ -488,6 +493,13 @@ func (st *sphinxStream) Write(pcm []int16) error {
 	case st.n+len(pcm) > maxUtteranceSamples:
 		return fmt.Errorf("%w: more than %d s", ErrTooLong, MaxUtteranceSeconds)
 	}
+	var err error
+	st.cpu += threadCPU(func() { err = st.write(pcm) })
+	return err
+}
+
+// write is Write's work: upsampling, band fill and decoding.
+func (st *sphinxStream) write(pcm []int16) error {
 	st.n += len(pcm)
 	st.buf = st.p.rs.Process(st.buf[:0], pcm)
 	st.fillAt = addFill(st.buf, st.s.fill, st.fillAt)
@@ -521,6 +533,7 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 	s, p := st.s, st.p
 	st.p = nil
 	defer s.metrics.active.Dec()
+	defer func() { s.addCPU(st.cpu) }()
 	if st.err != nil {
 		s.discard(p)
 		return Result{}, st.err
@@ -531,6 +544,27 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 		s.release(p)
 		return Result{}, fmt.Errorf("stt: close: %w", err)
 	}
+	var res Result
+	var err error
+	st.cpu += threadCPU(func() { res, err = st.finish(p) })
+	switch {
+	case errors.Is(err, ErrEmptyAudio):
+		s.release(p)
+		return Result{}, err
+	case err != nil:
+		s.discard(p)
+		return Result{}, err
+	}
+	s.release(p)
+	audioSec := float64(st.n) / sampleRate
+	s.metrics.observe(res, audioSec, time.Since(st.begun).Seconds())
+	return res, nil
+}
+
+// finish decodes the rest of the utterance on p and reads its result. An
+// error other than ErrEmptyAudio leaves p in an unknown state.
+func (st *sphinxStream) finish(p *pooled) (Result, error) {
+	s := st.s
 	st.buf = p.rs.Flush(st.buf[:0])
 	st.fillAt = addFill(st.buf, s.fill, st.fillAt)
 	var err error
@@ -544,18 +578,24 @@ func (st *sphinxStream) Close(ctx context.Context) (Result, error) {
 		err = p.d.end()
 	}
 	if err != nil {
-		s.discard(p)
 		return Result{}, err
 	}
 	if st.n == 0 {
-		s.release(p)
 		return Result{}, ErrEmptyAudio
 	}
-	res := s.result(p, st.words)
-	s.release(p)
-	audioSec := float64(st.n) / sampleRate
-	s.metrics.observe(res, audioSec, time.Since(st.begun).Seconds())
-	return res, nil
+	return s.result(p, st.words), nil
+}
+
+// CPU is the CPU time the recogniser's streams have spent so far in their
+// own threads: upsampling, decoding and reading results (Write and Close),
+// summed over all streams. It does not grow with other processes' load as
+// wall time does, so it measures the decoder on a shared machine.
+func (s *Sphinx) CPU() time.Duration { return time.Duration(s.cpu.Load()) }
+
+// addCPU records one stream's CPU time.
+func (s *Sphinx) addCPU(d time.Duration) {
+	s.cpu.Add(int64(d))
+	s.metrics.cpu.Add(d.Seconds())
 }
 
 // cleanHyp drops fillers and anything not a vocabulary word.

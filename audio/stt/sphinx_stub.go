@@ -5,6 +5,7 @@ package stt
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Sphinx is the pocketsphinx backend. This build has no pocketsphinx
@@ -26,3 +27,6 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 
 // Close does nothing.
 func (s *Sphinx) Close() error { return nil }
+
+// CPU is always 0: nothing is recognised.
+func (s *Sphinx) CPU() time.Duration { return 0 }

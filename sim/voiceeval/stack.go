@@ -206,6 +206,15 @@ func (s *Stack) Close() error {
 	return errors.Join(errs...)
 }
 
+// RecogniserCPU is the CPU time pocketsphinx's streams have spent so far
+// (see [stt.Sphinx.CPU]); 0 when StackConfig.Transcriber replaced it.
+func (s *Stack) RecogniserCPU() time.Duration {
+	if s.sphinx == nil {
+		return 0
+	}
+	return s.sphinx.CPU()
+}
+
 // Understand runs the recogniser and the FAQ bot on pcm directly, without
 // a call: the transcript with its N-best alternatives goes to the bot as a
 // voice request carrying them (what the voice turn passes once it forwards
