@@ -311,8 +311,18 @@ func (d *decoder) loadVocabulary(key, dict, kind, file string) error {
 	return nil
 }
 
-// start begins an utterance.
-func (d *decoder) start() error {
+// start begins an utterance. With newStream the front end first starts a
+// new stream (ps_start_stream): its voice-activity detector's noise
+// statistics, which ps_start_utt keeps, go back to undefined, so the
+// detector judges the utterance's first frames as a fresh decoder would.
+// Without it the noise level estimated from the previous caller's audio
+// decides which of this utterance's leading frames are silence and
+// dropped, which moves the lattice's word posteriors (the text and N-best
+// list stayed the same: TestSphinxLatticeHistoryFree).
+func (d *decoder) start(newStream bool) error {
+	if newStream {
+		C.ps_start_stream(d.ps)
+	}
 	if rc := C.ps_start_utt(d.ps); rc < 0 {
 		return fmt.Errorf("pocketsphinx: start utterance: code %d", int(rc))
 	}

@@ -24,9 +24,10 @@ const (
 	// CMNBatch normalises each utterance with its own mean, computed over
 	// the whole recording at Close; Partial returns "" in this mode.
 	CMNBatch
-	// CMNCarry keeps pocketsphinx's own behaviour: the live mean carries
-	// over from one utterance of a pooled decoder to the next (earlier
-	// callers change how later callers are recognised). For measurement.
+	// CMNCarry keeps pocketsphinx's own behaviour: the live mean and the
+	// voice-activity detector's noise statistics carry over from one
+	// utterance of a pooled decoder to the next (earlier callers change
+	// how later callers are recognised). For measurement.
 	CMNCarry
 )
 

@@ -232,7 +232,8 @@ func (s *Sphinx) Start(ctx context.Context, v Vocabulary) (Stream, error) {
 	if s.cfg.CMN == CMNPrior {
 		p.d.resetCMN(s.prior)
 	}
-	if err := p.d.start(); err != nil {
+	// CMNCarry keeps all of pocketsphinx's carried state, for measurement.
+	if err := p.d.start(s.cfg.CMN != CMNCarry); err != nil {
 		s.discard(p)
 		return nil, err
 	}
