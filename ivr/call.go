@@ -46,7 +46,9 @@ import (
 //     no." and moves to [CallStateConfirming], holding the answer in
 //     [CallRepair].Pending (stored with the call, so any node can serve the
 //     yes). Words the recogniser was unsure of ([Recorded].Unsure) weaken
-//     the bot's confidence before banding. A yes (spoken, or key 1), or
+//     the bot's confidence before banding; an answer resting on one word
+//     of an unsure or longer transcript ([Recorded].Thin) is confirmed
+//     whatever its confidence. A yes (spoken, or key 1), or
 //     the question said again leading to the same answer, speaks it
 //     (confirmed); a no (or key 2) asks again (declined); another question
 //     is answered as a question; no speech offers the keys ("Press 1 for
@@ -262,6 +264,11 @@ type Recorded struct {
 	// confidence was under the minimum; the driver then scales Confidence
 	// down by it): an answer without a topic to confirm is not spoken.
 	Unsure bool
+	// Thin is true when the answer rests on a single word of the caller's
+	// while the recogniser was unsure or heard other words the answer does
+	// not use ("what time do you human" for an agent): it is confirmed
+	// whatever its confidence, never spoken outright.
+	Thin bool
 	// Confidence, Node and Topic describe the bot's answer; Topic names
 	// it in a confirmation.
 	Confidence float64
@@ -510,11 +517,12 @@ func (c Call) recorded(ev Recorded, s ConnectionSettings) (Call, []CallAction) {
 	case ev.NotUnderstood || (!ev.Confident && len(ev.Reply) > 0 && ev.Confidence < s.ConfirmConfidence && !ev.Handoff):
 		return next.notUnderstood(ev.Topics, s)
 	}
-	if ev.Unsure && !ev.Confident && ev.Topic == "" && !ev.Handoff {
-		// Unsure words and an answer that cannot be confirmed.
+	if (ev.Unsure || ev.Thin) && !ev.Confident && ev.Topic == "" && !ev.Handoff {
+		// Unsure words, or one word, and an answer that cannot be
+		// confirmed.
 		return next.notUnderstood(ev.Topics, s)
 	}
-	if !ev.Confident && ev.Confidence < s.AnswerConfidence && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
+	if !ev.Confident && (ev.Confidence < s.AnswerConfidence || ev.Thin) && len(ev.Reply) > 0 && (ev.Topic != "" || ev.Handoff) {
 		next.Repair.Band = UnderstandingConfirm
 		next.Failures = 0
 		next.State = CallStateConfirming

@@ -554,6 +554,35 @@ func TestCallRepair(t *testing.T) {
 				actions: []CallAction{Say{ConfirmAgentMessage}, listenAt(5)}},
 		},
 		{
+			name: "an answer resting on one garbled word is confirmed, not spoken, at any confidence",
+			call: listening, ev: Recorded{Reply: pending.Reply, Confidence: 0.95, Node: "delivery_charges", Topic: "delivery charges", Thin: true}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm,
+				pending: &PendingAnswer{Reply: pending.Reply, Node: "delivery_charges", Topic: "delivery charges", Confidence: 0.95},
+				actions: []CallAction{Say{"Do you want to know about delivery charges? Say yes or no."}, listenAt(5)}},
+		},
+		{
+			name: "a handoff resting on one garbled word asks about an agent",
+			call: listening, ev: Recorded{Reply: []string{"Connecting you."}, Handoff: true, Confidence: 0.9, Node: "talk_to_agent", Topic: "talk to agent", Thin: true}, s: testVoice,
+			want: want{state: CallStateConfirming, band: UnderstandingConfirm,
+				pending: &PendingAnswer{Reply: []string{"Connecting you."}, Node: "talk_to_agent", Topic: "talk to agent", Confidence: 0.9, Handoff: true},
+				actions: []CallAction{Say{ConfirmAgentMessage}, listenAt(5)}},
+		},
+		{
+			name: "an answer resting on one garbled word without a topic asks again",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.95, Thin: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "a thin answer below the confirm band is not understood",
+			call: listening, ev: Recorded{Reply: answer, Confidence: 0.3, Topic: "opening hours", Thin: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingReprompt, misses: 1, failures: 1, actions: []CallAction{Say{NotUnderstoodMessage}, listenAt(5)}},
+		},
+		{
+			name: "a thin answer from a bot without confidences is spoken",
+			call: listening, ev: Recorded{Reply: answer, Confident: true, Thin: true}, s: testVoice,
+			want: want{state: CallStateListening, band: UnderstandingAnswered, actions: []CallAction{Say{answer[0]}, listenAt(5)}},
+		},
+		{
 			name: "the bands follow the connection's thresholds",
 			call: listening, ev: Recorded{Reply: answer, Confidence: 0.5, Topic: "opening hours"},
 			s:    func() ConnectionSettings { s := testVoice; s.AnswerConfidence = 0.5; return s }(),

@@ -100,9 +100,12 @@ type Reply struct {
 	Node       string
 	Confidence float64
 	// Topic is the answering node's short title (bot.Response.Topic).
-	Topic    string
-	Handoff  bool
-	Fallback bool
+	Topic string
+	// Support and Words: how many of the text's content words the answer
+	// rests on, of how many (bot.Response.Support, Words).
+	Support, Words int
+	Handoff        bool
+	Fallback       bool
 	// Collect is set when the reply asks for a value (bot.Response.Collect).
 	Collect *bot.Collect
 	// Failed is true when the bot failed or timed out and Messages hold the
@@ -300,6 +303,7 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (_ Reply, err error) {
 	}
 	reply.Messages = resp.Messages
 	reply.Node, reply.Confidence, reply.Topic = resp.Node, resp.Confidence, resp.Topic
+	reply.Support, reply.Words = resp.Support, resp.Words
 	reply.Handoff, reply.Fallback = resp.Handoff, resp.Fallback
 	reply.Collect = resp.Collect
 	if in.HoldReply {

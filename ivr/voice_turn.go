@@ -461,8 +461,23 @@ func (v *VoiceService) recorded(ctx context.Context, call *Call, ev VoiceEvent, 
 		// its answers are spoken, unless the words were unsure.
 		Confident:     reply.Node == "" && !h.unclear,
 		Unsure:        h.unclear,
+		Thin:          thinMatch(reply, h.unclear),
 		CollectDigits: collect,
 	}), turn
+}
+
+// thinMatch reports whether an FAQ answer rests on at most one of the
+// caller's words while the recogniser was unsure of them, or heard other
+// content words the answer does not use. Garbled speech in the
+// recogniser's vocabulary matches a node on one word ("no promos for",
+// "can i hey my mobile hi"); such answers are confirmed, not spoken. A
+// caller who said just that word ("hello", heard surely) is answered; a
+// bot that does not count words (Words 0) is never thin.
+func thinMatch(reply Reply, unsure bool) bool {
+	if reply.Node == "" || reply.Words == 0 || reply.Support > 1 {
+		return false
+	}
+	return unsure || reply.Words > reply.Support
 }
 
 // withTopics adds the topic menu's topics to an outcome that may lead to it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -109,6 +110,114 @@ func spell(w string) []string {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// maxSpelledLen is the longest word the dictionary lacks that is taken for
+// an acronym and spelled letter by letter ("emi", "upi", "gst"); longer
+// ones are pronounced from the dictionary's pieces (see [lexicon.guess]).
+const maxSpelledLen = 3
+
+// suffixPhones pronounce common English endings that are not dictionary
+// words, for the pieces of a word the dictionary lacks ("instalment").
+var suffixPhones = map[string][]string{
+	"ment": {"M", "AH", "N", "T"}, "tion": {"SH", "AH", "N"}, "sion": {"ZH", "AH", "N"},
+	"ing": {"IH", "NG"}, "ness": {"N", "AH", "S"}, "ful": {"F", "AH", "L"},
+}
+
+// pronounce returns w's pronunciations: the dictionary's, or one made for a
+// word it lacks ([lexicon.guess]). nil means w cannot be pronounced.
+func (lex lexicon) pronounce(w string) [][]string {
+	if p := lex[w]; len(p) > 0 {
+		return p
+	}
+	if g := lex.guess(w); g != nil {
+		return [][]string{g}
+	}
+	return nil
+}
+
+// guess makes a pronunciation for a word the dictionary lacks, the way a
+// caller reads it:
+//
+//   - a short word, or one without a vowel, is an acronym and is spelled
+//     letter by letter ("upi", "gst", "pwd");
+//   - a dictionary word with an "s" is its plural ("timings");
+//   - anything else is read as a run of pieces: dictionary words of two
+//     letters or more and common endings, with single letters spelled
+//     where no piece fits. The run with the fewest spelled letters, then
+//     the fewest pieces, wins: "paytm" is "pay" + "t" + "m" (P EY T IY EH
+//     M, not P IY EY T IY EH M), "kolkata" "kol" + "ka" + "ta",
+//     "promocode" "promo" + "code".
+//
+// It returns nil when w has a character that cannot be spelled.
+func (lex lexicon) guess(w string) []string {
+	w = strings.ReplaceAll(w, "'", "")
+	if w == "" || spell(w) == nil {
+		return nil
+	}
+	if len(w) <= maxSpelledLen || !strings.ContainsAny(w, "aeiouy") {
+		return spell(w)
+	}
+	if stem, ok := strings.CutSuffix(w, "s"); ok && !strings.HasSuffix(stem, "s") {
+		if p := lex.pronounce(stem); len(p) > 0 {
+			return plural(p[0])
+		}
+	}
+	// best[i] is the best reading of w[:i].
+	type reading struct {
+		spelled, pieces int
+		phones          []string
+		ok              bool
+	}
+	best := make([]reading, len(w)+1)
+	best[0].ok = true
+	for i := range len(w) {
+		if !best[i].ok {
+			continue
+		}
+		try := func(j, spelled int, phones []string) {
+			r := reading{spelled: best[i].spelled + spelled, pieces: best[i].pieces + 1, ok: true}
+			if b := best[j]; b.ok && (b.spelled < r.spelled || (b.spelled == r.spelled && b.pieces <= r.pieces)) {
+				return
+			}
+			r.phones = join(best[i].phones, phones)
+			best[j] = r
+		}
+		for j := len(w); j >= i+2; j-- {
+			piece := w[i:j]
+			if p := lex[piece]; len(p) > 0 {
+				try(j, 0, p[0])
+			} else if p, ok := suffixPhones[piece]; ok {
+				try(j, 0, p)
+			}
+		}
+		try(i+1, 1, letterPhones[rune(w[i])])
+	}
+	return best[len(w)].phones
+}
+
+// plural adds the plural ending to a pronunciation: IH Z after a sibilant,
+// S after another voiceless consonant, else Z.
+func plural(p []string) []string {
+	out := slices.Clone(p)
+	switch p[len(p)-1] {
+	case "S", "Z", "SH", "ZH", "CH", "JH":
+		return append(out, "IH", "Z")
+	case "P", "T", "K", "F", "TH":
+		return append(out, "S")
+	}
+	return append(out, "Z")
+}
+
+// join appends b's phones to a's, dropping b's first phone when it repeats
+// a's last ("hal" + "lo" is HH AE L OW).
+func join(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	out = append(out, a...)
+	if len(a) > 0 && len(b) > 0 && a[len(a)-1] == b[0] {
+		b = b[1:]
+	}
+	return append(out, b...)
 }
 
 // digitWords names the digits, used to normalise numbers in phrases.

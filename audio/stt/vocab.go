@@ -24,7 +24,7 @@ const (
 
 // vocabFormat changes whenever the files built from a vocabulary change
 // shape, so stale builds in the data dir are not reused.
-const vocabFormat = "koel-vocab-5"
+const vocabFormat = "koel-vocab-6"
 
 // Carrier phrases: the general words callers wrap around a bot's phrases
 // ("can you tell me ...", "... please"), plus answers every voice menu
@@ -200,13 +200,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 			if _, done := words[w]; done {
 				continue
 			}
-			prons := lex[w]
-			if len(prons) == 0 {
-				if sp := spell(w); sp != nil {
-					prons = [][]string{sp}
-				}
-			}
-			if len(prons) == 0 {
+			if len(lex.pronounce(w)) == 0 {
 				words[w] = false
 				missing = append(missing, w)
 				continue
@@ -244,11 +238,7 @@ func buildVocab(root string, v Vocabulary, lex lexicon, t tuning, general map[st
 	}
 	sort.Strings(ws)
 	for _, w := range ws {
-		prons := lex[w]
-		if len(prons) == 0 {
-			prons = [][]string{spell(w)}
-		}
-		for i, p := range prons {
+		for i, p := range lex.pronounce(w) {
 			name := w
 			if i > 0 {
 				name = fmt.Sprintf("%s(%d)", w, i+1)

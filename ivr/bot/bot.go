@@ -73,6 +73,11 @@ type Response struct {
 	Node string
 	// Confidence is the match score in [0, 1].
 	Confidence float64
+	// Support is how many of the text's content words (not function words
+	// or fillers) the answering node's phrases use: the words its match
+	// rests on. Words is how many distinct content words the text has.
+	// Both are 0 when the bot does not say (a remote bot, the fallback).
+	Support, Words int
 	// Handoff is true when the user asked for a human agent.
 	Handoff bool
 	// Fallback is true when the bot did not understand and answered with

@@ -181,6 +181,7 @@ func (b *Bot) Reply(ctx context.Context, req bot.Request) (bot.Response, error) 
 	if !m.OK || len(m.Node.BotSays) == 0 {
 		return b.fallbackResponse(biz, m.Score), nil
 	}
+	support, words := e.matcher.Support(req.Text, m.Node)
 	msgs := make([]bot.Message, len(m.Node.BotSays))
 	for i, s := range m.Node.BotSays {
 		msgs[i] = bot.Message{Text: s}
@@ -189,6 +190,8 @@ func (b *Bot) Reply(ctx context.Context, req bot.Request) (bot.Response, error) 
 		Messages:   msgs,
 		Node:       m.Node.Name,
 		Confidence: m.Score,
+		Support:    support,
+		Words:      words,
 		Handoff:    m.Handoff,
 		Topic:      TopicTitle(m.Node.Name),
 	}, nil

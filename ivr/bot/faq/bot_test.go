@@ -128,6 +128,8 @@ func TestBotReply(t *testing.T) {
 				Messages: []bot.Message{{Text: "To reset your password, tap Forgot Password on the login page and follow the link we send to your email."}},
 				Node:     "reset_password",
 				Topic:    "reset password",
+				// Both content words of the text are the node's.
+				Support: 2, Words: 2,
 			},
 		},
 		{
@@ -140,6 +142,8 @@ func TestBotReply(t *testing.T) {
 				},
 				Node:  "store_location",
 				Topic: "store location",
+				// Both content words of the text are the node's.
+				Support: 2, Words: 2,
 			},
 		},
 		{
@@ -149,7 +153,9 @@ func TestBotReply(t *testing.T) {
 				Messages: []bot.Message{{Text: "Sure, let me connect you to one of our agents."}},
 				Node:     "talk_to_agent",
 				Topic:    "talk to agent",
-				Handoff:  true,
+				// Both content words of the text are the node's.
+				Support: 2, Words: 2,
+				Handoff: true,
 			},
 		},
 		{
