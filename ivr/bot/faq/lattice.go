@@ -25,20 +25,7 @@ func (m *Matcher) MatchLattice(alts []Weighted, words []WordCount, weight float6
 	}
 	sc := m.pool.Get().(*scratch)
 	defer m.pool.Put(sc)
-	total := make([]float64, len(m.nodes))
-	var sum float64
-	for _, a := range alts {
-		if !(a.Weight > 0) {
-			continue
-		}
-		sum += a.Weight
-		if !m.score(a.Text, sc) {
-			continue
-		}
-		for i, s := range sc.best {
-			total[i] += a.Weight * s
-		}
-	}
+	total, sum := m.weightedScores(alts, sc)
 	if sum > 0 {
 		for i := range total {
 			total[i] = (1 - weight) * total[i] / sum

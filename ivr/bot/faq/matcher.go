@@ -350,6 +350,20 @@ func (m *Matcher) MatchAlternatives(alts []Weighted) Match {
 	}
 	sc := m.pool.Get().(*scratch)
 	defer m.pool.Put(sc)
+	total, sum := m.weightedScores(alts, sc)
+	if sum == 0 {
+		return Match{}
+	}
+	for i := range total {
+		total[i] /= sum
+	}
+	return m.best(total)
+}
+
+// weightedScores sums every node's score over the alternatives, each
+// weighted by its weight (alternatives of no positive weight are skipped),
+// and returns the per-node sums with the total weight, not yet normalised.
+func (m *Matcher) weightedScores(alts []Weighted, sc *scratch) ([]float64, float64) {
 	total := make([]float64, len(m.nodes))
 	var sum float64
 	for _, a := range alts {
@@ -364,13 +378,7 @@ func (m *Matcher) MatchAlternatives(alts []Weighted) Match {
 			total[i] += a.Weight * s
 		}
 	}
-	if sum == 0 {
-		return Match{}
-	}
-	for i := range total {
-		total[i] /= sum
-	}
-	return m.best(total)
+	return total, sum
 }
 
 // best picks the highest of the per-node scores.
