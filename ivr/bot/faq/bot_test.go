@@ -1,6 +1,7 @@
 package faq
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot"
+	"github.com/koelvoice/koel/ivr/demo/demofaq"
 )
 
 // fakeStore is an in-memory NodeSource and Importer with the store's
@@ -107,7 +109,7 @@ func (s *fakeStore) lists() int {
 func demoStore(t *testing.T, fallback string) *fakeStore {
 	t.Helper()
 	s := newFakeStore(ivr.Business{ID: 1, Name: "demo", FallbackMessage: fallback, Active: true})
-	if _, err := importFile(t, s, 1, "testdata/demo-faq.csv"); err != nil {
+	if _, err := Import(context.Background(), s, 1, bytes.NewReader(demofaq.CSV()), ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -2,6 +2,7 @@ package faq
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/koelvoice/koel/ivr"
+	"github.com/koelvoice/koel/ivr/demo/demofaq"
 )
 
 // labelled is one test sentence with the node it should select ("" for
@@ -19,12 +21,7 @@ type labelled struct {
 
 func loadDemoFAQ(t testing.TB) []ivr.FAQNode {
 	t.Helper()
-	f, err := os.Open("testdata/demo-faq.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	nodes, err := ParseCSV(f, 0)
+	nodes, err := ParseCSV(bytes.NewReader(demofaq.CSV()), 0)
 	if err != nil {
 		t.Fatalf("ParseCSV(demo-faq.csv): %v", err)
 	}

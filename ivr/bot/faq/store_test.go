@@ -1,15 +1,16 @@
 package faq_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/koelvoice/koel/ivr"
 	"github.com/koelvoice/koel/ivr/bot"
 	"github.com/koelvoice/koel/ivr/bot/faq"
+	"github.com/koelvoice/koel/ivr/demo/demofaq"
 	"github.com/koelvoice/koel/ivr/store"
 	"github.com/koelvoice/koel/ivr/store/storetest"
 )
@@ -30,12 +31,7 @@ func TestImportRealStore(t *testing.T) {
 			if err := s.CreateBusiness(ctx, biz); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open("testdata/demo-faq.csv")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			res, err := faq.Import(ctx, s, biz.ID, f, faq.ImportOptions{})
+			res, err := faq.Import(ctx, s, biz.ID, bytes.NewReader(demofaq.CSV()), faq.ImportOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
