@@ -251,6 +251,7 @@ func newServer(ctx context.Context, cfg Config, logger *slog.Logger, getenv func
 	(&outbox.Admin{Store: st, Notifier: s.outbox, Logger: logger.With("component", "admin")}).Routes(admin)
 	(&api.Admin{Provision: prov, Logger: logger.With("component", "admin")}).Routes(admin)
 	(&liveHandler{store: st, now: time.Now, logger: logger.With("component", "live")}).routes(admin)
+	pprofRoutes(admin)
 
 	s.voice, err = newVoiceStack(ctx, s)
 	if err != nil {
