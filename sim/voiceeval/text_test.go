@@ -42,12 +42,15 @@ func TestPerfectEar(t *testing.T) {
 // textFloors are the text path's figures per split (counts of
 // utterances): the ceiling the FAQ matcher and the voice turn's bands set
 // for any recogniser. Raise them as the matcher improves; the test split
-// is measured, never tuned on.
+// is measured, never tuned on. The first-reply floors fell (66 -> 55,
+// 47 -> 44) with the thin-match guard: a longer question whose answer rests
+// on one of its content words is confirmed, not spoken, even when it was
+// heard perfectly; within one confirmation did not move.
 var textFloors = map[string]struct {
 	first, within, maxWrong, rejected int
 }{
-	SplitTune: {first: 66, within: 91, maxWrong: 1, rejected: 33},
-	SplitTest: {first: 47, within: 58, maxWrong: 1, rejected: 22},
+	SplitTune: {first: 55, within: 91, maxWrong: 1, rejected: 33},
+	SplitTest: {first: 44, within: 58, maxWrong: 1, rejected: 22},
 }
 
 // TestTextCeiling sends both splits' text through the KooKoo call with a
