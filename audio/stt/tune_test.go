@@ -76,7 +76,9 @@ func envTuning(tb testing.TB) tuning {
 	tb.Helper()
 	tu := defaultTuning()
 	if v := os.Getenv("STT_ARGS"); v != "" {
-		tu.args = append(tu.args, strings.Fields(v)...)
+		// Merged, not appended: pocketsphinx refuses an option given
+		// twice, and "-topn 8" must replace the tuned "-topn 12".
+		tu.args = mergeArgs(tu.args, strings.Fields(v))
 	}
 	if v, ok := os.LookupEnv("STT_LMARGS"); ok {
 		tu.lmArgs = strings.Fields(v)
