@@ -42,6 +42,9 @@ type clientConfig struct {
 	// source, when set, is the caller pacer's frame source (see
 	// pacer.source): an echo caller's numbered frames.
 	source func(now time.Time) []int16
+	// clock, when set, sends the caller's frames (see FrameClock); nil:
+	// a pacer of its own.
+	clock *FrameClock
 }
 
 // client is a pion offerer that talks to a Sim like the page does.
@@ -82,6 +85,7 @@ func dialSim(ctx context.Context, api *webrtc.API, cfg clientConfig) (*client, e
 		l.onFrame = cfg.onFrame
 	}
 	l.pacer.source = cfg.source
+	l.pacer.clock = cfg.clock
 	l.wire()
 	fail := func(err error) (*client, error) {
 		_ = l.close()

@@ -93,6 +93,9 @@ type EchoConfig struct {
 	// OnUp, when set, is called once the echo is up, before the caller
 	// starts sending (not at all when the call fails first).
 	OnUp func()
+	// Clock, when set, sends the caller's frames: a load generator's
+	// calls share one (nil: a pacer and timer of the call's own).
+	Clock *FrameClock
 }
 
 // EchoResult is what one echo call measured.
@@ -243,7 +246,7 @@ func EchoCall(ctx context.Context, cfg EchoConfig) (res EchoResult, err error) {
 	el := newEchoLog()
 	start := time.Now()
 	c, err := dialSim(ctx, api, clientConfig{Server: cfg.Server, Token: cfg.Token, Echo: true, HTTPClient: cfg.HTTPClient,
-		Logger: log, onFrame: el.heard, source: el.next})
+		Logger: log, onFrame: el.heard, source: el.next, clock: cfg.Clock})
 	if err != nil {
 		return res, err
 	}

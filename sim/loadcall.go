@@ -24,6 +24,9 @@ type SoftphoneConfig struct {
 	ThinkTime time.Duration
 	// Logger receives the call's warnings (nil: discard).
 	Logger *slog.Logger
+	// Clock, when set, sends the caller's frames: a load generator's
+	// calls share one (nil: a pacer and timer of the call's own).
+	Clock *FrameClock
 }
 
 // SoftphoneResult is what one softphone call measured.
@@ -53,7 +56,7 @@ func SoftphoneCall(ctx context.Context, cfg SoftphoneConfig) (SoftphoneResult, e
 	if err != nil {
 		return res, err
 	}
-	c, err := dialSim(ctx, api, clientConfig{Server: cfg.Server, Connection: cfg.Connection, Token: cfg.Token, Logger: log})
+	c, err := dialSim(ctx, api, clientConfig{Server: cfg.Server, Connection: cfg.Connection, Token: cfg.Token, Logger: log, clock: cfg.Clock})
 	if err != nil {
 		return res, err
 	}

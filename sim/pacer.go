@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,8 @@ type pacerStats struct {
 // pacer sends one 20 ms frame per tick: queued audio, queued DTMF keys, or
 // silence. Its schedule is start + n*20 ms; ticks the runtime delays are
 // caught up, and frames sent more than 40 ms after their slot count late.
+// The ticks come from a ticker of its own, or, when clock is set before
+// run starts, from one of the clock's shards (see [FrameClock]).
 type pacer struct {
 	sink   frameSink
 	cmds   chan pacerCmd
@@ -78,15 +81,27 @@ type pacer struct {
 	tick   func(time.Duration) ticker
 	stats  pacerStats
 	// source, when set before run starts, is asked for a frame whenever
-	// nothing is queued (nil: silence). It runs on the pacer's goroutine,
-	// so a stream that makes or forwards one frame per slot (the echo app,
-	// an echo caller) needs no item, notification or goroutine of its own.
+	// nothing is queued (nil: silence). It runs on the goroutine that
+	// sends the frame (the pacer's or its clock shard's), so a stream that
+	// makes or forwards one frame per slot (the echo app, an echo caller)
+	// needs no item, notification or goroutine of its own.
 	source func(now time.Time) []int16
+	// clock, when set before run starts, sends the frames; nil: the
+	// pacer's own ticker.
+	clock *FrameClock
+	// wake tells run that notes are waiting in out (clock mode).
+	wake chan struct{}
 
-	// Owned by the run goroutine.
+	// mu guards the fields below: the sending goroutine (run, or a clock
+	// shard) and run's commands share them.
+	mu      sync.Mutex
+	start   time.Time // slot 0
+	n       int64     // slots done since start
 	queue   []*playItem
 	pos     int // next sample (audio) or packet (keys) of queue[0]
 	begun   bool
+	out     []playNote // notes for run to deliver, in order
+	spare   []playNote
 	ulaw    []byte
 	silence []byte
 	frame   []int16
@@ -99,6 +114,7 @@ func newPacer(sink frameSink, notify func(playNote)) *pacer {
 		notify:  notify,
 		now:     time.Now,
 		tick:    newRealTicker,
+		wake:    make(chan struct{}, 1),
 		ulaw:    make([]byte, audio.FrameSamples),
 		silence: make([]byte, audio.FrameSamples),
 		frame:   make([]int16, audio.FrameSamples),
@@ -127,50 +143,121 @@ func (p *pacer) flush(ctx context.Context) {
 	}
 }
 
-// run paces frames until ctx ends.
+// run paces frames until ctx ends, and applies commands and delivers
+// notes (notify) on its own goroutine.
 func (p *pacer) run(ctx context.Context) {
-	start := p.now()
+	if p.clock != nil {
+		p.runOnClock(ctx)
+		return
+	}
+	p.mu.Lock()
+	p.begin(p.now())
+	p.mu.Unlock()
 	t := p.tick(audio.FrameDuration)
 	defer t.Stop()
-	var n int64 // frames sent since start
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case cmd := <-p.cmds:
 			p.apply(cmd)
-		case now := <-t.C():
-			now = p.now()
-			due := int64(now.Sub(start)/audio.FrameDuration) + 1 - n
-			if due > maxCatchUp {
-				// Too far behind: skip the backlog, count it late, resync.
-				skipped := due - 1
-				p.stats.late.Add(skipped)
-				for i := int64(0); i < skipped && p.onLate != nil; i++ {
-					p.onLate()
-				}
-				n += skipped
-				due = 1
-			}
-			for ; due > 0; due-- {
-				slot := start.Add(time.Duration(n) * audio.FrameDuration)
-				if now.Sub(slot) > lateThreshold {
-					p.stats.late.Add(1)
-					if p.onLate != nil {
-						p.onLate()
-					}
-				}
-				p.sendFrame(now)
-				n++
-			}
+		case <-t.C():
+			p.mu.Lock()
+			p.step(p.now())
+			p.mu.Unlock()
+		}
+		p.deliverNotes()
+	}
+}
+
+// runOnClock is run with the frames sent by a clock shard.
+func (p *pacer) runOnClock(ctx context.Context) {
+	sh := p.clock.attach(p)
+	defer sh.detach(p)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cmd := <-p.cmds:
+			p.apply(cmd)
+		case <-p.wake:
+		}
+		p.deliverNotes()
+	}
+}
+
+// begin sets slot 0 of the schedule; p.mu is held.
+func (p *pacer) begin(start time.Time) {
+	p.start, p.n = start, 0
+}
+
+// stepShared is a clock shard's tick for p.
+func (p *pacer) stepShared() {
+	p.mu.Lock()
+	p.step(p.now())
+	notes := len(p.out) > 0
+	p.mu.Unlock()
+	if notes {
+		select {
+		case p.wake <- struct{}{}:
+		default: // run is already woken
 		}
 	}
 }
 
+// step sends the frames due at now: one on schedule, several to catch up
+// after a delayed tick, none before slot 0; p.mu is held.
+func (p *pacer) step(now time.Time) {
+	if now.Before(p.start) {
+		return
+	}
+	due := int64(now.Sub(p.start)/audio.FrameDuration) + 1 - p.n
+	if due > maxCatchUp {
+		// Too far behind: skip the backlog, count it late, resync.
+		skipped := due - 1
+		p.stats.late.Add(skipped)
+		for i := int64(0); i < skipped && p.onLate != nil; i++ {
+			p.onLate()
+		}
+		p.n += skipped
+		due = 1
+	}
+	for ; due > 0; due-- {
+		slot := p.start.Add(time.Duration(p.n) * audio.FrameDuration)
+		if now.Sub(slot) > lateThreshold {
+			p.stats.late.Add(1)
+			if p.onLate != nil {
+				p.onLate()
+			}
+		}
+		p.sendFrame(now)
+		p.n++
+	}
+}
+
+// deliverNotes hands the notes the sends left to notify, in order, on
+// run's goroutine (notify may block until the owner reads).
+func (p *pacer) deliverNotes() {
+	p.mu.Lock()
+	notes := p.out
+	p.out, p.spare = p.spare[:0], nil
+	p.mu.Unlock()
+	for _, n := range notes {
+		p.notify(n)
+	}
+	p.mu.Lock()
+	if p.spare == nil {
+		p.spare = notes[:0]
+	}
+	p.mu.Unlock()
+}
+
 func (p *pacer) apply(cmd pacerCmd) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if cmd.flush {
 		for _, it := range p.queue {
-			p.notify(playNote{id: it.id, at: p.now(), flushed: true})
+			p.out = append(p.out, playNote{id: it.id, at: p.now(), flushed: true})
 		}
 		p.queue, p.pos, p.begun = p.queue[:0], 0, false
 		return
@@ -200,7 +287,7 @@ func (p *pacer) sendFrame(now time.Time) {
 		}
 		if !p.begun {
 			p.begun = true
-			p.notify(playNote{id: it.id, started: true, at: now})
+			p.out = append(p.out, playNote{id: it.id, started: true, at: now})
 		}
 		n := copy(p.frame, it.pcm[p.pos:])
 		clear(p.frame[n:])
@@ -237,7 +324,7 @@ func (p *pacer) sendKeyPacket(it *playItem, now time.Time) bool {
 	}
 	if !p.begun {
 		p.begun = true
-		p.notify(playNote{id: it.id, started: true, at: now})
+		p.out = append(p.out, playNote{id: it.id, started: true, at: now})
 	}
 	i := p.pos % per
 	p.pos++
@@ -256,5 +343,5 @@ func (p *pacer) sendKeyPacket(it *playItem, now time.Time) bool {
 func (p *pacer) finish(it *playItem, now time.Time) {
 	p.queue = p.queue[1:]
 	p.pos, p.begun = 0, false
-	p.notify(playNote{id: it.id, at: now})
+	p.out = append(p.out, playNote{id: it.id, at: now})
 }

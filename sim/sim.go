@@ -49,6 +49,8 @@ type Sim struct {
 
 	limits *offerLimits
 	hs     *handshakes
+	// clock sends every call's frames (see FrameClock).
+	clock *FrameClock
 
 	mu       sync.Mutex
 	closed   bool
@@ -77,6 +79,7 @@ func New(cfg Config) (*Sim, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sim{
 		hs:     hs,
+		clock:  NewFrameClock(0),
 		cfg:    cfg,
 		log:    cfg.Logger,
 		m:      m,
@@ -451,6 +454,7 @@ func (s *Sim) answer(ctx context.Context, offer string, opts callOptions, releas
 	l.pacer.onSent = func() { s.m.framesSent.Inc(); s.m.rtpOut.Inc() }
 	l.onPacket = s.m.packetIn
 	l.pacer.onLate = s.m.framesLate.Inc
+	l.pacer.clock = s.clock
 	l.wire()
 	l.holdUntilConnected(release)
 	fail := func(err error) (offerResponse, error) {

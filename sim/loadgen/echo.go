@@ -63,6 +63,9 @@ type echo struct {
 	lateBefore, queuedBefore float64
 	metricsOK                bool
 
+	// clock sends every caller's frames.
+	clock *sim.FrameClock
+
 	mu     sync.Mutex
 	frames Frames
 }
@@ -80,7 +83,7 @@ func newEcho(cfg Config) (*echo, error) {
 	if cfg.RampRate == 0 {
 		cfg.RampRate = DefaultRampRate
 	}
-	e := &echo{cfg: cfg, ramp: cfg.Sessions - cfg.Burst, rampUp: make(chan struct{}), start: time.Now()}
+	e := &echo{cfg: cfg, ramp: cfg.Sessions - cfg.Burst, rampUp: make(chan struct{}), start: time.Now(), clock: sim.NewFrameClock(0)}
 	if e.ramp == 0 {
 		close(e.rampUp)
 	}
@@ -126,7 +129,7 @@ func (e *echo) session(ctx context.Context, n int, rec *recorder) error {
 	}
 	burst := n >= e.ramp && e.cfg.Burst > 0
 	up := false
-	res, err := sim.EchoCall(ctx, sim.EchoConfig{Server: e.cfg.Target, Token: e.cfg.Token, Until: e.cfg.stopAt, HTTPClient: e.cfg.Client,
+	res, err := sim.EchoCall(ctx, sim.EchoConfig{Server: e.cfg.Target, Token: e.cfg.Token, Until: e.cfg.stopAt, HTTPClient: e.cfg.Client, Clock: e.clock,
 		OnUp: func() {
 			up = true
 			if c := e.streaming.Add(1); c > e.peak.Load() {

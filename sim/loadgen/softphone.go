@@ -14,13 +14,15 @@ type softphone struct {
 	cfg        Config
 	lateBefore float64
 	lateOK     bool
+	// clock sends every caller's frames.
+	clock *sim.FrameClock
 }
 
 func newSoftphone(cfg Config) (*softphone, error) {
 	if len(cfg.Utterances) == 0 {
 		return nil, errors.New("loadgen: the softphone scenario needs recordings (RenderUtterances)")
 	}
-	s := &softphone{cfg: cfg}
+	s := &softphone{cfg: cfg, clock: sim.NewFrameClock(0)}
 	s.lateBefore, s.lateOK = metricValue(context.Background(), cfg, "koel_sim_frames_late_total")
 	return s, nil
 }
@@ -36,7 +38,7 @@ func (s *softphone) session(ctx context.Context, n int, rec *recorder) error {
 	defer cancel()
 	start := time.Now()
 	res, err := sim.SoftphoneCall(ctx, sim.SoftphoneConfig{Server: s.cfg.Target, Connection: s.cfg.Identifier, Token: s.cfg.Token,
-		Clips: clips, ThinkTime: s.cfg.ThinkTime})
+		Clips: clips, ThinkTime: s.cfg.ThinkTime, Clock: s.clock})
 	for _, ms := range res.ReplyMS {
 		// The emulator reports -1 for a turn that got no audio reply.
 		rec.turn(ms >= 0)
