@@ -65,10 +65,7 @@ func (m *Matcher) scoreBag(words []WordCount, sc *scratch) bool {
 				scale = m.p.fuzzyWeight
 			}
 			if !ok {
-				u := m.maxIDF * m.p.unknownWeight * wc.Count
-				if stopWords[w] {
-					u *= m.p.stopWeight
-				}
+				u := m.unknownWeight(w) * wc.Count
 				norm += u * u
 				continue
 			}

@@ -75,7 +75,9 @@ type Match struct {
 // "um", "please") weigh a quarter. A query word the FAQ never uses is not
 // ignored: it counts in the query's norm with the highest idf, so "what is
 // the capital of france" scores low even though "what is" is in the FAQ —
-// this is what rejects off-topic text. A query word of five letters or more
+// this is what rejects off-topic text. A digit name the FAQ never uses
+// ("nine", which telephone recognisers insert into questions) counts in the
+// norm at a function word's weight. A query word of five letters or more
 // that the FAQ lacks but that is one edit away from an FAQ word (a typo,
 // "pasword") counts as that word at 0.8 weight. Words before the last
 // "but" (or "however", "although") weigh half: "i returned it but there is
@@ -434,10 +436,7 @@ func (m *Matcher) score(text string, sc *scratch) bool {
 			before = m.p.butWeight
 		}
 		if !ok {
-			u := m.maxIDF * m.p.unknownWeight * before
-			if stopWords[w] {
-				u *= m.p.stopWeight
-			}
+			u := m.unknownWeight(w) * before
 			norm += u * u
 			continue
 		}
@@ -473,6 +472,17 @@ func (m *Matcher) score(text string, sc *scratch) bool {
 		sc.best[i] /= norm
 	}
 	return true
+}
+
+// unknownWeight is the weight of a query word w that no node uses: the
+// highest idf, a quarter of it for function words and for number words
+// (which recognisers insert; see numberWords).
+func (m *Matcher) unknownWeight(w string) float64 {
+	u := m.maxIDF * m.p.unknownWeight
+	if stopWords[w] || numberWords[w] {
+		u *= m.p.stopWeight
+	}
+	return u
 }
 
 // fuzzyTerm finds the known term one edit away from s (insertion, deletion

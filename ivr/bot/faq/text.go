@@ -168,3 +168,15 @@ const (
 	salutation      = "hello"
 	salutationWords = 4
 )
+
+// numberWords are the digit names a speech recogniser's vocabulary holds
+// for menus and order numbers (see DefaultMenuWords). Telephone recognisers
+// insert them into questions ("do you deliver to to nine" for "... to
+// chennai"); an FAQ that never uses one gains nothing by counting it at the
+// weight of an unknown content word, which sinks the match. A number word
+// the FAQ lacks therefore weighs as a function word; one the FAQ uses
+// ("one year warranty") is scored like any other word.
+var numberWords = map[string]bool{
+	"zero": true, "oh": true, "one": true, "two": true, "three": true, "four": true, "five": true,
+	"six": true, "seven": true, "eight": true, "nine": true, "ten": true,
+}
