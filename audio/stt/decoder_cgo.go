@@ -392,14 +392,6 @@ func (d *decoder) nbest(n int) []rawHyp {
 	return out
 }
 
-// latticeLink is one link of a word lattice: the word it carries, its
-// frames and its posterior probability.
-type latticeLink struct {
-	Word       string
-	Start, End int     // frames (10 ms)
-	Posterior  float64 // in [0, 1]
-}
-
 // maxLatticeLinks bounds the links copied out of one lattice (a 4 s
 // question's lattice has a few hundred with -maxwpf 10).
 const maxLatticeLinks = 1 << 16

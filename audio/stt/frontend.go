@@ -244,3 +244,24 @@ func alternatives(raw []rawHyp, best string, words map[string]bool, lnPerUnit, s
 	}
 	return append(out, rest...)
 }
+
+// decoderRate is the acoustic model's sample rate.
+const decoderRate = 16000
+
+// cleanHyp drops fillers and anything not a vocabulary word.
+func cleanHyp(h string, words map[string]bool) string {
+	if h == "" {
+		return ""
+	}
+	f := strings.Fields(h)
+	out := f[:0]
+	for _, w := range f {
+		if i := strings.IndexByte(w, '('); i > 0 {
+			w = w[:i]
+		}
+		if words[w] {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -61,3 +61,11 @@ func wordPosteriors(links []latticeLink, words map[string]bool, floor float64) [
 	}
 	return out
 }
+
+// latticeLink is one link of a word lattice: the word it carries, its
+// frames and its posterior probability.
+type latticeLink struct {
+	Word       string
+	Start, End int     // frames (10 ms)
+	Posterior  float64 // in [0, 1]
+}

@@ -466,9 +466,6 @@ func (s *Sphinx) Close() error {
 	return nil
 }
 
-// decoderRate is the acoustic model's sample rate.
-const decoderRate = 16000
-
 // sphinxStream is one utterance on a pooled decoder.
 type sphinxStream struct {
 	s      *Sphinx
@@ -597,24 +594,6 @@ func (s *Sphinx) CPU() time.Duration { return time.Duration(s.cpu.Load()) }
 func (s *Sphinx) addCPU(d time.Duration) {
 	s.cpu.Add(int64(d))
 	s.metrics.cpu.Add(d.Seconds())
-}
-
-// cleanHyp drops fillers and anything not a vocabulary word.
-func cleanHyp(h string, words map[string]bool) string {
-	if h == "" {
-		return ""
-	}
-	f := strings.Fields(h)
-	out := f[:0]
-	for _, w := range f {
-		if i := strings.IndexByte(w, '('); i > 0 {
-			w = w[:i]
-		}
-		if words[w] {
-			out = append(out, w)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 // mergeArgs returns base with each "-name value" pair of extra applied: an
