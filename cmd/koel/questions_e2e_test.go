@@ -17,6 +17,15 @@ import (
 	"github.com/koelvoice/koel/sim/voiceeval"
 )
 
+// minAnswered is the fewest of the 8 calls (4 questions, 2 voices) that
+// must be answered directly or after one yes. Since the matcher weighs
+// inserted digit names as function words, runs gave 5, 5 and 4 (3 and 3
+// before): the Sunday question for both voices and flite slt's Chennai
+// (heard "do you deliver to to nine", confirmed) and Paytm questions every
+// time; espeak-ng's Chennai ("do you deliver to can i") sits at the
+// confirm threshold and comes and goes (README, "The four questions").
+const minAnswered = 4
+
 // fourQuestions are issue 8's acceptance questions, as a new user asked
 // them with koel call, the node that answers each (its answer contains
 // answer), and whether every voice must already get it answered. The
@@ -80,6 +89,9 @@ func TestDemoFourQuestionsOverSoftphone(t *testing.T) {
 	t.Cleanup(func() {
 		if asked > 0 {
 			t.Logf("FIGURE: %d of %d questions answered directly or after one spoken yes (%d voices)", answered, asked, len(synths))
+		}
+		if asked == len(synths)*len(fourQuestions) && answered < minAnswered {
+			t.Errorf("%d of %d questions answered directly or after one spoken yes, floor %d", answered, asked, minAnswered)
 		}
 	})
 	for _, s := range synths {
